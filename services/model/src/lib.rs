@@ -1,0 +1,28 @@
+//! trainhub's domain: canonical records, their validation, the merge rule and the training
+//! rules that turn a person's records into a dossier.
+//!
+//! Layout:
+//! - [`error`]: rejections with a stage, a stable reason code and a message;
+//! - [`codes`]: the closed code tables of DESIGN §3;
+//! - [`identity`]: national IDs (GB 11643) and the `person_key` blind index;
+//! - [`values`]: parsers for dates, instants, hours and scores;
+//! - [`record`]: the nine canonical bodies and [`record::CanonicalRecord`];
+//! - [`merge`]: which version of a source record wins;
+//! - [`policy`]: the numbers of the rules; [`credit`] and [`dossier`]: the rules themselves.
+//!
+//! Nothing here does I/O or needs a runtime, so every rule is unit-testable on its own.
+
+#![forbid(unsafe_code)]
+
+pub mod codes;
+pub mod credit;
+pub mod dossier;
+pub mod error;
+pub mod identity;
+pub mod merge;
+pub mod policy;
+pub mod record;
+pub mod values;
+
+pub use error::{ReasonCode, Rejection, Stage};
+pub use identity::{NationalId, PersonKey, PersonKeyer};
