@@ -38,9 +38,9 @@ fn class_facts(records: &[StoredRecord]) -> BTreeMap<&str, ClassFacts<'_>> {
             Body::Enrollment(e) => {
                 let f = classes.entry(&e.class_id).or_default();
                 // The latest enrollment by time, then by source.
-                let newer = f.enrollment.is_none_or(|(or, oe)| {
-                    (&e.enrolled_at, key(r)) > (&oe.enrolled_at, key(or))
-                });
+                let newer = f
+                    .enrollment
+                    .is_none_or(|(or, oe)| (&e.enrolled_at, key(r)) > (&oe.enrolled_at, key(or)));
                 if newer {
                     f.enrollment = Some((r, e));
                 }

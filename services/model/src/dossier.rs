@@ -246,12 +246,18 @@ pub fn compute(
         })
         .collect();
     provenance.sort_by(|a, b| {
-        (&a.entry, a.source.kind, &a.source.system, &a.source.record_id).cmp(&(
-            &b.entry,
-            b.source.kind,
-            &b.source.system,
-            &b.source.record_id,
-        ))
+        (
+            &a.entry,
+            a.source.kind,
+            &a.source.system,
+            &a.source.record_id,
+        )
+            .cmp(&(
+                &b.entry,
+                b.source.kind,
+                &b.source.system,
+                &b.source.record_id,
+            ))
     });
 
     Some(Dossier {

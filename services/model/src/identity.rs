@@ -32,7 +32,10 @@ impl NationalId {
         let normalised = text.to_ascii_uppercase();
         let bytes = normalised.as_bytes();
         if bytes.len() != 18 {
-            return Err(bad(&format!("expected 18 characters, got {}", text.chars().count())));
+            return Err(bad(&format!(
+                "expected 18 characters, got {}",
+                text.chars().count()
+            )));
         }
         if !bytes[..17].iter().all(u8::is_ascii_digit)
             || !(bytes[17].is_ascii_digit() || bytes[17] == b'X')
@@ -90,7 +93,9 @@ impl From<NationalId> for String {
 
 /// Hex HMAC-SHA256 of a national ID under the hub secret: the only key persons are stored and
 /// looked up by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct PersonKey(String);
 
@@ -154,7 +159,12 @@ impl fmt::Debug for PersonKeyer {
 /// Builds a valid ID from a 6-digit region, a birth date and a 3-digit sequence: used by the
 /// synthetic data generators and tests.
 pub fn make_national_id(region: u32, birth: NaiveDate, seq: u32) -> String {
-    let body = format!("{:06}{}{:03}", region % 1_000_000, birth.format("%Y%m%d"), seq % 1000);
+    let body = format!(
+        "{:06}{}{:03}",
+        region % 1_000_000,
+        birth.format("%Y%m%d"),
+        seq % 1000
+    );
     let sum: u32 = body
         .bytes()
         .zip(WEIGHTS)
@@ -172,7 +182,10 @@ mod tests {
         // 11010519491231002X is the standard's worked example.
         let id = NationalId::parse("id", "11010519491231002x").unwrap();
         assert_eq!(id.expose(), "11010519491231002X");
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
         let made = make_national_id(320102, NaiveDate::from_ymd_opt(1980, 2, 29).unwrap(), 7);
         assert!(NationalId::parse("id", &made).is_ok(), "{made}");
     }
@@ -195,7 +208,11 @@ mod tests {
             let mut s = make_national_id(110105, NaiveDate::from_ymd_opt(1981, 2, 28).unwrap(), 1);
             s.replace_range(12..14, "30");
             let body = &s[..17];
-            let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+            let sum: u32 = body
+                .bytes()
+                .zip(WEIGHTS)
+                .map(|(b, w)| u32::from(b - b'0') * w)
+                .sum();
             format!("{body}{}", CHECK[(sum % 11) as usize] as char)
         };
         let err = NationalId::parse("id", &impossible).unwrap_err();

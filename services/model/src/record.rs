@@ -11,7 +11,9 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
 /// The nine record kinds; the wire name is the body's field name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A person (HR master data).
@@ -91,7 +93,9 @@ pub struct SourceRef {
 }
 
 /// How a non-person record names its person, after validation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PersonRef {
     /// Resolved through the national ID.
@@ -110,6 +114,8 @@ pub enum PersonRef {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Person {
     pub national_id: NationalId,
+    /// The blind index of `national_id` under the hub secret.
+    pub person_key: PersonKey,
     pub name: String,
     pub gender: Option<Gender>,
     pub birth_date: Option<NaiveDate>,
@@ -314,15 +320,7 @@ impl CanonicalRecord {
     pub fn new(source: SourceRef, deleted: bool, body: Option<Body>) -> Result<Self, Rejection> {
         match &body {
             Some(b) if b.kind() != source.kind => {
-                return Err(Rejection::invalid(
-                    ReasonCode::KindMismatch,
-                    "source.kind",
-                    format!(
-                        "`source.kind` is {:?} but the body is {:?}",
-                        source.kind.as_str(),
-                        b.kind().as_str()
-                    ),
-                ))
+                return Err(kind_mismatch(source.kind, b.kind().as_str()))
             }
             None if !deleted => return Err(Rejection::missing("body")),
             _ => {}
@@ -333,4 +331,16 @@ impl CanonicalRecord {
             body,
         })
     }
+}
+
+/// The rejection of a record whose `source.kind` disagrees with the body it carries.
+pub fn kind_mismatch(source_kind: Kind, body_kind: &str) -> Rejection {
+    Rejection::invalid(
+        ReasonCode::KindMismatch,
+        "source.kind",
+        format!(
+            "`source.kind` is {:?} but the body is {body_kind:?}",
+            source_kind.as_str()
+        ),
+    )
 }

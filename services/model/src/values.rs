@@ -105,7 +105,11 @@ mod tests {
     fn dates() {
         assert_eq!(date("d", "2024-02-29").unwrap().to_string(), "2024-02-29");
         for bad in ["2023-02-29", "2024/01/01", "2024-1-1", "yesterday"] {
-            assert_eq!(date("d", bad).unwrap_err().code, ReasonCode::BadDate, "{bad}");
+            assert_eq!(
+                date("d", bad).unwrap_err().code,
+                ReasonCode::BadDate,
+                "{bad}"
+            );
         }
         assert_eq!(date("d", "").unwrap_err().code, ReasonCode::MissingField);
         let (_, d) = instant("t", "2024-05-01T23:30:00+08:00").unwrap();
@@ -116,8 +120,14 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(hours("h", 0.0).unwrap(), 0.0);
-        assert_eq!(hours("h", -1.0).unwrap_err().code, ReasonCode::NegativeHours);
-        assert_eq!(hours("h", f64::NAN).unwrap_err().code, ReasonCode::OutOfRange);
+        assert_eq!(
+            hours("h", -1.0).unwrap_err().code,
+            ReasonCode::NegativeHours
+        );
+        assert_eq!(
+            hours("h", f64::NAN).unwrap_err().code,
+            ReasonCode::OutOfRange
+        );
         assert!(score("s", 100.0).is_ok());
         assert_eq!(score("s", 100.5).unwrap_err().code, ReasonCode::OutOfRange);
     }

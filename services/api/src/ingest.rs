@@ -1,0 +1,81 @@
+//! `trainhub.v1.IngestService`: thin handlers over the [`Pipeline`].
+
+use crate::error::ApiError;
+use crate::pipeline::Pipeline;
+use std::pin::Pin;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use trainhub_proto::v1::{self as pb, ingest_service_server::IngestService};
+
+/// Connector name under which gRPC submissions are counted and dead-lettered.
+pub const GRPC_CONNECTOR: &str = "grpc";
+
+/// The ingest service.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pipeline: Pipeline,
+}
+
+impl Ingest {
+    /// A service over `pipeline`.
+    pub fn new(pipeline: Pipeline) -> Self {
+        Ingest { pipeline }
+    }
+}
+
+async fn submit_one(
+    pipeline: &Pipeline,
+    req: pb::SubmitRequest,
+) -> Result<pb::SubmitResponse, Status> {
+    let outcomes = pipeline
+        .submit(GRPC_CONNECTOR, &req.records)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(pb::SubmitResponse {
+        outcomes: outcomes.into_iter().map(Into::into).collect(),
+    })
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::SubmitResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl IngestService for Ingest {
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        submit_one(&self.pipeline, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type StreamStream = ResponseStream;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<pb::SubmitRequest>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let mut inbound = request.into_inner();
+        let pipeline = self.pipeline.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        // A task per stream: requests are committed in order and each response is sent once
+        // its batch has committed. A closed response channel means the partner went away.
+        tokio::spawn(async move {
+            while let Some(next) = inbound.next().await {
+                let reply = match next {
+                    Ok(req) => submit_one(&pipeline, req).await,
+                    Err(status) => {
+                        tracing::debug!(%status, "Partner stream ended with an error.");
+                        break;
+                    }
+                };
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let out = tokio_stream::wrappers::ReceiverStream::new(rx);
+        Ok(Response::new(Box::pin(out)))
+    }
+}

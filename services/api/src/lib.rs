@@ -1,0 +1,19 @@
+//! trainhub's gRPC face: thin handlers that validate, call the model and the store, and convert.
+//!
+//! Layout:
+//! - [`pipeline`]: the ingest path every connector shares (validate → commit → outcomes);
+//! - [`convert`]: wire records to canonical records;
+//! - [`ingest`], [`dossier`]: the `trainhub.v1` services;
+//! - [`error`]: the single mapping from errors to `tonic::Status`;
+//! - [`server`]: the router with health and reflection, served on a given listener.
+
+#![forbid(unsafe_code)]
+
+pub mod convert;
+pub mod dossier;
+pub mod error;
+pub mod ingest;
+pub mod pipeline;
+pub mod server;
+
+pub use pipeline::{Outcome, Pipeline};

@@ -1,0 +1,52 @@
+//! The gRPC server: trainhub services plus `grpc.health.v1.Health` and server reflection
+//! (`v1` and `v1alpha`, since common clients still speak the latter).
+
+use crate::dossier::Dossiers;
+use crate::ingest::Ingest;
+use crate::pipeline::Pipeline;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use trainhub_proto::v1::{
+    dossier_service_server::DossierServiceServer, ingest_service_server::IngestServiceServer,
+};
+
+/// Largest gRPC message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Serves the trainhub gRPC API on `listener` until `shutdown` completes; in-flight calls are
+/// allowed to finish.
+pub async fn serve(
+    listener: TcpListener,
+    pipeline: Pipeline,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<IngestServiceServer<Ingest>>()
+        .await;
+    health_reporter
+        .set_serving::<DossierServiceServer<Dossiers>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(trainhub_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor set is valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(trainhub_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("the embedded descriptor set is valid");
+    let ingest = IngestServiceServer::new(Ingest::new(pipeline.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let dossiers = DossierServiceServer::new(Dossiers::new(pipeline));
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ingest)
+        .add_service(dossiers)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -1,0 +1,356 @@
+//! Committing a batch: one transaction writes the raw log, the winning versions and the dead
+//! letters, and tells each record's outcome. Nothing is acknowledged before it commits.
+
+use crate::sql::{tuples, MAX_PARAMS};
+use crate::{now_rfc3339, PreparedRecord, Result, Store};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+use trainhub_model::merge::{decide, Decision, OutcomeStatus, VersionKey};
+use trainhub_model::record::Kind;
+use trainhub_model::Rejection;
+
+/// A refused record to keep in the dead-letter table.
+#[derive(Debug, Clone)]
+pub struct DeadLetterInput {
+    /// Why it was refused.
+    pub rejection: Rejection,
+    /// Source identity as far as it could be read (empty strings when not).
+    pub system: String,
+    /// Kind as sent.
+    pub kind: String,
+    /// Record id as sent.
+    pub record_id: String,
+    /// The original bytes.
+    pub payload: Vec<u8>,
+}
+
+/// The outcome of each prepared record, in input order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// One status per prepared record.
+    pub statuses: Vec<OutcomeStatus>,
+    /// Ids of the dead-letter rows written, in input order.
+    pub dead_letter_ids: Vec<i64>,
+}
+
+type Key = (String, Kind, String);
+
+fn key_of(r: &PreparedRecord) -> Key {
+    (
+        r.source.system.clone(),
+        r.source.kind,
+        r.source.record_id.clone(),
+    )
+}
+
+fn version_key(r: &PreparedRecord) -> VersionKey {
+    VersionKey {
+        version: r.source.version,
+        deleted: r.deleted,
+        content_hash: r.content_hash.clone(),
+    }
+}
+
+impl Store {
+    /// Commits `records` and `rejects` received by `connector` in one transaction.
+    pub async fn commit_batch(
+        &self,
+        connector: &str,
+        records: &[PreparedRecord],
+        rejects: &[DeadLetterInput],
+    ) -> Result<BatchOutcome> {
+        let _guard = self.write_guard().await;
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        insert_raw_log(&mut tx, connector, &now, records).await?;
+
+        // Within the batch, only the greatest version of each key goes to the database.
+        let mut winner: HashMap<Key, usize> = HashMap::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let w = winner.entry(key_of(r)).or_insert(i);
+            if version_key(r) > version_key(&records[*w]) {
+                *w = i;
+            }
+        }
+        let mut candidates: Vec<usize> = winner.values().copied().collect();
+        candidates.sort_unstable();
+        let written = upsert_current(&mut tx, &now, records, &candidates).await?;
+        let unwritten: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|i| !written.contains(i))
+            .collect();
+        let stored = stored_versions(&mut tx, records, &unwritten).await?;
+        let known = known_persons(&mut tx, records, &written).await?;
+
+        let mut statuses = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let w = winner[&key_of(r)];
+            let status = if i != w {
+                match decide(Some(&version_key(&records[w])), &version_key(r)) {
+                    Decision::Duplicate if !written.contains(&w) => {
+                        // Same as the batch winner, which was itself not written.
+                        outcome_against_store(&stored, r)
+                    }
+                    Decision::Duplicate => OutcomeStatus::Duplicate,
+                    _ => OutcomeStatus::Superseded,
+                }
+            } else if written.contains(&i) {
+                if r.deleted || is_resolved(r, &known) {
+                    OutcomeStatus::Accepted
+                } else {
+                    OutcomeStatus::Parked
+                }
+            } else {
+                outcome_against_store(&stored, r)
+            };
+            statuses.push(status);
+        }
+        let dead_letter_ids = insert_dead_letters(&mut tx, connector, &now, rejects).await?;
+        tx.commit().await?;
+        Ok(BatchOutcome {
+            statuses,
+            dead_letter_ids,
+        })
+    }
+}
+
+fn outcome_against_store(stored: &HashMap<Key, VersionKey>, r: &PreparedRecord) -> OutcomeStatus {
+    match decide(stored.get(&key_of(r)), &version_key(r)) {
+        Decision::Duplicate => OutcomeStatus::Duplicate,
+        // Not written although it wins: a concurrent writer stored something greater meanwhile.
+        _ => OutcomeStatus::Superseded,
+    }
+}
+
+/// Persons and accounts known in the store, for telling `ACCEPTED` from `PARKED`.
+#[derive(Default)]
+struct Known {
+    persons: HashSet<String>,
+    accounts: HashSet<(String, String)>,
+}
+
+fn is_resolved(r: &PreparedRecord, known: &Known) -> bool {
+    match r.source.kind {
+        Kind::Person | Kind::TrainingClass => true,
+        Kind::Link => r
+            .person_key
+            .as_ref()
+            .is_some_and(|k| known.persons.contains(k)),
+        _ => match (&r.person_key, &r.account) {
+            (Some(k), _) => known.persons.contains(k),
+            (None, Some(a)) => known.accounts.contains(a),
+            (None, None) => false,
+        },
+    }
+}
+
+async fn insert_raw_log(
+    tx: &mut Transaction<'static, Any>,
+    connector: &str,
+    now: &str,
+    records: &[PreparedRecord],
+) -> Result<()> {
+    const COLS: usize = 8;
+    for chunk in records.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO raw_log (received_at, connector, system, kind, record_id, version, hash, bytes) VALUES {}",
+            tuples(1, chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(now)
+                .bind(connector)
+                .bind(&r.source.system)
+                .bind(r.source.kind.as_str())
+                .bind(&r.source.record_id)
+                .bind(r.source.version)
+                .bind(&r.raw_hash)
+                .bind(&r.raw);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces the current version where the incoming one is greater; returns the
+/// indexes that were written.
+async fn upsert_current(
+    tx: &mut Transaction<'static, Any>,
+    now: &str,
+    records: &[PreparedRecord],
+    candidates: &[usize],
+) -> Result<HashSet<usize>> {
+    const COLS: usize = 13;
+    let mut written = HashSet::with_capacity(candidates.len());
+    for chunk in candidates.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO source_records (system, kind, record_id, version, deleted, content_hash, \
+             person_key, account_system, account_id, class_id, body, profile, received_at) VALUES {} \
+             ON CONFLICT (system, kind, record_id) DO UPDATE SET \
+             version = excluded.version, deleted = excluded.deleted, \
+             content_hash = excluded.content_hash, person_key = excluded.person_key, \
+             account_system = excluded.account_system, account_id = excluded.account_id, \
+             class_id = excluded.class_id, body = excluded.body, profile = excluded.profile, \
+             received_at = excluded.received_at \
+             WHERE (excluded.version, excluded.deleted, excluded.content_hash) > \
+                   (source_records.version, source_records.deleted, source_records.content_hash) \
+             RETURNING system, kind, record_id",
+            tuples(1, chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            let r = &records[i];
+            q = q
+                .bind(&r.source.system)
+                .bind(r.source.kind.as_str())
+                .bind(&r.source.record_id)
+                .bind(r.source.version)
+                .bind(i64::from(r.deleted))
+                .bind(&r.content_hash)
+                .bind(r.person_key.as_deref())
+                .bind(r.account.as_ref().map(|a| a.0.as_str()))
+                .bind(r.account.as_ref().map(|a| a.1.as_str()))
+                .bind(r.class_id.as_deref())
+                .bind(r.body_json.as_deref())
+                .bind(&r.profile)
+                .bind(now);
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        let index: HashMap<Key, usize> = chunk.iter().map(|&i| (key_of(&records[i]), i)).collect();
+        for row in rows {
+            if let Some(i) = index.get(&row_key(&row)?) {
+                written.insert(*i);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn row_key(row: &AnyRow) -> Result<Key> {
+    let kind: String = row.try_get("kind")?;
+    let kind = Kind::parse("kind", &kind)
+        .map_err(|e| crate::Error::Corrupt(kind.clone(), e.to_string()))?;
+    Ok((row.try_get("system")?, kind, row.try_get("record_id")?))
+}
+
+async fn stored_versions(
+    tx: &mut Transaction<'static, Any>,
+    records: &[PreparedRecord],
+    indexes: &[usize],
+) -> Result<HashMap<Key, VersionKey>> {
+    let mut out = HashMap::new();
+    for chunk in indexes.chunks(MAX_PARAMS / 3) {
+        let sql = format!(
+            "SELECT system, kind, record_id, version, deleted, content_hash FROM source_records \
+             WHERE (system, kind, record_id) IN (VALUES {})",
+            tuples(1, chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            let r = &records[i];
+            q = q
+                .bind(&r.source.system)
+                .bind(r.source.kind.as_str())
+                .bind(&r.source.record_id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let deleted: i64 = row.try_get("deleted")?;
+            out.insert(
+                row_key(&row)?,
+                VersionKey {
+                    version: row.try_get("version")?,
+                    deleted: deleted != 0,
+                    content_hash: row.try_get("content_hash")?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+async fn known_persons(
+    tx: &mut Transaction<'static, Any>,
+    records: &[PreparedRecord],
+    written: &HashSet<usize>,
+) -> Result<Known> {
+    let mut keys: Vec<&str> = Vec::new();
+    let mut accounts: Vec<&(String, String)> = Vec::new();
+    for &i in written {
+        let r = &records[i];
+        if matches!(r.source.kind, Kind::Person | Kind::TrainingClass) || r.deleted {
+            continue;
+        }
+        match (&r.person_key, &r.account) {
+            (Some(k), _) => keys.push(k),
+            (None, Some(a)) => accounts.push(a),
+            _ => {}
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let mut known = Known::default();
+    for chunk in keys.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT DISTINCT person_key FROM source_records WHERE kind = 'person' AND deleted = 0 \
+             AND person_key IN ({})",
+            tuples(1, 1, chunk.len()).trim_matches(|c| c == '(' || c == ')')
+        );
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(*k);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            known.persons.insert(row.try_get("person_key")?);
+        }
+    }
+    for chunk in accounts.chunks(MAX_PARAMS / 2) {
+        let sql = format!(
+            "SELECT DISTINCT account_system, account_id FROM source_records \
+             WHERE kind = 'link' AND deleted = 0 AND (account_system, account_id) IN (VALUES {})",
+            tuples(1, chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (s, a) in chunk {
+            q = q.bind(s.as_str()).bind(a.as_str());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            known
+                .accounts
+                .insert((row.try_get("account_system")?, row.try_get("account_id")?));
+        }
+    }
+    Ok(known)
+}
+
+async fn insert_dead_letters(
+    tx: &mut Transaction<'static, Any>,
+    connector: &str,
+    now: &str,
+    rejects: &[DeadLetterInput],
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(rejects.len());
+    for d in rejects {
+        let row = sqlx::query(
+            "INSERT INTO dead_letters (received_at, connector, stage, reason_code, message, system, \
+             kind, record_id, payload) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
+        )
+        .bind(now)
+        .bind(connector)
+        .bind(d.rejection.stage.as_str())
+        .bind(d.rejection.code.as_str())
+        .bind(d.rejection.describe())
+        .bind(&d.system)
+        .bind(&d.kind)
+        .bind(&d.record_id)
+        .bind(&d.payload)
+        .fetch_one(&mut **tx)
+        .await?;
+        ids.push(row.try_get("id")?);
+    }
+    Ok(ids)
+}

@@ -1,0 +1,178 @@
+//! trainhub's persistence: one schema on SQLite (the embedded default) and PostgreSQL
+//! (production), reached through sqlx's `Any` driver so every query is written once.
+//!
+//! Layout:
+//! - [`Store`]: connecting, migrating, the backend in use;
+//! - [`prepared`]: a validated record turned into the rows it will write;
+//! - [`ingest`]: one transaction per batch: raw log, current versions, dead letters;
+//! - [`read`]: what the dossier and the operators read back.
+//!
+//! Tables: `raw_log` (append-only, every received record), `source_records` (the winning
+//! version per `(system, kind, record_id)`), `dead_letters` (refused records with their bytes).
+
+#![forbid(unsafe_code)]
+
+pub mod ingest;
+pub mod prepared;
+pub mod read;
+mod sql;
+
+pub use ingest::{BatchOutcome, DeadLetterInput};
+pub use prepared::PreparedRecord;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::Executor;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded, single file; writes are serialised in-process.
+    Sqlite,
+    /// Shared by any number of hub instances.
+    Postgres,
+}
+
+/// A store error. [`Error::is_transient`] decides retry (connection trouble, lock timeouts)
+/// versus dead-letter.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store URL names no supported database.
+    #[error("unsupported store URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// A database error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored body could not be decoded (a bug or a schema drift, never input).
+    #[error("stored record {0} is corrupt: {1}")]
+    Corrupt(String, String),
+}
+
+impl Error {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Tls(_)
+            )
+        ) || matches!(self, Error::Database(sqlx::Error::Database(e))
+            if e.code().is_some_and(|c| c == "40001" || c == "40P01" || c == "5" || c == "6"))
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A connection pool plus what the backend needs to be used safely.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer: serialise write transactions here rather than spin on
+    /// `SQLITE_BUSY`.
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). SQLite files are created if missing.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_owned()));
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                                 PRAGMA busy_timeout=10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(8).connect(url).await?,
+        };
+        Ok(Store {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(Default::default),
+        })
+    }
+
+    /// Applies the migrations of the backend in use.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for benchmarks that measure the database without the hub.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// The current time as stored: RFC 3339, UTC, milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,76 @@
+//! A validated record turned into the column values it writes.
+
+use sha2::{Digest, Sha256};
+use trainhub_model::record::{Body, CanonicalRecord, PersonRef, SourceRef};
+
+/// The rows one record writes: raw log entry plus current-version candidate.
+#[derive(Debug, Clone)]
+pub struct PreparedRecord {
+    /// Source identity and version.
+    pub source: SourceRef,
+    /// Tombstone.
+    pub deleted: bool,
+    /// Hex SHA-256 of the canonical content (kind, tombstone, body); breaks version ties.
+    pub content_hash: String,
+    /// The person the record belongs to (a person's own key, a link's person, or a reference
+    /// by national ID).
+    pub person_key: Option<String>,
+    /// The account a record names its person by, or that a link ties.
+    pub account: Option<(String, String)>,
+    /// The class a record belongs to.
+    pub class_id: Option<String>,
+    /// The canonical body as JSON; `None` for a tombstone without body.
+    pub body_json: Option<String>,
+    /// The bytes as received.
+    pub raw: Vec<u8>,
+    /// Hex SHA-256 of `raw`.
+    pub raw_hash: String,
+    /// Mapping profile and version that produced the record; empty for canonical input.
+    pub profile: String,
+}
+
+impl PreparedRecord {
+    /// Prepares `record`, received as `raw` through `profile` (empty for canonical input).
+    pub fn new(record: &CanonicalRecord, raw: Vec<u8>, profile: &str) -> Self {
+        let body_json = record
+            .body
+            .as_ref()
+            .map(|b| serde_json::to_string(b).expect("bodies always serialise"));
+        let mut content = Sha256::new();
+        content.update(record.source.kind.as_str());
+        content.update([u8::from(record.deleted)]);
+        content.update(body_json.as_deref().unwrap_or_default());
+        let (person_key, account) = match &record.body {
+            Some(Body::Person(p)) => (Some(p.person_key.as_str().to_owned()), None),
+            Some(Body::Link(l)) => (
+                Some(l.person_key.as_str().to_owned()),
+                Some((l.account_system.clone(), l.account_id.clone())),
+            ),
+            Some(b) => match b.person_ref() {
+                Some(PersonRef::Key(k)) => (Some(k.as_str().to_owned()), None),
+                Some(PersonRef::Account {
+                    account_system,
+                    account_id,
+                }) => (None, Some((account_system.clone(), account_id.clone()))),
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+        PreparedRecord {
+            source: record.source.clone(),
+            deleted: record.deleted,
+            content_hash: hex::encode(content.finalize()),
+            person_key,
+            account,
+            class_id: record
+                .body
+                .as_ref()
+                .and_then(|b| b.class_id())
+                .map(str::to_owned),
+            body_json,
+            raw_hash: hex::encode(Sha256::digest(&raw)),
+            raw,
+            profile: profile.to_owned(),
+        }
+    }
+}
