@@ -58,7 +58,7 @@ impl Pipeline {
 
     /// Validates and commits `records` received by `connector`; one outcome per record, in
     /// order. Rejected records are dead-lettered in the same transaction.
-    #[tracing::instrument(skip_all, fields(connector, records = records.len()))]
+    #[tracing::instrument(skip_all, fields(connector = connector, records = records.len()))]
     pub async fn submit(
         &self,
         connector: &str,

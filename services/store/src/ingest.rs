@@ -354,3 +354,19 @@ async fn insert_dead_letters(
     }
     Ok(ids)
 }
+
+impl Store {
+    /// Writes `records` straight into `raw_log` and `source_records` with the same multi-row
+    /// statements the hub uses, without reading anything back or deciding outcomes. This is
+    /// the database's own limit for the benchmark to compare the hub against.
+    pub async fn insert_direct(&self, connector: &str, records: &[PreparedRecord]) -> Result<()> {
+        let _guard = self.write_guard().await;
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        insert_raw_log(&mut tx, connector, &now, records).await?;
+        let all: Vec<usize> = (0..records.len()).collect();
+        upsert_current(&mut tx, &now, records, &all).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

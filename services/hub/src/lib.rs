@@ -1,0 +1,15 @@
+//! The `trainhub` binary's library: configuration, wiring and the commands, so integration
+//! tests can start a real hub in-process on port 0.
+//!
+//! Layout: [`cli`] (arguments), [`config`] (typed config with env overrides), [`startup`]
+//! (wiring and serving), [`ops`] (health port), [`demo`] (synthetic partners), [`bench`]
+//! (throughput figures).
+
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod ops;
+pub mod startup;

@@ -1,0 +1,153 @@
+//! Wiring: builds the store, the pipeline and both listeners, then serves until shutdown.
+//! Listeners are bound in [`Application::build`], so tests can ask for port 0 and read back
+//! the addresses.
+
+use crate::config::Config;
+use crate::ops;
+use anyhow::{bail, Context, Result};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use trainhub_api::Pipeline;
+use trainhub_model::policy::Policy;
+use trainhub_model::PersonKeyer;
+use trainhub_store::Store;
+
+/// A built hub, listening but not yet serving.
+pub struct Application {
+    grpc: TcpListener,
+    http: TcpListener,
+    pipeline: Pipeline,
+}
+
+impl Application {
+    /// Connects and migrates the store, loads the secret and binds both listeners.
+    pub async fn build(config: &Config) -> Result<Application> {
+        for addr in [config.server.grpc_addr, config.server.http_addr] {
+            // No principals can be configured yet, so the hub always runs open (DESIGN §6.3).
+            if !addr.ip().is_loopback() {
+                bail!(
+                    "refusing to listen on {addr}: with no partners or readers configured the hub \
+                     runs open and only listens on loopback"
+                );
+            }
+        }
+        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+            format!("creating data folder {}", config.server.data_dir.display())
+        })?;
+        let store = Store::connect(&config.store_url())
+            .await
+            .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?;
+        store.migrate().await.context("migrating the store")?;
+        let secret = load_secret(config)?;
+        let policy = match &config.policy.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading policy file {}", path.display()))?;
+                toml::from_str::<Policy>(&text)
+                    .with_context(|| format!("invalid policy file {}", path.display()))?
+            }
+            None => Policy::default(),
+        };
+        let pipeline = Pipeline::new(store, PersonKeyer::new(&secret), Arc::new(policy));
+        let grpc = TcpListener::bind(config.server.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC on {}", config.server.grpc_addr))?;
+        let http = TcpListener::bind(config.server.http_addr)
+            .await
+            .with_context(|| format!("binding ops HTTP on {}", config.server.http_addr))?;
+        Ok(Application {
+            grpc,
+            http,
+            pipeline,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("bound")
+    }
+
+    /// The bound ops HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound")
+    }
+
+    /// Serves gRPC and ops HTTP until `shutdown` completes, then lets in-flight calls finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let mut grpc_stop = tx.subscribe();
+        let mut http_stop = tx.subscribe();
+        let grpc = trainhub_api::server::serve(self.grpc, self.pipeline.clone(), async move {
+            let _ = grpc_stop.recv().await;
+        });
+        let http = ops::serve(self.http, self.pipeline.store().clone(), async move {
+            let _ = http_stop.recv().await;
+        });
+        let store = self.pipeline.store().clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("Shutting down: finishing in-flight calls.");
+            let _ = tx.send(());
+        });
+        let (g, h) = tokio::join!(grpc, http);
+        g.context("gRPC server failed")?;
+        h.context("ops HTTP server failed")?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// Reads the hub secret, generating one in the data folder on first start.
+fn load_secret(config: &Config) -> Result<Vec<u8>> {
+    let path = config
+        .identity
+        .secret_file
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("hub.secret"));
+    if !path.exists() && config.identity.secret_file.is_none() {
+        let secret: [u8; 32] = rand::random();
+        write_private(&path, &hex::encode(secret))?;
+        tracing::warn!(path = %path.display(), "Generated a new hub secret; keep it with the store.");
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading hub secret {}", path.display()))?;
+    let secret = hex::decode(text.trim())
+        .with_context(|| format!("hub secret {} is not hex", path.display()))?;
+    if secret.len() < 16 {
+        bail!("hub secret {} is shorter than 16 bytes", path.display());
+    }
+    Ok(secret)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// A store URL fit for messages: any password removed.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
