@@ -211,7 +211,7 @@ fn person_records(
             name,
             gender: ["1", "2"][n % 2].into(),
             birth_date: birth.to_string(),
-            ethnicity: if n % 11 == 0 {
+            ethnicity: if n.is_multiple_of(11) {
                 "03".into()
             } else {
                 "01".into()
@@ -236,7 +236,7 @@ fn person_records(
             },
         }),
     ));
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         out.push(record(
             HR,
             format!("EV-{n:07}"),
@@ -287,7 +287,7 @@ fn training_records(
                 person_ref: by_id(&p.national_id),
                 class_id: c.id.clone(),
                 status: status.into(),
-                dispatch: if roll % 3 == 0 {
+                dispatch: if roll.is_multiple_of(3) {
                     "self_selected"
                 } else {
                     "organised"
@@ -296,9 +296,9 @@ fn training_records(
                 enrolled_at: format!("{}T09:00:00+08:00", c.start - Duration::days(7)),
             }),
         ));
-        let leave = if roll % 17 == 0 {
+        let leave = if roll.is_multiple_of(17) {
             c.planned / 5.0
-        } else if roll % 5 == 0 {
+        } else if roll.is_multiple_of(5) {
             6.0
         } else {
             0.0
@@ -328,7 +328,7 @@ fn training_records(
             ));
         }
         if status == "completed" {
-            let fail = roll % 23 == 0;
+            let fail = roll.is_multiple_of(23);
             out.push(record(
                 SCHOOL,
                 format!("RES-{key}"),
@@ -337,7 +337,7 @@ fn training_records(
                     class_id: c.id.clone(),
                     outcome: if fail {
                         "fail"
-                    } else if roll % 4 == 0 {
+                    } else if roll.is_multiple_of(4) {
                         "excellent"
                     } else {
                         "pass"

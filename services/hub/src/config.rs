@@ -26,7 +26,7 @@ pub struct Config {
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// gRPC listen address.
     pub grpc_addr: SocketAddr,

@@ -1,0 +1,209 @@
+//! Helpers for trainhub's end-to-end tests: a real hub served in-process on port 0 against a
+//! fresh SQLite file or a fresh PostgreSQL database per test.
+//!
+//! PostgreSQL is found at `TRAINHUB_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! When it is unreachable the PostgreSQL variants skip with a message — unless `CI` is set, in
+//! which case they fail: CI must never pass by skipping.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use tempfile::TempDir;
+use tonic::transport::Channel;
+use trainhub::config::Config;
+use trainhub::startup::Application;
+use trainhub_proto::v1::{
+    self as pb, dossier_service_client::DossierServiceClient,
+    ingest_service_client::IngestServiceClient,
+};
+use trainhub_store::Store;
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// The admin URL of the test PostgreSQL server.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TRAINHUB_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh store for one test; drops its PostgreSQL database when dropped.
+pub struct TestStore {
+    /// Store URL.
+    pub url: String,
+    /// Temporary folder (SQLite file, hub secret).
+    pub dir: TempDir,
+    pg_db: Option<String>,
+}
+
+impl TestStore {
+    /// A fresh store, or `None` (with a message) when PostgreSQL is unavailable outside CI.
+    pub async fn new(backend: Backend) -> Option<TestStore> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Some(TestStore {
+                url: format!("sqlite://{}", dir.path().join("test.db").display()),
+                dir,
+                pg_db: None,
+            }),
+            Backend::Postgres => {
+                let name = format!("trainhub_test_{:016x}", rand::random::<u64>());
+                match trainhub_store::create_postgres_database(&postgres_admin_url(), &name).await {
+                    Ok(url) => Some(TestStore {
+                        url,
+                        dir,
+                        pg_db: Some(name),
+                    }),
+                    Err(e) if std::env::var_os("CI").is_some() => {
+                        panic!("PostgreSQL is required in CI but unavailable: {e}")
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "SKIPPED: PostgreSQL unavailable ({e}); set up 127.0.0.1:5432 to run"
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_db.take() {
+            // Best effort, on a thread of its own: the test's runtime may be shutting down.
+            let admin = postgres_admin_url();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                let _ = rt.block_on(trainhub_store::drop_postgres_database(&admin, &name));
+            })
+            .join();
+        }
+    }
+}
+
+/// A hub serving on port 0.
+pub struct TestHub {
+    /// gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// Ops HTTP address.
+    pub http_addr: SocketAddr,
+    /// A store handle on the hub's database, for inspecting tables.
+    pub store: Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Keeps the database alive for the hub's lifetime.
+    pub test_store: TestStore,
+}
+
+impl TestHub {
+    /// Starts a hub on a fresh store, or `None` when the backend is unavailable outside CI.
+    pub async fn start(backend: Backend) -> Option<TestHub> {
+        let test_store = TestStore::new(backend).await?;
+        Some(TestHub::start_on(test_store).await)
+    }
+
+    /// Starts a hub on `test_store`.
+    pub async fn start_on(test_store: TestStore) -> TestHub {
+        let mut config = Config::load(None, std::iter::empty()).expect("default config");
+        config.server.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+        config.server.http_addr = "127.0.0.1:0".parse().expect("addr");
+        config.server.data_dir = test_store.dir.path().to_owned();
+        config.store.url = Some(test_store.url.clone());
+        let app = Application::build(&config).await.expect("hub builds");
+        let (grpc_addr, http_addr) = (app.grpc_addr(), app.http_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        let store = Store::connect(&test_store.url).await.expect("store");
+        TestHub {
+            grpc_addr,
+            http_addr,
+            store,
+            stop: Some(tx),
+            server: Some(server),
+            test_store,
+        }
+    }
+
+    /// An ingest client.
+    pub async fn ingest(&self) -> IngestServiceClient<Channel> {
+        IngestServiceClient::connect(format!("http://{}", self.grpc_addr))
+            .await
+            .expect("connect")
+    }
+
+    /// A dossier client.
+    pub async fn dossiers(&self) -> DossierServiceClient<Channel> {
+        DossierServiceClient::connect(format!("http://{}", self.grpc_addr))
+            .await
+            .expect("connect")
+    }
+
+    /// Submits `records` in one batch and returns the outcomes.
+    pub async fn submit(&self, records: Vec<pb::Record>) -> Vec<pb::RecordOutcome> {
+        self.ingest()
+            .await
+            .submit(pb::SubmitRequest { records })
+            .await
+            .expect("submit")
+            .into_inner()
+            .outcomes
+    }
+
+    /// The dossier of `national_id`.
+    pub async fn dossier(
+        &self,
+        national_id: &str,
+        as_of: &str,
+    ) -> Result<pb::Dossier, tonic::Status> {
+        self.dossiers()
+            .await
+            .get_dossier(pb::GetDossierRequest {
+                national_id: national_id.into(),
+                as_of: as_of.into(),
+                purpose: "test".into(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Stops the hub and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("join").expect("hub ran cleanly");
+        }
+        self.store.close().await;
+    }
+}
+
+/// The status of each outcome, as short names (`ACCEPTED`, …).
+pub fn statuses(outcomes: &[pb::RecordOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .map(|o| {
+            pb::RecordStatus::try_from(o.status)
+                .map(|s| {
+                    s.as_str_name()
+                        .trim_start_matches("RECORD_STATUS_")
+                        .to_owned()
+                })
+                .unwrap_or_else(|_| format!("?{}", o.status))
+        })
+        .collect()
+}
