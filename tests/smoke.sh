@@ -6,7 +6,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+cargo build --release --quiet -p trainhub --manifest-path "$root/Cargo.toml"
 "$root/target/release/trainhub" serve --demo --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 >out.txt 2>err.txt &
 pid=$!
 for _ in $(seq 60); do grep -q "demo: read it with" out.txt 2>/dev/null && break; sleep 1; done

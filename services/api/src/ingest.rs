@@ -57,18 +57,40 @@ impl IngestService for Ingest {
     ) -> Result<Response<Self::StreamStream>, Status> {
         let mut inbound = request.into_inner();
         let pipeline = self.pipeline.clone();
+        let (prepared_tx, mut prepared_rx) = tokio::sync::mpsc::channel(2);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
-        // A task per stream: requests are committed in order and each response is sent once
-        // its batch has committed. A closed response channel means the partner went away.
+        // Two stages per stream, so the next batch is validated while the previous one commits:
+        // one task decodes and prepares, the other commits in order and answers each request
+        // once its transaction has committed. A closed channel means the partner went away.
+        let preparer = pipeline.clone();
         tokio::spawn(async move {
             while let Some(next) = inbound.next().await {
-                let reply = match next {
-                    Ok(req) => submit_one(&pipeline, req).await,
+                match next {
+                    Ok(req) => {
+                        if prepared_tx
+                            .send(preparer.prepare(&req.records))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
                     Err(status) => {
                         tracing::debug!(%status, "Partner stream ended with an error.");
                         break;
                     }
-                };
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(batch) = prepared_rx.recv().await {
+                let reply = pipeline
+                    .commit(GRPC_CONNECTOR, batch)
+                    .await
+                    .map(|outcomes| pb::SubmitResponse {
+                        outcomes: outcomes.into_iter().map(Into::into).collect(),
+                    })
+                    .map_err(|e| Status::from(ApiError::from(e)));
                 let failed = reply.is_err();
                 if tx.send(reply).await.is_err() || failed {
                     break;

@@ -64,58 +64,105 @@ impl Pipeline {
         connector: &str,
         records: &[pb::Record],
     ) -> Result<Vec<Outcome>, trainhub_store::Error> {
-        let mut prepared = Vec::with_capacity(records.len());
-        let mut rejects = Vec::new();
-        // For each input: Ok(index into prepared) or Err(index into rejects).
-        let mut slots = Vec::with_capacity(records.len());
+        let batch = self.prepare(records);
+        self.commit(connector, batch).await
+    }
+
+    /// The CPU half of [`Pipeline::submit`]: decode, validate and prepare the rows. Streams run
+    /// it for the next batch while the previous one commits.
+    pub fn prepare(&self, records: &[pb::Record]) -> PreparedBatch {
+        let mut batch = PreparedBatch::default();
         for record in records {
             let raw = record.encode_to_vec();
+            let source = record.source.clone().unwrap_or_default();
             match convert::canonical(record, &self.keyer) {
                 Ok(canonical) => {
-                    slots.push(Ok(prepared.len()));
-                    prepared.push(PreparedRecord::new(&canonical, raw, ""));
+                    batch.slots.push(Slot::Stored(batch.prepared.len()));
+                    batch
+                        .prepared
+                        .push(PreparedRecord::new(&canonical, raw, ""));
                 }
                 Err(rejection) => {
-                    let source = record.source.clone().unwrap_or_default();
-                    slots.push(Err(rejects.len()));
-                    rejects.push(DeadLetterInput {
+                    batch.slots.push(Slot::Rejected(batch.rejects.len()));
+                    batch.rejects.push(DeadLetterInput {
                         rejection,
-                        system: source.system,
-                        kind: source.kind,
-                        record_id: source.record_id,
+                        system: source.system.clone(),
+                        kind: source.kind.clone(),
+                        record_id: source.record_id.clone(),
                         payload: raw,
                     });
                 }
             }
+            batch.ids.push((source.record_id, source.kind));
         }
+        batch
+    }
+
+    /// The I/O half of [`Pipeline::submit`]: one transaction, then the outcomes.
+    pub async fn commit(
+        &self,
+        connector: &str,
+        batch: PreparedBatch,
+    ) -> Result<Vec<Outcome>, trainhub_store::Error> {
         let committed = self
             .store
-            .commit_batch(connector, &prepared, &rejects)
+            .commit_batch(connector, &batch.prepared, &batch.rejects)
             .await?;
-        let outcomes = records
-            .iter()
-            .zip(slots)
-            .map(|(record, slot)| {
-                let source = record.source.clone().unwrap_or_default();
+        if !batch.rejects.is_empty() {
+            tracing::info!(
+                rejected = batch.rejects.len(),
+                "Records rejected and dead-lettered."
+            );
+        }
+        let outcomes = batch
+            .ids
+            .into_iter()
+            .zip(batch.slots)
+            .map(|((record_id, kind), slot)| {
                 let (status, rejection) = match slot {
-                    Ok(i) => (committed.statuses[i], None),
-                    Err(i) => (OutcomeStatus::Rejected, Some(rejects[i].rejection.clone())),
+                    Slot::Stored(i) => (committed.statuses[i], None),
+                    Slot::Rejected(i) => (
+                        OutcomeStatus::Rejected,
+                        Some(batch.rejects[i].rejection.clone()),
+                    ),
                 };
                 Outcome {
-                    record_id: source.record_id,
-                    kind: source.kind,
+                    record_id,
+                    kind,
                     status,
                     rejection,
                 }
             })
-            .collect::<Vec<_>>();
-        if !rejects.is_empty() {
-            tracing::info!(
-                rejected = rejects.len(),
-                "Records rejected and dead-lettered."
-            );
-        }
+            .collect();
         Ok(outcomes)
+    }
+}
+
+/// Where an input record went: to the store or to the dead letters.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Stored(usize),
+    Rejected(usize),
+}
+
+/// A batch decoded and validated, ready to commit.
+#[derive(Debug, Default)]
+pub struct PreparedBatch {
+    prepared: Vec<PreparedRecord>,
+    rejects: Vec<DeadLetterInput>,
+    slots: Vec<Slot>,
+    ids: Vec<(String, String)>,
+}
+
+impl PreparedBatch {
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
     }
 }
 

@@ -59,7 +59,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 }
 
 fn generate(n: usize) -> Vec<pb::Record> {
-    let mut records = synthetic::population(42, n / 18 + 1).records;
+    // About 14 records per person; generate a little more than needed and cut.
+    let mut records = synthetic::population(42, n / 12 + 1).records;
     records.truncate(n);
     synthetic::shuffle(&mut records, 42);
     records

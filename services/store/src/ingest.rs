@@ -1,7 +1,8 @@
 //! Committing a batch: one transaction writes the raw log, the winning versions and the dead
 //! letters, and tells each record's outcome. Nothing is acknowledged before it commits.
 
-use crate::sql::{tuples, MAX_PARAMS};
+use crate::sql::{list, tuples, MAX_PARAMS};
+use crate::Backend;
 use crate::{now_rfc3339, PreparedRecord, Result, Store};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -63,7 +64,7 @@ impl Store {
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        insert_raw_log(&mut tx, connector, &now, records).await?;
+        insert_raw_log(self.backend, &mut tx, connector, &now, records).await?;
 
         // Within the batch, only the greatest version of each key goes to the database.
         let mut winner: HashMap<Key, usize> = HashMap::with_capacity(records.len());
@@ -75,14 +76,14 @@ impl Store {
         }
         let mut candidates: Vec<usize> = winner.values().copied().collect();
         candidates.sort_unstable();
-        let written = upsert_current(&mut tx, &now, records, &candidates).await?;
+        let written = upsert_current(self.backend, &mut tx, &now, records, &candidates).await?;
         let unwritten: Vec<usize> = candidates
             .iter()
             .copied()
             .filter(|i| !written.contains(i))
             .collect();
-        let stored = stored_versions(&mut tx, records, &unwritten).await?;
-        let known = known_persons(&mut tx, records, &written).await?;
+        let stored = stored_versions(self.backend, &mut tx, records, &unwritten).await?;
+        let known = known_persons(self.backend, &mut tx, records, &written).await?;
 
         let mut statuses = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
@@ -147,6 +148,7 @@ fn is_resolved(r: &PreparedRecord, known: &Known) -> bool {
 }
 
 async fn insert_raw_log(
+    backend: Backend,
     tx: &mut Transaction<'static, Any>,
     connector: &str,
     now: &str,
@@ -156,7 +158,7 @@ async fn insert_raw_log(
     for chunk in records.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO raw_log (received_at, connector, system, kind, record_id, version, hash, bytes) VALUES {}",
-            tuples(1, chunk.len(), COLS)
+            tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
@@ -178,6 +180,7 @@ async fn insert_raw_log(
 /// Inserts or replaces the current version where the incoming one is greater; returns the
 /// indexes that were written.
 async fn upsert_current(
+    backend: Backend,
     tx: &mut Transaction<'static, Any>,
     now: &str,
     records: &[PreparedRecord],
@@ -198,7 +201,7 @@ async fn upsert_current(
              WHERE (excluded.version, excluded.deleted, excluded.content_hash) > \
                    (source_records.version, source_records.deleted, source_records.content_hash) \
              RETURNING system, kind, record_id",
-            tuples(1, chunk.len(), COLS)
+            tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for &i in chunk {
@@ -237,6 +240,7 @@ fn row_key(row: &AnyRow) -> Result<Key> {
 }
 
 async fn stored_versions(
+    backend: Backend,
     tx: &mut Transaction<'static, Any>,
     records: &[PreparedRecord],
     indexes: &[usize],
@@ -244,9 +248,11 @@ async fn stored_versions(
     let mut out = HashMap::new();
     for chunk in indexes.chunks(MAX_PARAMS / 3) {
         let sql = format!(
-            "SELECT system, kind, record_id, version, deleted, content_hash FROM source_records \
-             WHERE (system, kind, record_id) IN (VALUES {})",
-            tuples(1, chunk.len(), 3)
+            "WITH v (system, kind, record_id) AS (VALUES {}) \
+             SELECT s.system, s.kind, s.record_id, s.version, s.deleted, s.content_hash \
+             FROM source_records s JOIN v \
+             ON s.system = v.system AND s.kind = v.kind AND s.record_id = v.record_id",
+            tuples(backend, 1, chunk.len(), 3)
         );
         let mut q = sqlx::query(&sql);
         for &i in chunk {
@@ -272,6 +278,7 @@ async fn stored_versions(
 }
 
 async fn known_persons(
+    backend: Backend,
     tx: &mut Transaction<'static, Any>,
     records: &[PreparedRecord],
     written: &HashSet<usize>,
@@ -298,7 +305,7 @@ async fn known_persons(
         let sql = format!(
             "SELECT DISTINCT person_key FROM source_records WHERE kind = 'person' AND deleted = 0 \
              AND person_key IN ({})",
-            tuples(1, 1, chunk.len()).trim_matches(|c| c == '(' || c == ')')
+            list(backend, chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for k in chunk {
@@ -308,20 +315,24 @@ async fn known_persons(
             known.persons.insert(row.try_get("person_key")?);
         }
     }
-    for chunk in accounts.chunks(MAX_PARAMS / 2) {
+    // Looked up by account id alone through a partial index on links, then matched on the
+    // pair here: a row-value join made PostgreSQL's planner scan the table.
+    for chunk in accounts.chunks(MAX_PARAMS) {
         let sql = format!(
-            "SELECT DISTINCT account_system, account_id FROM source_records \
-             WHERE kind = 'link' AND deleted = 0 AND (account_system, account_id) IN (VALUES {})",
-            tuples(1, chunk.len(), 2)
+            "SELECT account_system, account_id FROM source_records \
+             WHERE kind = 'link' AND deleted = 0 AND account_id IN ({})",
+            list(backend, chunk.len())
         );
         let mut q = sqlx::query(&sql);
-        for (s, a) in chunk {
-            q = q.bind(s.as_str()).bind(a.as_str());
+        for (_, a) in chunk {
+            q = q.bind(a.as_str());
         }
+        let wanted: HashSet<&(String, String)> = chunk.iter().copied().collect();
         for row in q.fetch_all(&mut **tx).await? {
-            known
-                .accounts
-                .insert((row.try_get("account_system")?, row.try_get("account_id")?));
+            let pair = (row.try_get("account_system")?, row.try_get("account_id")?);
+            if wanted.contains(&pair) {
+                known.accounts.insert(pair);
+            }
         }
     }
     Ok(known)
@@ -363,9 +374,9 @@ impl Store {
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        insert_raw_log(&mut tx, connector, &now, records).await?;
+        insert_raw_log(self.backend, &mut tx, connector, &now, records).await?;
         let all: Vec<usize> = (0..records.len()).collect();
-        upsert_current(&mut tx, &now, records, &all).await?;
+        upsert_current(self.backend, &mut tx, &now, records, &all).await?;
         tx.commit().await?;
         Ok(())
     }

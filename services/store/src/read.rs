@@ -1,6 +1,6 @@
 //! Reading back: a person's current records (for the dossier) and the dead letters.
 
-use crate::sql::{tuples, MAX_PARAMS};
+use crate::sql::{list, tuples, MAX_PARAMS};
 use crate::{Error, Result, Store};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -84,7 +84,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM source_records WHERE person_key IS NULL AND deleted = 0 \
                  AND body IS NOT NULL AND kind <> 'link' \
                  AND (account_system, account_id) IN (VALUES {})",
-                tuples(1, chunk.len(), 2)
+                tuples(self.backend, 1, chunk.len(), 2)
             );
             let mut q = sqlx::query(&sql);
             for (s, a) in chunk {
@@ -103,10 +103,7 @@ impl Store {
             let sql = format!(
                 "SELECT {COLUMNS} FROM source_records WHERE kind = 'training_class' \
                  AND deleted = 0 AND body IS NOT NULL AND class_id IN ({})",
-                (1..=chunk.len())
-                    .map(|n| format!("${n}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {

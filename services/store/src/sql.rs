@@ -1,10 +1,15 @@
-//! Small helpers for building multi-row statements with `$n` placeholders, which both SQLite
-//! and PostgreSQL accept.
+//! Small helpers for building multi-row statements.
+//!
+//! PostgreSQL takes numbered `$n` placeholders; SQLite gets anonymous `?` ones, because it
+//! resolves every numbered parameter by scanning its name list, which makes a statement with
+//! thousands of `$n` parameters quadratic to bind.
 
+use crate::Backend;
 use std::fmt::Write;
 
-/// `($1,$2),($3,$4),…` for `rows` rows of `cols` columns, numbering from `first`.
-pub(crate) fn tuples(first: usize, rows: usize, cols: usize) -> String {
+/// `($1,$2),($3,$4),…` (PostgreSQL) or `(?,?),(?,?),…` (SQLite) for `rows` rows of `cols`
+/// columns, numbering from `first`.
+pub(crate) fn tuples(backend: Backend, first: usize, rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
     let mut n = first;
     for r in 0..rows {
@@ -16,12 +21,24 @@ pub(crate) fn tuples(first: usize, rows: usize, cols: usize) -> String {
             if c > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "${n}");
+            match backend {
+                Backend::Postgres => {
+                    let _ = write!(out, "${n}");
+                }
+                Backend::Sqlite => out.push('?'),
+            }
             n += 1;
         }
         out.push(')');
     }
     out
+}
+
+/// `$1,$2,…` or `?,?,…`: an `IN` list of `n` parameters.
+pub(crate) fn list(backend: Backend, n: usize) -> String {
+    tuples(backend, 1, 1, n)
+        .trim_matches(|c| c == '(' || c == ')')
+        .to_owned()
 }
 
 /// Most rows a single statement binds, keeping well under both databases' parameter limits.
@@ -31,7 +48,11 @@ pub(crate) const MAX_PARAMS: usize = 30_000;
 mod tests {
     #[test]
     fn tuples_number_placeholders() {
-        assert_eq!(super::tuples(1, 2, 2), "($1,$2),($3,$4)");
-        assert_eq!(super::tuples(3, 1, 1), "($3)");
+        use crate::Backend::*;
+        assert_eq!(super::tuples(Postgres, 1, 2, 2), "($1,$2),($3,$4)");
+        assert_eq!(super::tuples(Postgres, 3, 1, 1), "($3)");
+        assert_eq!(super::tuples(Sqlite, 3, 2, 1), "(?),(?)");
+        assert_eq!(super::list(Sqlite, 2), "?,?");
+        assert_eq!(super::list(Postgres, 2), "$1,$2");
     }
 }

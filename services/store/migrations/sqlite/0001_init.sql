@@ -31,6 +31,7 @@ CREATE TABLE source_records (
 CREATE INDEX source_records_person ON source_records (person_key, kind);
 CREATE INDEX source_records_account ON source_records (account_system, account_id);
 CREATE INDEX source_records_class ON source_records (class_id, kind);
+CREATE INDEX source_records_link ON source_records (account_id) WHERE kind = 'link';
 
 -- Records refused at any stage, with the original bytes.
 CREATE TABLE dead_letters (
