@@ -313,3 +313,190 @@ fn requirement(
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{make_national_id, NationalId, PersonKeyer};
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn stored(id: &str, body: Body) -> StoredRecord {
+        StoredRecord {
+            source: SourceRef {
+                system: "t".into(),
+                kind: body.kind(),
+                record_id: id.into(),
+                version: 1,
+            },
+            received_at: String::new(),
+            profile: String::new(),
+            body,
+        }
+    }
+
+    struct World {
+        key: PersonKey,
+        records: Vec<StoredRecord>,
+    }
+
+    impl World {
+        fn new(rank: Rank, hired: &str) -> World {
+            let id =
+                NationalId::parse("id", &make_national_id(110105, d("1980-01-01"), 1)).unwrap();
+            let key = PersonKeyer::new(b"k").key(&id);
+            let person = Person {
+                national_id: id,
+                person_key: key.clone(),
+                name: "测试".into(),
+                gender: None,
+                birth_date: None,
+                ethnicity: None,
+                education: None,
+                rank: Some(rank),
+                category: None,
+                unit_code: None,
+                unit_name: None,
+                region_code: None,
+                position: None,
+                status: PersonStatus::Active,
+                hired_on: Some(d(hired)),
+                status_since: None,
+            };
+            World {
+                records: vec![stored("p", Body::Person(person))],
+                key,
+            }
+        }
+
+        /// A completed off-job class with optional present and leave hours.
+        fn class(
+            &mut self,
+            id: &str,
+            start: &str,
+            end: &str,
+            planned: f64,
+            present: Option<f64>,
+            leave: f64,
+        ) {
+            let who = PersonRef::Key(self.key.clone());
+            self.records.push(stored(
+                &format!("c-{id}"),
+                Body::TrainingClass(TrainingClass {
+                    class_id: id.into(),
+                    provider: "党校".into(),
+                    title: id.into(),
+                    topic: id.into(),
+                    themes: vec![Theme::PartyTheory],
+                    format: Format::OffJob,
+                    category: None,
+                    start_date: d(start),
+                    end_date: d(end),
+                    planned_hours: planned,
+                    capacity: None,
+                }),
+            ));
+            self.records.push(stored(
+                &format!("e-{id}"),
+                Body::Enrollment(Enrollment {
+                    person: who.clone(),
+                    class_id: id.into(),
+                    status: EnrollmentStatus::Completed,
+                    dispatch: None,
+                    enrolled_at: None,
+                }),
+            ));
+            for (kind, hours) in [
+                (AttendanceKind::Present, present),
+                (AttendanceKind::Leave, Some(leave)),
+            ] {
+                if let Some(hours) = hours.filter(|h| *h > 0.0) {
+                    self.records.push(stored(
+                        &format!("a-{id}-{kind}"),
+                        Body::Attendance(Attendance {
+                            person: who.clone(),
+                            class_id: id.into(),
+                            date: d(start),
+                            hours,
+                            kind,
+                        }),
+                    ));
+                }
+            }
+        }
+
+        fn dossier(&self, as_of: &str) -> Dossier {
+            compute(&self.key, &self.records, d(as_of), &Policy::default()).unwrap()
+        }
+    }
+
+    #[test]
+    fn window_is_five_years_inclusive() {
+        assert_eq!(window_start(d("2025-06-30"), 5), d("2020-07-01"));
+        assert_eq!(window_start(d("2024-02-29"), 5), d("2019-03-01"));
+    }
+
+    #[test]
+    fn a_training_ending_on_the_first_day_of_the_window_counts() {
+        let mut w = World::new(Rank::County, "2000-01-01");
+        w.class("edge", "2020-06-20", "2020-07-01", 60.0, None, 0.0);
+        w.class("before", "2020-06-20", "2020-06-30", 50.0, None, 0.0);
+        let dossier = w.dossier("2025-06-30");
+        assert_eq!(dossier.credited_hours, 60.0);
+        assert_eq!(dossier.light, Light::Yellow);
+    }
+
+    #[test]
+    fn hours_are_present_hours_capped_at_planned() {
+        let mut w = World::new(Rank::County, "2000-01-01");
+        w.class("a", "2024-01-01", "2024-01-10", 80.0, Some(70.0), 0.0);
+        w.class("b", "2024-02-01", "2024-02-10", 80.0, Some(95.0), 0.0);
+        assert_eq!(w.dossier("2025-06-30").credited_hours, 150.0);
+    }
+
+    #[test]
+    fn leave_of_exactly_one_seventh_is_allowed_and_more_voids_the_enrollment() {
+        let mut w = World::new(Rank::County, "2000-01-01");
+        w.class("ok", "2024-01-01", "2024-01-10", 70.0, Some(60.0), 10.0);
+        w.class("over", "2024-03-01", "2024-03-10", 70.0, Some(59.0), 10.5);
+        let dossier = w.dossier("2025-06-30");
+        assert_eq!(dossier.credited_hours, 60.0);
+        assert_eq!(dossier.flags.len(), 1);
+        assert_eq!(dossier.flags[0].code, "LEAVE_LIMIT_EXCEEDED");
+        assert!(dossier.flags[0].message.contains("over"));
+    }
+
+    #[test]
+    fn appointment_form_marks_classes_of_sixty_days_or_more() {
+        let mut w = World::new(Rank::County, "2000-01-01");
+        w.class("d59", "2024-01-01", "2024-02-28", 300.0, None, 0.0);
+        w.class("d60", "2023-01-01", "2023-03-01", 300.0, None, 0.0);
+        let dossier = w.dossier("2025-06-30");
+        let marks: Vec<_> = dossier
+            .trainings
+            .iter()
+            .map(|t| (t.class_id.as_str(), t.appointment_form))
+            .collect();
+        assert_eq!(marks, [("d60", true), ("d59", false)]);
+        assert_eq!(dossier.light, Light::Green);
+    }
+
+    #[test]
+    fn junior_requirement_follows_in_scope_years() {
+        let w = World::new(Rank::Staff, "2023-07-02");
+        let dossier = w.dossier("2025-06-30");
+        // In scope 2023-07-02 ..= 2025-06-30: 730 days / 365 = 2 years of 90 学时.
+        assert_eq!(dossier.required_hours, 180.0);
+        assert_eq!(dossier.light, Light::Red);
+        let senior = World::new(Rank::Bureau, "1990-01-01").dossier("2025-06-30");
+        assert_eq!(senior.required_hours, 550.0);
+    }
+
+    #[test]
+    fn hired_after_as_of_is_exempt() {
+        let w = World::new(Rank::Staff, "2026-01-01");
+        assert_eq!(w.dossier("2025-06-30").light, Light::Exempt);
+    }
+}
