@@ -109,6 +109,12 @@ pub fn trainings(records: &[StoredRecord], policy: &Policy) -> Vec<TrainingEntry
             annual_form: off_job,
             appointment_form: off_job && class.days() >= policy.appointment_form_days,
             credited,
+            topic: class.topic.clone(),
+            enrollment: Some(enrollment.status),
+            failed_on: f
+                .result
+                .filter(|(_, r)| r.outcome == Outcome::Fail)
+                .map(|(_, r)| r.assessed_on),
         });
     }
     let mut learning: Vec<(&StoredRecord, &Learning)> = records
@@ -138,6 +144,9 @@ pub fn trainings(records: &[StoredRecord], policy: &Policy) -> Vec<TrainingEntry
             annual_form: false,
             appointment_form: false,
             credited: true,
+            topic: l.course_title.clone(),
+            enrollment: None,
+            failed_on: None,
         });
     }
     out.sort_by(|a, b| (a.end_date, &a.class_id).cmp(&(b.end_date, &b.class_id)));

@@ -61,6 +61,19 @@ pub struct TrainingEntry {
     pub appointment_form: bool,
     /// Whether the hours count (completed, not failed, leave within the cap).
     pub credited: bool,
+    /// The class topic (the course title for online study).
+    pub topic: String,
+    /// The enrollment's status; `None` for online study.
+    pub enrollment: Option<EnrollmentStatus>,
+    /// When the failing result, if any, was assessed.
+    pub failed_on: Option<NaiveDate>,
+}
+
+impl TrainingEntry {
+    /// Inclusive day count.
+    pub fn days(&self) -> i64 {
+        (self.end_date - self.start_date).num_days() + 1
+    }
 }
 
 /// A rule finding about the person.
@@ -231,7 +244,18 @@ pub fn compute(
     } else {
         Light::Green
     };
-    let flags = crate::credit::leave_flags(&trainings, records, policy);
+    let mut flags = crate::credit::leave_flags(&trainings, records, policy);
+    if scope {
+        flags.extend(crate::flags::rule_flags(&crate::flags::FlagInput {
+            trainings: &trainings,
+            events: &events,
+            hired_on: person.hired_on,
+            window_start: start,
+            as_of,
+            policy,
+        }));
+    }
+    flags.sort_by(|a, b| (a.code, a.year, &a.message).cmp(&(b.code, b.year, &b.message)));
 
     let mut provenance: Vec<Provenance> = records
         .iter()
@@ -463,9 +487,13 @@ mod tests {
         w.class("over", "2024-03-01", "2024-03-10", 70.0, Some(59.0), 10.5);
         let dossier = w.dossier("2025-06-30");
         assert_eq!(dossier.credited_hours, 60.0);
-        assert_eq!(dossier.flags.len(), 1);
-        assert_eq!(dossier.flags[0].code, "LEAVE_LIMIT_EXCEEDED");
-        assert!(dossier.flags[0].message.contains("over"));
+        let leave: Vec<_> = dossier
+            .flags
+            .iter()
+            .filter(|f| f.code == "LEAVE_LIMIT_EXCEEDED")
+            .collect();
+        assert_eq!(leave.len(), 1);
+        assert!(leave[0].message.contains("over"));
     }
 
     #[test]
@@ -498,5 +526,117 @@ mod tests {
     fn hired_after_as_of_is_exempt() {
         let w = World::new(Rank::Staff, "2026-01-01");
         assert_eq!(w.dossier("2025-06-30").light, Light::Exempt);
+    }
+
+    fn codes(d: &Dossier) -> Vec<(&'static str, Option<i32>)> {
+        d.flags
+            .iter()
+            .map(|f| (f.code, f.year))
+            .filter(|f| f.0 != "ONLINE_SHORTFALL")
+            .collect()
+    }
+
+    fn fail(w: &mut World, class_id: &str, on: &str) {
+        let who = PersonRef::Key(w.key.clone());
+        w.records.push(stored(
+            &format!("r-{class_id}"),
+            Body::Result(ResultRecord {
+                person: who,
+                class_id: class_id.into(),
+                outcome: Outcome::Fail,
+                score: None,
+                dimensions: Default::default(),
+                certificate_no: None,
+                assessed_at: on.into(),
+                assessed_on: d(on),
+            }),
+        ));
+    }
+
+    #[test]
+    fn a_failed_class_blocks_excellent_and_needs_a_remedial_class() {
+        let mut w = World::new(Rank::County, "2000-01-01");
+        w.class("f", "2023-03-01", "2023-03-05", 40.0, None, 0.0);
+        fail(&mut w, "f", "2023-03-05");
+        assert_eq!(
+            codes(&w.dossier("2024-06-30")),
+            [
+                ("EXCELLENT_BLOCKED", Some(2023)),
+                ("REMEDIAL_REQUIRED", Some(2023))
+            ]
+        );
+        // A passed class on the same theme, starting after the failed one ends, remedies it.
+        w.class("r", "2023-09-01", "2023-09-05", 40.0, None, 0.0);
+        assert_eq!(
+            codes(&w.dossier("2024-06-30")),
+            [("EXCELLENT_BLOCKED", Some(2023))]
+        );
+    }
+
+    #[test]
+    fn long_classes_and_topics() {
+        let mut w = World::new(Rank::County, "2000-01-01");
+        w.class("d29", "2021-01-01", "2021-01-29", 100.0, None, 0.0);
+        w.class("d30", "2022-01-01", "2022-01-30", 100.0, None, 0.0);
+        assert_eq!(codes(&w.dossier("2025-06-30")), []);
+        w.class("d30b", "2026-12-31", "2027-01-29", 100.0, None, 0.0);
+        assert_eq!(
+            codes(&w.dossier("2027-06-30")),
+            [("LONG_TRAINING_LIMIT", Some(2026))]
+        );
+        // Same topic (the title, here the id) twice in one year.
+        let mut t = World::new(Rank::County, "2000-01-01");
+        t.class("x", "2024-01-01", "2024-01-03", 20.0, None, 0.0);
+        t.records.push(t.records[1].clone());
+        if let Body::TrainingClass(c) = &mut t.records.last_mut().unwrap().body {
+            c.class_id = "x2".into();
+            c.start_date = d("2024-11-01");
+            c.end_date = d("2024-11-02");
+        }
+        t.records.push(t.records[2].clone());
+        if let Body::Enrollment(e) = &mut t.records.last_mut().unwrap().body {
+            e.class_id = "x2".into();
+        }
+        let last = t.records.len() - 1;
+        t.records[last].source.record_id = "e-x2".into();
+        t.records[last - 1].source.record_id = "c-x2".into();
+        assert_eq!(
+            codes(&t.dossier("2025-06-30")),
+            [("SAME_TOPIC_REPEAT", Some(2024))]
+        );
+    }
+
+    #[test]
+    fn online_shortfall_only_for_whole_years_in_scope() {
+        let w = World::new(Rank::Staff, "2022-03-01");
+        let years: Vec<_> = w
+            .dossier("2025-06-30")
+            .flags
+            .iter()
+            .filter(|f| f.code == "ONLINE_SHORTFALL")
+            .map(|f| f.year)
+            .collect();
+        assert_eq!(years, [Some(2023), Some(2024)]);
+    }
+
+    #[test]
+    fn promotion_into_county_within_a_year_gives_grace() {
+        let mut w = World::new(Rank::County, "2000-01-01");
+        let who = PersonRef::Key(w.key.clone());
+        w.records.push(stored(
+            "ev",
+            Body::PersonEvent(PersonEvent {
+                person: who,
+                event: EventKind::Promoted,
+                effective_date: d("2024-07-01"),
+                rank: Some(Rank::County),
+                unit_code: None,
+            }),
+        ));
+        assert_eq!(
+            codes(&w.dossier("2025-06-30")),
+            [("PROMOTION_GRACE", Some(2024))]
+        );
+        assert_eq!(codes(&w.dossier("2025-07-01")), []);
     }
 }

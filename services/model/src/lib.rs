@@ -8,7 +8,7 @@
 //! - [`values`]: parsers for dates, instants, hours and scores;
 //! - [`record`]: the nine canonical bodies and [`record::CanonicalRecord`];
 //! - [`merge`]: which version of a source record wins;
-//! - [`policy`]: the numbers of the rules; [`credit`] and [`dossier`]: the rules themselves.
+//! - [`policy`]: the numbers of the rules; [`credit`], [`flags`] and [`dossier`]: the rules.
 //!
 //! Nothing here does I/O or needs a runtime, so every rule is unit-testable on its own.
 
@@ -18,6 +18,7 @@ pub mod codes;
 pub mod credit;
 pub mod dossier;
 pub mod error;
+pub mod flags;
 pub mod identity;
 pub mod merge;
 pub mod policy;

@@ -25,6 +25,12 @@ pub struct Policy {
     pub leave_cap: f64,
     /// Classes of at least this many days appear on the appointment form.
     pub appointment_form_days: i64,
+    /// Online self-study 学时 required per calendar year.
+    pub online_hours_per_year: f64,
+    /// Off-job classes of at least this many days are "long" (at most one per span).
+    pub long_training_days: i64,
+    /// Years within which a second long off-job class breaks the limit.
+    pub long_training_span_years: u32,
 }
 
 impl Default for Policy {
@@ -39,6 +45,9 @@ impl Default for Policy {
             minutes_per_hour: 45.0,
             leave_cap: 1.0 / 7.0,
             appointment_form_days: 60,
+            online_hours_per_year: 50.0,
+            long_training_days: 30,
+            long_training_span_years: 5,
         }
     }
 }
