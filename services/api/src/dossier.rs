@@ -118,7 +118,19 @@ pub fn to_wire(d: &d::Dossier) -> pb::Dossier {
                 message: f.message.clone(),
             })
             .collect(),
-        evaluation: None,
+        evaluation: Some(pb::EvaluationSummary {
+            weighted_score: d.evaluation.weighted_score,
+            capability: d.evaluation.capability.clone().into_iter().collect(),
+            growth: d
+                .evaluation
+                .growth
+                .iter()
+                .map(|(year, score)| pb::YearScore {
+                    year: *year,
+                    score: *score,
+                })
+                .collect(),
+        }),
         policy_version: d.policy_version.clone(),
         as_of: d.as_of.to_string(),
         provenance: d

@@ -46,8 +46,8 @@ impl Application {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading policy file {}", path.display()))?;
-                toml::from_str::<Policy>(&text)
-                    .with_context(|| format!("invalid policy file {}", path.display()))?
+                Policy::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("policy file {}: {}", path.display(), e.message))?
             }
             None => Policy::default(),
         };

@@ -111,6 +111,7 @@ pub fn trainings(records: &[StoredRecord], policy: &Policy) -> Vec<TrainingEntry
             credited,
             topic: class.topic.clone(),
             enrollment: Some(enrollment.status),
+            assessed_on: f.result.map(|(_, r)| r.assessed_on),
             failed_on: f
                 .result
                 .filter(|(_, r)| r.outcome == Outcome::Fail)
@@ -125,10 +126,10 @@ pub fn trainings(records: &[StoredRecord], policy: &Policy) -> Vec<TrainingEntry
         })
         .collect();
     learning.sort_by(|a, b| key(a.0).cmp(&key(b.0)));
-    for (_, l) in learning {
+    for (r, l) in learning {
         let hours = match l.amount {
             StudyAmount::Hours(h) => h,
-            StudyAmount::Minutes(m) => m / policy.minutes_per_hour,
+            StudyAmount::Minutes(m) => policy.hour_rule(&r.source.system).hours(m),
         };
         out.push(TrainingEntry {
             class_id: l.course_id.clone(),
@@ -147,6 +148,7 @@ pub fn trainings(records: &[StoredRecord], policy: &Policy) -> Vec<TrainingEntry
             topic: l.course_title.clone(),
             enrollment: None,
             failed_on: None,
+            assessed_on: None,
         });
     }
     out.sort_by(|a, b| (a.end_date, &a.class_id).cmp(&(b.end_date, &b.class_id)));

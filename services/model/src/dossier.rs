@@ -67,6 +67,8 @@ pub struct TrainingEntry {
     pub enrollment: Option<EnrollmentStatus>,
     /// When the failing result, if any, was assessed.
     pub failed_on: Option<NaiveDate>,
+    /// When the result, if any, was assessed.
+    pub assessed_on: Option<NaiveDate>,
 }
 
 impl TrainingEntry {
@@ -117,6 +119,15 @@ pub struct Dossier {
     pub policy_version: String,
     pub as_of: NaiveDate,
     pub provenance: Vec<Provenance>,
+    pub evaluation: crate::evaluation::EvaluationSummary,
+    /// In scope at `as_of` (hired, not retired or left).
+    pub in_scope: bool,
+    /// At least one credited class or online record in the window.
+    pub participated: bool,
+    /// Results assessed in the window, and how many of them are not `fail`.
+    pub results_in_window: u32,
+    /// Of those, the passed (not `fail`) ones.
+    pub results_passed: u32,
 }
 
 /// The window of DESIGN §5: the `years` years ending at `as_of`, both ends inclusive.
@@ -234,6 +245,26 @@ pub fn compute(
     }
 
     let scope = in_scope(&person, as_of);
+    let participated = trainings.iter().any(|t| {
+        t.credited && t.credited_hours > 0.0 && t.end_date >= start && t.end_date <= as_of
+    });
+    let (mut results_in_window, mut results_passed) = (0, 0);
+    for t in &trainings {
+        let assessed = t.assessed_on.filter(|d| *d >= start && *d <= as_of);
+        if assessed.is_some() {
+            results_in_window += 1;
+            results_passed += u32::from(t.failed_on.is_none());
+        }
+    }
+    let class_end: BTreeMap<&str, NaiveDate> = records
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::TrainingClass(c) => Some((c.class_id.as_str(), c.end_date)),
+            _ => None,
+        })
+        .collect();
+    let evaluation =
+        crate::evaluation::summarise(records, |c| class_end.get(c).copied(), start, as_of, policy);
     let (required_hours, required_days) = requirement(&person, rank, start, as_of, policy);
     let light = if !scope {
         Light::Exempt
@@ -310,6 +341,11 @@ pub fn compute(
         policy_version: policy.version.clone(),
         as_of,
         provenance,
+        evaluation,
+        in_scope: scope,
+        participated,
+        results_in_window,
+        results_passed,
     })
 }
 

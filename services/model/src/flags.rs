@@ -173,7 +173,7 @@ fn online_shortfall(input: &FlagInput<'_>, out: &mut Vec<Flag>) {
 fn promotion_grace(input: &FlagInput<'_>, out: &mut Vec<Flag>) {
     let year_before = input
         .as_of
-        .checked_sub_months(Months::new(12))
+        .checked_sub_months(Months::new(input.policy.promotion_grace_months))
         .unwrap_or(NaiveDate::MIN);
     let promoted = input
         .events

@@ -18,6 +18,7 @@ pub mod codes;
 pub mod credit;
 pub mod dossier;
 pub mod error;
+pub mod evaluation;
 pub mod flags;
 pub mod identity;
 pub mod merge;
