@@ -119,31 +119,7 @@ fn body(b: &PbBody, keyer: &PersonKeyer) -> Result<Body, Rejection> {
                 account_id: text("link.account_id", &l.account_id)?,
             })
         }
-        PbBody::TrainingClass(c) => {
-            let title = text("training_class.title", &c.title)?;
-            let start_date = date("training_class.start_date", &c.start_date)?;
-            let end_date = date("training_class.end_date", &c.end_date)?;
-            if end_date < start_date {
-                return Err(Rejection::invalid(
-                    trainhub_model::ReasonCode::BadDateRange,
-                    "training_class.end_date",
-                    "`training_class.end_date` is before `training_class.start_date`",
-                ));
-            }
-            Body::TrainingClass(m::TrainingClass {
-                class_id: text("training_class.class_id", &c.class_id)?,
-                provider: text("training_class.provider", &c.provider)?,
-                topic: text_opt(&c.topic).unwrap_or_else(|| title.clone()),
-                title,
-                themes: themes("training_class.themes", &c.themes)?,
-                format: Format::parse("training_class.format", &c.format)?,
-                category: ClassCategory::parse_opt("training_class.category", &c.category)?,
-                start_date,
-                end_date,
-                planned_hours: hours("training_class.planned_hours", c.planned_hours)?,
-                capacity: u32::try_from(c.capacity).ok().filter(|c| *c > 0),
-            })
-        }
+        PbBody::TrainingClass(c) => Body::TrainingClass(training_class(c)?),
         PbBody::Enrollment(e) => Body::Enrollment(m::Enrollment {
             person: person_ref("enrollment.person_ref", e.person_ref.as_ref(), keyer)?,
             class_id: text("enrollment.class_id", &e.class_id)?,
@@ -204,4 +180,40 @@ fn body(b: &PbBody, keyer: &PersonKeyer) -> Result<Body, Rejection> {
             evaluated_at: instant_opt("evaluation.evaluated_at", &e.evaluated_at)?.map(|(t, _)| t),
         }),
     })
+}
+
+/// Validates a training class (also used for the class of a dispatch plan).
+pub fn training_class(c: &pb::TrainingClass) -> Result<m::TrainingClass, Rejection> {
+    let title = text("training_class.title", &c.title)?;
+    let start_date = date("training_class.start_date", &c.start_date)?;
+    let end_date = date("training_class.end_date", &c.end_date)?;
+    if end_date < start_date {
+        return Err(Rejection::invalid(
+            trainhub_model::ReasonCode::BadDateRange,
+            "training_class.end_date",
+            "`training_class.end_date` is before `training_class.start_date`",
+        ));
+    }
+    Ok(m::TrainingClass {
+        class_id: text("training_class.class_id", &c.class_id)?,
+        provider: text("training_class.provider", &c.provider)?,
+        topic: text_opt(&c.topic).unwrap_or_else(|| title.clone()),
+        title,
+        themes: themes("training_class.themes", &c.themes)?,
+        format: Format::parse("training_class.format", &c.format)?,
+        category: ClassCategory::parse_opt("training_class.category", &c.category)?,
+        start_date,
+        end_date,
+        planned_hours: hours("training_class.planned_hours", c.planned_hours)?,
+        capacity: u32::try_from(c.capacity).ok().filter(|c| *c > 0),
+    })
+}
+
+/// Validates a person reference of a reader's request, resolving it like a record's.
+pub fn reader_person_ref(
+    field: &str,
+    r: &pb::PersonRef,
+    keyer: &PersonKeyer,
+) -> Result<PersonRef, Rejection> {
+    person_ref(field, Some(r), keyer)
 }

@@ -4,7 +4,7 @@
 //! - [`pipeline`]: the ingest path every connector shares (validate → commit → outcomes);
 //! - [`convert`]: wire records to canonical records;
 //! - [`ingest`], [`dossier`]: the `trainhub.v1` services;
-//! - [`error`]: the single mapping from errors to `tonic::Status`;
+//! - [`error`]: the single mapping from errors to `tonic::Status`; [`wire`]: model → wire;
 //! - [`server`]: the router with health and reflection, served on a given listener.
 
 #![forbid(unsafe_code)]
@@ -15,5 +15,6 @@ pub mod error;
 pub mod ingest;
 pub mod pipeline;
 pub mod server;
+pub mod wire;
 
 pub use pipeline::{Outcome, Pipeline};

@@ -89,6 +89,7 @@ impl Application {
         let http = ops::serve(self.http, self.pipeline.store().clone(), async move {
             let _ = http_stop.recv().await;
         });
+        let projector = tokio::spawn(project(self.pipeline.clone(), tx.subscribe()));
         let store = self.pipeline.store().clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -98,8 +99,35 @@ impl Application {
         let (g, h) = tokio::join!(grpc, http);
         g.context("gRPC server failed")?;
         h.context("ops HTTP server failed")?;
+        let _ = projector.await;
         store.close().await;
         Ok(())
+    }
+}
+
+/// Keeps the dossier state current: drains persons marked dirty by ingest, polling while idle.
+/// A failed round is logged and retried; the dirty marks stay until a round commits.
+async fn project(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<()>) {
+    let mut idle = std::time::Duration::from_millis(50);
+    loop {
+        let today = trainhub_api::dossier::today();
+        let pause = match pipeline
+            .store()
+            .project_dirty(pipeline.policy(), today, 500)
+            .await
+        {
+            Ok(0) => idle,
+            Ok(_) => std::time::Duration::ZERO,
+            Err(e) => {
+                tracing::warn!(error = %e, "Dossier projection failed; retrying.");
+                idle = (idle * 2).min(std::time::Duration::from_secs(5));
+                idle
+            }
+        };
+        tokio::select! {
+            _ = stop.recv() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
     }
 }
 

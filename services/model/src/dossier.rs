@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeMap;
 
 /// A current source record as the store hands it over, with its provenance.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredRecord {
     /// Source identity and version.
     pub source: SourceRef,
@@ -31,6 +31,18 @@ pub enum Light {
     Yellow,
     Green,
     Exempt,
+}
+
+impl Light {
+    /// `RED`, `YELLOW`, `GREEN` or `EXEMPT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Light::Red => "RED",
+            Light::Yellow => "YELLOW",
+            Light::Green => "GREEN",
+            Light::Exempt => "EXEMPT",
+        }
+    }
 }
 
 /// Hours credited per calendar year.

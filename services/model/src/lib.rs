@@ -16,6 +16,7 @@
 
 pub mod codes;
 pub mod credit;
+pub mod dispatch;
 pub mod dossier;
 pub mod error;
 pub mod evaluation;

@@ -48,22 +48,13 @@ pub struct Policy {
 pub const CRITERIA: [&str; 5] = ["virtue", "ability", "diligence", "achievement", "integrity"];
 
 /// Conversion rules for online study sent in minutes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HourRules {
     /// The rule for sources without one of their own.
     pub default: HourRule,
     /// Rules per source system.
     pub sources: BTreeMap<String, HourRule>,
-}
-
-impl Default for HourRules {
-    fn default() -> Self {
-        HourRules {
-            default: HourRule::default(),
-            sources: BTreeMap::new(),
-        }
-    }
 }
 
 /// Minutes → 学时: linear at `minutes_per_hour`, or tiered. With tiers, a record earns the hours

@@ -76,7 +76,17 @@ impl Store {
         }
         let mut candidates: Vec<usize> = winner.values().copied().collect();
         candidates.sort_unstable();
-        let written = upsert_current(self.backend, &mut tx, &now, records, &candidates).await?;
+        let mut touched = Touched::default();
+        let written = upsert_current(
+            self.backend,
+            &mut tx,
+            &now,
+            records,
+            &candidates,
+            &mut touched,
+        )
+        .await?;
+        crate::projection::mark_dirty(self.backend, &mut tx, &touched).await?;
         let unwritten: Vec<usize> = candidates
             .iter()
             .copied()
@@ -177,6 +187,15 @@ async fn insert_raw_log(
     Ok(())
 }
 
+/// Whose dossiers a batch touched: found from the rows the upsert wrote (a tombstone keeps the
+/// person, account and class of the version it replaces).
+#[derive(Default)]
+pub(crate) struct Touched {
+    pub(crate) persons: HashSet<String>,
+    pub(crate) accounts: HashSet<String>,
+    pub(crate) classes: HashSet<String>,
+}
+
 /// Inserts or replaces the current version where the incoming one is greater; returns the
 /// indexes that were written.
 async fn upsert_current(
@@ -185,6 +204,7 @@ async fn upsert_current(
     now: &str,
     records: &[PreparedRecord],
     candidates: &[usize],
+    touched: &mut Touched,
 ) -> Result<HashSet<usize>> {
     const COLS: usize = 13;
     let mut written = HashSet::with_capacity(candidates.len());
@@ -194,13 +214,16 @@ async fn upsert_current(
              person_key, account_system, account_id, class_id, body, profile, received_at) VALUES {} \
              ON CONFLICT (system, kind, record_id) DO UPDATE SET \
              version = excluded.version, deleted = excluded.deleted, \
-             content_hash = excluded.content_hash, person_key = excluded.person_key, \
-             account_system = excluded.account_system, account_id = excluded.account_id, \
-             class_id = excluded.class_id, body = excluded.body, profile = excluded.profile, \
+             content_hash = excluded.content_hash, \
+             person_key = COALESCE(excluded.person_key, source_records.person_key), \
+             account_system = COALESCE(excluded.account_system, source_records.account_system), \
+             account_id = COALESCE(excluded.account_id, source_records.account_id), \
+             class_id = COALESCE(excluded.class_id, source_records.class_id), \
+             body = excluded.body, profile = excluded.profile, \
              received_at = excluded.received_at \
              WHERE (excluded.version, excluded.deleted, excluded.content_hash) > \
                    (source_records.version, source_records.deleted, source_records.content_hash) \
-             RETURNING system, kind, record_id",
+             RETURNING system, kind, record_id, person_key, account_id, class_id",
             tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -226,6 +249,17 @@ async fn upsert_current(
         for row in rows {
             if let Some(i) = index.get(&row_key(&row)?) {
                 written.insert(*i);
+            }
+            let kind: String = row.try_get("kind")?;
+            if let Some(k) = row.try_get::<Option<String>, _>("person_key")? {
+                touched.persons.insert(k);
+            } else if let Some(a) = row.try_get::<Option<String>, _>("account_id")? {
+                touched.accounts.insert(a);
+            }
+            if kind == "training_class" {
+                if let Some(c) = row.try_get::<Option<String>, _>("class_id")? {
+                    touched.classes.insert(c);
+                }
             }
         }
     }
@@ -376,7 +410,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_raw_log(self.backend, &mut tx, connector, &now, records).await?;
         let all: Vec<usize> = (0..records.len()).collect();
-        upsert_current(self.backend, &mut tx, &now, records, &all).await?;
+        let mut touched = Touched::default();
+        upsert_current(self.backend, &mut tx, &now, records, &all, &mut touched).await?;
+        crate::projection::mark_dirty(self.backend, &mut tx, &touched).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -5,7 +5,8 @@
 //! - [`Store`]: connecting, migrating, the backend in use;
 //! - [`prepared`]: a validated record turned into the rows it will write;
 //! - [`ingest`]: one transaction per batch: raw log, current versions, dead letters;
-//! - [`read`]: what the dossier and the operators read back.
+//! - [`projection`]: the dossier state maintained on write, and what reads it;
+//! - [`read`]: dead letters and counts for operators.
 //!
 //! Tables: `raw_log` (append-only, every received record), `source_records` (the winning
 //! version per `(system, kind, record_id)`), `dead_letters` (refused records with their bytes).
@@ -14,6 +15,7 @@
 
 pub mod ingest;
 pub mod prepared;
+pub mod projection;
 pub mod read;
 mod sql;
 

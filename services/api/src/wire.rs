@@ -1,0 +1,124 @@
+//! Model → wire conversions for the dossier service.
+
+use trainhub_model::dispatch::CoverageGroup;
+use trainhub_model::dossier::{self as d, Light};
+use trainhub_proto::v1 as pb;
+
+fn light(l: Light) -> pb::Light {
+    match l {
+        Light::Red => pb::Light::Red,
+        Light::Yellow => pb::Light::Yellow,
+        Light::Green => pb::Light::Green,
+        Light::Exempt => pb::Light::Exempt,
+    }
+}
+
+/// A flag on the wire (year 0 when the flag has none).
+pub fn flag(f: &d::Flag) -> pb::Flag {
+    pb::Flag {
+        code: f.code.to_owned(),
+        year: f.year.unwrap_or_default(),
+        message: f.message.clone(),
+    }
+}
+
+/// One coverage group on the wire.
+pub fn coverage_group(key: &str, g: &CoverageGroup) -> pb::CoverageGroup {
+    pb::CoverageGroup {
+        key: key.to_owned(),
+        in_scope: g.in_scope,
+        participation_rate: g.participation_rate(),
+        pass_rate: g.pass_rate(),
+        coverage_rate: g.coverage_rate(),
+        red: g.red,
+        yellow: g.yellow,
+        green: g.green,
+        red_list: g
+            .red_list
+            .iter()
+            .map(|(person_key, name, unit_code)| pb::PersonBrief {
+                person_key: person_key.clone(),
+                name: name.clone(),
+                unit_code: unit_code.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn training(t: &d::TrainingEntry) -> pb::TrainingEntry {
+    pb::TrainingEntry {
+        class_id: t.class_id.clone(),
+        title: t.title.clone(),
+        themes: t.themes.iter().map(|t| t.as_str().to_owned()).collect(),
+        format: t.format.as_str().to_owned(),
+        start_date: t.start_date.to_string(),
+        end_date: t.end_date.to_string(),
+        credited_hours: t.credited_hours,
+        outcome: t.outcome.map(|o| o.as_str().to_owned()).unwrap_or_default(),
+        certificate_no: t.certificate_no.clone().unwrap_or_default(),
+        annual_form: t.annual_form,
+        appointment_form: t.appointment_form,
+        provider: t.provider.clone(),
+    }
+}
+
+/// A dossier on the wire.
+pub fn dossier(d: &d::Dossier) -> pb::Dossier {
+    pb::Dossier {
+        person_key: d.person_key.to_string(),
+        name: d.name.clone(),
+        unit_code: d.unit_code.clone(),
+        rank: d.rank.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+        light: light(d.light) as i32,
+        required_hours: d.required_hours,
+        credited_hours: d.credited_hours,
+        years: d
+            .years
+            .iter()
+            .map(|y| pb::YearHours {
+                year: y.year,
+                off_job_hours: y.off_job_hours,
+                online_hours: y.online_hours,
+                on_job_hours: y.on_job_hours,
+            })
+            .collect(),
+        trainings: d.trainings.iter().map(training).collect(),
+        flags: d.flags.iter().map(flag).collect(),
+        evaluation: Some(pb::EvaluationSummary {
+            weighted_score: d.evaluation.weighted_score,
+            capability: d.evaluation.capability.clone().into_iter().collect(),
+            growth: d
+                .evaluation
+                .growth
+                .iter()
+                .map(|(year, score)| pb::YearScore {
+                    year: *year,
+                    score: *score,
+                })
+                .collect(),
+        }),
+        policy_version: d.policy_version.clone(),
+        as_of: d.as_of.to_string(),
+        provenance: d
+            .provenance
+            .iter()
+            .map(|p| pb::Provenance {
+                system: p.source.system.clone(),
+                kind: p.source.kind.as_str().to_owned(),
+                record_id: p.source.record_id.clone(),
+                version: p.source.version,
+                received_at: p.received_at.clone(),
+                profile: p.profile.clone(),
+                profile_version: String::new(),
+                entry: p.entry.clone(),
+            })
+            .collect(),
+        unit_name: d.unit_name.clone(),
+        category: d
+            .category
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
+        status: d.status.as_str().to_owned(),
+        region_code: d.region_code.clone(),
+    }
+}
