@@ -22,6 +22,52 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Measure throughput (prints figures; not a test).
     Bench(BenchArgs),
+    /// Show one person's dossier.
+    Dossier(DossierArgs),
+    /// Coverage per unit, rank, category or region.
+    Coverage(CoverageArgs),
+}
+
+/// Output formats of the reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A readable table.
+    Text,
+    /// JSON, for scripts.
+    Json,
+}
+
+/// `dossier`.
+#[derive(Debug, Args)]
+pub struct DossierArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The person's national ID (or a 64-hex person key).
+    pub person: String,
+    /// Reference date (YYYY-MM-DD); today by default.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// `coverage`.
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// unit | rank | category | region.
+    #[arg(long, default_value = "unit")]
+    pub group_by: String,
+    /// Reference date (YYYY-MM-DD); today by default.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Where the hub keeps its data; shared by every command that opens the store.

@@ -3,7 +3,7 @@
 //!
 //! Layout: [`cli`] (arguments), [`config`] (typed config with env overrides), [`startup`]
 //! (wiring and serving), [`ops`] (health port), [`demo`] (synthetic partners), [`bench`]
-//! (throughput figures).
+//! (throughput figures), [`report`] (dossier and coverage on the command line).
 
 #![forbid(unsafe_code)]
 
@@ -12,4 +12,5 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod ops;
+pub mod report;
 pub mod startup;

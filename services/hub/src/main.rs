@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Parser;
 use trainhub::cli::{Cli, Command, StoreArgs};
 use trainhub::config::Config;
-use trainhub::{bench, demo, startup};
+use trainhub::{bench, demo, report, startup};
 
 fn load_config(args: &StoreArgs) -> Result<Config> {
     let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
@@ -70,5 +70,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,
+        Command::Coverage(args) => report::coverage(&load_config(&args.store)?, &args).await,
     }
 }

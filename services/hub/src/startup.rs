@@ -34,24 +34,7 @@ impl Application {
                 );
             }
         }
-        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
-            format!("creating data folder {}", config.server.data_dir.display())
-        })?;
-        let store = Store::connect(&config.store_url())
-            .await
-            .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?;
-        store.migrate().await.context("migrating the store")?;
-        let secret = load_secret(config)?;
-        let policy = match &config.policy.file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading policy file {}", path.display()))?;
-                Policy::from_toml(&text)
-                    .map_err(|e| anyhow::anyhow!("policy file {}: {}", path.display(), e.message))?
-            }
-            None => Policy::default(),
-        };
-        let pipeline = Pipeline::new(store, PersonKeyer::new(&secret), Arc::new(policy));
+        let pipeline = open_pipeline(config, true).await?;
         let grpc = TcpListener::bind(config.server.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC on {}", config.server.grpc_addr))?;
@@ -105,6 +88,32 @@ impl Application {
     }
 }
 
+/// Opens the store named by `config` (migrating it), the hub secret and the policy: what every
+/// command that reads or writes records needs, with or without a running hub.
+pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipeline> {
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("creating data folder {}", config.server.data_dir.display()))?;
+    let store = Store::connect(&config.store_url())
+        .await
+        .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?;
+    store.migrate().await.context("migrating the store")?;
+    let secret = load_secret(config, create_secret)?;
+    let policy = match &config.policy.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading policy file {}", path.display()))?;
+            Policy::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("policy file {}: {}", path.display(), e.message))?
+        }
+        None => Policy::default(),
+    };
+    Ok(Pipeline::new(
+        store,
+        PersonKeyer::new(&secret),
+        Arc::new(policy),
+    ))
+}
+
 /// Keeps the dossier state current: drains persons marked dirty by ingest, polling while idle.
 /// A failed round is logged and retried; the dirty marks stay until a round commits.
 async fn project(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<()>) {
@@ -131,14 +140,21 @@ async fn project(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
     }
 }
 
-/// Reads the hub secret, generating one in the data folder on first start.
-fn load_secret(config: &Config) -> Result<Vec<u8>> {
+/// Reads the hub secret, generating one in the data folder on first start when `create`.
+fn load_secret(config: &Config, create: bool) -> Result<Vec<u8>> {
     let path = config
         .identity
         .secret_file
         .clone()
         .unwrap_or_else(|| config.server.data_dir.join("hub.secret"));
     if !path.exists() && config.identity.secret_file.is_none() {
+        if !create {
+            bail!(
+                "no hub secret at {}: this data folder has never been served; point --data-dir, \
+                 --store or --config at the hub's",
+                path.display()
+            );
+        }
         let secret: [u8; 32] = rand::random();
         write_private(&path, &hex::encode(secret))?;
         tracing::warn!(path = %path.display(), "Generated a new hub secret; keep it with the store.");

@@ -1,0 +1,154 @@
+//! `trainhub dossier` and `trainhub coverage`: the reports on the command line, read straight
+//! from the store that `--data-dir` / `--store` / `--config` name (no running hub needed).
+
+use crate::cli::{CoverageArgs, DossierArgs, OutputFormat};
+use crate::config::Config;
+use crate::startup::open_pipeline;
+use anyhow::Result;
+use std::fmt::Write;
+use trainhub_api::dossier::{today, Dossiers, Filter};
+use trainhub_model::dispatch::GroupBy;
+use trainhub_model::dossier::Dossier;
+
+/// Prints a dossier.
+pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
+    let pipeline = open_pipeline(config, false).await?;
+    let service = Dossiers::new(pipeline);
+    let (id, key) = if args.person.len() == 64 {
+        ("", args.person.as_str())
+    } else {
+        (args.person.as_str(), "")
+    };
+    let dossier = service
+        .dossier(id, key, args.as_of)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&dossier)?),
+        OutputFormat::Text => print!("{}", dossier_text(&dossier)),
+    }
+    Ok(())
+}
+
+/// A dossier as a readable page.
+pub fn dossier_text(d: &Dossier) -> String {
+    let mut out = String::new();
+    let rank = d.rank.map(|r| r.as_str()).unwrap_or("-");
+    let _ = writeln!(
+        out,
+        "{} ({})  unit {} {}  rank {rank}  status {}",
+        d.name, d.person_key, d.unit_code, d.unit_name, d.status
+    );
+    let _ = writeln!(
+        out,
+        "as of {}  light {}  credited {:.2} / required {:.2} 学时  policy {}",
+        d.as_of,
+        d.light.as_str(),
+        d.credited_hours,
+        d.required_hours,
+        d.policy_version
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<6} {:>10} {:>10} {:>10}",
+        "year", "off-job", "on-job", "online"
+    );
+    for y in &d.years {
+        let _ = writeln!(
+            out,
+            "{:<6} {:>10.2} {:>10.2} {:>10.2}",
+            y.year, y.off_job_hours, y.on_job_hours, y.online_hours
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:<10} {:<10} {:>5} {:>8} {:<9} {:<4} title",
+        "class", "start", "end", "days", "学时", "outcome", "form"
+    );
+    for t in &d.trainings {
+        let form = match (t.appointment_form, t.annual_form) {
+            (true, _) => "任免",
+            (false, true) => "年度",
+            _ => "",
+        };
+        let outcome = t.outcome.map(|o| o.as_str()).unwrap_or("");
+        let _ = writeln!(
+            out,
+            "{:<24} {:<10} {:<10} {:>5} {:>8.2} {:<9} {:<4} {}",
+            t.class_id,
+            t.start_date,
+            t.end_date,
+            t.days(),
+            t.credited_hours,
+            outcome,
+            form,
+            t.title
+        );
+    }
+    if !d.flags.is_empty() {
+        let _ = writeln!(out, "\nflags:");
+        for f in &d.flags {
+            let year = f.year.map(|y| y.to_string()).unwrap_or_default();
+            let _ = writeln!(out, "  {:<22} {:<5} {}", f.code, year, f.message);
+        }
+    }
+    let e = &d.evaluation;
+    let _ = writeln!(out, "\nevaluation: weighted score {:.2}", e.weighted_score);
+    for (criterion, score) in &e.capability {
+        let _ = writeln!(out, "  {criterion:<12} {score:>6.2}");
+    }
+    out
+}
+
+/// Prints coverage per group.
+pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
+    let pipeline = open_pipeline(config, false).await?;
+    let group_by = GroupBy::parse(&args.group_by).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let as_of = args.as_of.unwrap_or_else(today);
+    let service = Dossiers::new(pipeline);
+    let groups = service
+        .coverage(group_by, &Filter::default(), as_of)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.format == OutputFormat::Json {
+        let rows: Vec<_> = groups
+            .iter()
+            .map(|(k, g)| {
+                serde_json::json!({
+                    "key": k, "in_scope": g.in_scope, "participation_rate": g.participation_rate(),
+                    "pass_rate": g.pass_rate(), "coverage_rate": g.coverage_rate(),
+                    "red": g.red, "yellow": g.yellow, "green": g.green,
+                    "red_list": g.red_list.iter().map(|(p, n, u)| serde_json::json!({"person_key": p, "name": n, "unit_code": u})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"as_of": as_of.to_string(), "groups": rows})
+            )?
+        );
+        return Ok(());
+    }
+    println!("coverage by {} as of {as_of}", args.group_by);
+    println!(
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
+        "group", "in scope", "partic.", "pass", "cover.", "red", "yellow", "green"
+    );
+    for (key, g) in &groups {
+        println!(
+            "{:<16} {:>8} {:>7.1}% {:>7.1}% {:>7.1}% {:>6} {:>6} {:>6}",
+            if key.is_empty() { "-" } else { key },
+            g.in_scope,
+            100.0 * g.participation_rate(),
+            100.0 * g.pass_rate(),
+            100.0 * g.coverage_rate(),
+            g.red,
+            g.yellow,
+            g.green
+        );
+    }
+    let red: usize = groups.values().map(|g| g.red_list.len()).sum();
+    println!("{red} persons on the RED list (刚性调训); `--format json` lists them");
+    Ok(())
+}
