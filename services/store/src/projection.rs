@@ -20,16 +20,22 @@ use trainhub_model::policy::Policy;
 use trainhub_model::record::{Body, Kind, SourceRef};
 use trainhub_model::PersonKey;
 
+/// The conflict clause of every mark: an update, not `DO NOTHING`, so that it takes the row lock
+/// (see the `seq` column).
+const BUMP: &str = "ON CONFLICT (person_key) DO UPDATE SET seq = dossier_dirty.seq + 1";
+
 /// Marks the persons whose dossiers `touched` changes.
 pub(crate) async fn mark_dirty(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     touched: &Touched,
 ) -> Result<()> {
-    let persons: Vec<&String> = touched.persons.iter().collect();
+    // Sorted, so concurrent writers lock dirty rows in one order.
+    let mut persons: Vec<&String> = touched.persons.iter().collect();
+    persons.sort_unstable();
     for chunk in persons.chunks(MAX_PARAMS) {
         let sql = format!(
-            "INSERT INTO dossier_dirty (person_key) VALUES {} ON CONFLICT DO NOTHING",
+            "INSERT INTO dossier_dirty (person_key) VALUES {} {BUMP}",
             tuples(backend, 1, chunk.len(), 1)
         );
         let mut q = sqlx::query(&sql);
@@ -44,7 +50,7 @@ pub(crate) async fn mark_dirty(
         let sql = format!(
             "INSERT INTO dossier_dirty (person_key) SELECT DISTINCT person_key FROM source_records \
              WHERE kind = 'link' AND account_id IN ({}) AND person_key IS NOT NULL \
-             ON CONFLICT DO NOTHING",
+             ORDER BY person_key {BUMP}",
             list(backend, chunk.len())
         );
         let mut q = sqlx::query(&sql);
@@ -59,7 +65,7 @@ pub(crate) async fn mark_dirty(
         let sql = format!(
             "INSERT INTO dossier_dirty (person_key) SELECT DISTINCT person_key FROM source_records \
              WHERE kind = 'enrollment' AND class_id IN ({}) AND person_key IS NOT NULL \
-             ON CONFLICT DO NOTHING",
+             ORDER BY person_key {BUMP}",
             list(backend, chunk.len())
         );
         let mut q = sqlx::query(&sql);
@@ -259,7 +265,8 @@ impl Store {
     pub async fn project_all(&self, policy: &Policy, today: NaiveDate) -> Result<usize> {
         sqlx::query(
             "INSERT INTO dossier_dirty (person_key) SELECT person_key FROM dossier_state \
-             WHERE as_of <> $1 ON CONFLICT DO NOTHING",
+             WHERE as_of <> $1 ORDER BY person_key ON CONFLICT (person_key) DO UPDATE \
+             SET seq = dossier_dirty.seq + 1",
         )
         .bind(today.to_string())
         .execute(&self.pool)

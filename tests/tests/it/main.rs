@@ -6,3 +6,4 @@ mod fixtures;
 mod ingest;
 mod order;
 mod reflection;
+mod rules;

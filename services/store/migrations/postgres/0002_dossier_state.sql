@@ -1,7 +1,10 @@
 -- Persons whose dossier must be recomputed: marked in the ingest transaction, drained by the
 -- projector.
 CREATE TABLE dossier_dirty (
-    person_key TEXT COLLATE "C" PRIMARY KEY
+    person_key TEXT COLLATE "C" PRIMARY KEY,
+    -- Bumped by every mark: the upsert takes the row lock, so a mark made while the projector
+    -- holds the person waits for it and then re-marks the person.
+    seq        BIGINT NOT NULL DEFAULT 0
 );
 
 -- The dossier state maintained on write: each person's current records (facts) plus the
