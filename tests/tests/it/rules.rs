@@ -25,6 +25,9 @@ struct Expected {
     passed: i64,
 }
 
+/// Per class: enrollment status, result outcome, present hours, leave hours.
+type ClassSeen<'a> = (Option<&'a str>, Option<&'a str>, f64, f64);
+
 struct World<'a> {
     persons: HashMap<&'a str, &'a pb::Person>,
     classes: HashMap<&'a str, &'a pb::TrainingClass>,
@@ -91,7 +94,7 @@ impl<'a> World<'a> {
         let in_window = |d: NaiveDate| d >= start && d <= as_of;
         let bodies = self.by_person.get(id).cloned().unwrap_or_default();
         let (mut party_off_job, mut off_job_days) = (false, 0i64);
-        let mut per_class: BTreeMap<&str, (Option<&str>, Option<&str>, f64, f64)> = BTreeMap::new();
+        let mut per_class: BTreeMap<&str, ClassSeen> = BTreeMap::new();
         for b in &bodies {
             match b {
                 Body::Enrollment(x) => {
