@@ -16,6 +16,8 @@ pub struct Pipeline {
     store: Store,
     keyer: PersonKeyer,
     policy: Arc<Policy>,
+    /// When a batch last committed, for the projector to step aside during bursts.
+    last_commit: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// One record's outcome, ready for the wire.
@@ -38,6 +40,7 @@ impl Pipeline {
             store,
             keyer,
             policy,
+            last_commit: Arc::default(),
         }
     }
 
@@ -54,6 +57,12 @@ impl Pipeline {
     /// The rules in force.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// How long ago a batch last committed through this pipeline.
+    pub fn since_last_commit(&self) -> Option<std::time::Duration> {
+        let last = *self.last_commit.lock().expect("not poisoned");
+        last.map(|t| t.elapsed())
     }
 
     /// Validates and commits `records` received by `connector`; one outcome per record, in
@@ -104,10 +113,24 @@ impl Pipeline {
         connector: &str,
         batch: PreparedBatch,
     ) -> Result<Vec<Outcome>, trainhub_store::Error> {
-        let committed = self
-            .store
-            .commit_batch(connector, &batch.prepared, &batch.rejects)
-            .await?;
+        // A deadlock or serialization failure rolls the whole transaction back, so the batch
+        // is simply tried again; other errors, or too many tries, go back to the caller.
+        let mut attempt = 0;
+        let committed = loop {
+            match self
+                .store
+                .commit_batch(connector, &batch.prepared, &batch.rejects)
+                .await
+            {
+                Err(e) if e.is_retryable_conflict() && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "Batch conflicted; retrying.");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+                other => break other?,
+            }
+        };
+        *self.last_commit.lock().expect("not poisoned") = Some(std::time::Instant::now());
         if !batch.rejects.is_empty() {
             tracing::info!(
                 rejected = batch.rejects.len(),

@@ -11,6 +11,19 @@ use trainhub_proto::v1::{
     dossier_service_server::DossierServiceServer, ingest_service_server::IngestServiceServer,
 };
 
+/// Accepted connections with Nagle's algorithm off: small unary replies would otherwise wait
+/// for the peer's delayed ACK (tens of milliseconds per call).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok(conn)
+    })
+}
+
 /// Largest gRPC message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -47,6 +60,6 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(ingest)
         .add_service(dossiers)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
 }

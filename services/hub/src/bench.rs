@@ -2,7 +2,7 @@
 //! committed) against the raw store limit (the same rows written straight into the same tables
 //! with batched multi-row `INSERT … ON CONFLICT`), for SQLite and PostgreSQL.
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, IngestBenchArgs};
 use crate::config::Config;
 use crate::startup::Application;
 use anyhow::{Context, Result};
@@ -13,8 +13,15 @@ use trainhub_model::PersonKeyer;
 use trainhub_proto::v1::{self as pb, ingest_service_client::IngestServiceClient};
 use trainhub_store::{PreparedRecord, Store};
 
-/// Runs the benchmark and prints its figures.
+/// Runs a benchmark and prints its figures.
 pub async fn run(args: BenchArgs) -> Result<()> {
+    match args {
+        BenchArgs::Ingest(args) => ingest(args).await,
+        BenchArgs::Dossier(args) => crate::bench_dossier::run(args).await,
+    }
+}
+
+async fn ingest(args: IngestBenchArgs) -> Result<()> {
     let records = generate(args.records);
     println!(
         "bench: {} synthetic records (persons, events, links, classes, enrollments, attendance, \
@@ -66,7 +73,7 @@ fn generate(n: usize) -> Vec<pb::Record> {
     records
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("trainhub-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
@@ -87,12 +94,17 @@ async fn measure(
     Ok((label.to_owned(), hub, raw))
 }
 
-async fn through_hub(
+/// A stop switch and the join handle of a hub started for a benchmark.
+pub(crate) type RunningHub = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<()>>,
+);
+
+/// Starts a hub on `url` with gRPC on a free loopback port.
+pub(crate) async fn start_hub(
     url: &str,
-    records: &[pb::Record],
-    batch: usize,
     data_dir: &std::path::Path,
-) -> Result<f64> {
+) -> Result<(std::net::SocketAddr, RunningHub)> {
     let mut config = Config::load(None, std::iter::empty())?;
     config.server.grpc_addr = "127.0.0.1:0".parse()?;
     config.server.http_addr = "127.0.0.1:0".parse()?;
@@ -104,6 +116,29 @@ async fn through_hub(
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = stop_rx.await;
     }));
+    Ok((addr, (stop_tx, server)))
+}
+
+async fn through_hub(
+    url: &str,
+    records: &[pb::Record],
+    batch: usize,
+    data_dir: &std::path::Path,
+) -> Result<f64> {
+    let (addr, (stop_tx, server)) = start_hub(url, data_dir).await?;
+    let rate = stream_all(addr, records, batch).await?;
+    let _ = stop_tx.send(());
+    server.await??;
+    Ok(rate)
+}
+
+/// Streams `records` to a hub at `addr` in batches; returns records/s (acknowledged =
+/// committed).
+pub(crate) async fn stream_all(
+    addr: std::net::SocketAddr,
+    records: &[pb::Record],
+    batch: usize,
+) -> Result<f64> {
     let mut client = IngestServiceClient::connect(format!("http://{addr}"))
         .await?
         .max_decoding_message_size(64 << 20)
@@ -129,8 +164,6 @@ async fn through_hub(
         "only {acknowledged} of {} acknowledged",
         records.len()
     );
-    let _ = stop_tx.send(());
-    server.await??;
     Ok(records.len() as f64 / elapsed)
 }
 
@@ -168,7 +201,7 @@ async fn raw_limit(url: &str, records: &[pb::Record], batch: usize) -> Result<f6
 }
 
 /// Peak resident set size of this process, in KiB (Linux `VmHWM`).
-fn peak_rss_kib() -> u64 {
+pub(crate) fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -20,7 +20,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply store migrations and exit.
     Migrate(StoreArgs),
-    /// Measure throughput (prints figures; not a test).
+    /// Measure performance (prints figures; not a test).
+    #[command(subcommand)]
     Bench(BenchArgs),
     /// Show one person's dossier.
     Dossier(DossierArgs),
@@ -101,9 +102,39 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
-/// `bench`.
+/// `bench`: which benchmark.
+#[derive(Debug, Subcommand)]
+pub enum BenchArgs {
+    /// Ingest throughput end to end against the raw store limit (SQLite and PostgreSQL).
+    Ingest(IngestBenchArgs),
+    /// GetDossier latency and GetCoverage time over a large population on PostgreSQL.
+    Dossier(DossierBenchArgs),
+}
+
+/// `bench dossier`.
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub struct DossierBenchArgs {
+    /// People to generate.
+    #[arg(long, default_value_t = 100_000)]
+    pub people: usize,
+    /// Records per person, on average.
+    #[arg(long, default_value_t = 20)]
+    pub records_per_person: usize,
+    /// GetDossier requests to time.
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: usize,
+    /// PostgreSQL server (a fresh database is created and dropped there).
+    #[arg(
+        long,
+        env = "TRAINHUB_BENCH_PG",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres: String,
+}
+
+/// `bench ingest`.
+#[derive(Debug, Args)]
+pub struct IngestBenchArgs {
     /// Records to generate.
     #[arg(long, default_value_t = 200_000)]
     pub records: usize,

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_dossier;
 pub mod cli;
 pub mod config;
 pub mod demo;

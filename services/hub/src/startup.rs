@@ -114,23 +114,42 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
     ))
 }
 
-/// Keeps the dossier state current: drains persons marked dirty by ingest, polling while idle.
-/// A failed round is logged and retried; the dirty marks stay until a round commits.
+/// Keeps the dossier state current: drains the persons marked dirty by ingest. While batches
+/// are streaming in, it steps aside for up to [`MAX_LAG`] so that a person touched by many
+/// batches of a burst is projected once rather than once per batch; readers never see the lag
+/// (a dirty person's dossier is computed from the source records, and coverage drains first).
+/// A failed round is logged and retried with backoff; the marks stay until a round clears them.
 async fn project(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<()>) {
-    let mut idle = std::time::Duration::from_millis(50);
+    use std::time::{Duration, Instant};
+    const TICK: Duration = Duration::from_millis(100);
+    const QUIET: Duration = Duration::from_millis(300);
+    const MAX_LAG: Duration = Duration::from_secs(10);
+    let mut last_drain = Instant::now();
+    let mut backoff = TICK;
     loop {
-        let today = trainhub_api::dossier::today();
-        let pause = match pipeline
-            .store()
-            .project_dirty(pipeline.policy(), today, 500)
-            .await
-        {
-            Ok(0) => idle,
-            Ok(_) => std::time::Duration::ZERO,
-            Err(e) => {
-                tracing::warn!(error = %e, "Dossier projection failed; retrying.");
-                idle = (idle * 2).min(std::time::Duration::from_secs(5));
-                idle
+        let busy = pipeline.since_last_commit().is_some_and(|d| d < QUIET);
+        let pause = if busy && last_drain.elapsed() < MAX_LAG {
+            TICK
+        } else {
+            let today = trainhub_api::dossier::today();
+            loop {
+                match pipeline
+                    .store()
+                    .project_dirty(pipeline.policy(), today, 1000)
+                    .await
+                {
+                    Ok(0) => {
+                        last_drain = Instant::now();
+                        backoff = TICK;
+                        break TICK;
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Dossier projection failed; retrying.");
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        break backoff;
+                    }
+                }
             }
         };
         tokio::select! {

@@ -72,6 +72,15 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A conflict between concurrent transactions (deadlock, serialization failure, SQLite
+    /// busy): the transaction was rolled back and can be run again as it is.
+    pub fn is_retryable_conflict(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(e))
+            if e.code().is_some_and(|c| c == "40001" || c == "40P01" || c == "5" || c == "6"))
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -20,57 +20,56 @@ use trainhub_model::policy::Policy;
 use trainhub_model::record::{Body, Kind, SourceRef};
 use trainhub_model::PersonKey;
 
-/// The conflict clause of every mark: an update, not `DO NOTHING`, so that it takes the row lock
-/// (see the `seq` column).
-const BUMP: &str = "ON CONFLICT (person_key) DO UPDATE SET seq = dossier_dirty.seq + 1";
+/// The conflict clause of every mark: a fresh `seq`, so a projection that read the person's
+/// records before this mark cannot clear it.
+fn bump(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "ON CONFLICT (person_key) DO UPDATE SET seq = nextval('dossier_mark')",
+        Backend::Sqlite => "ON CONFLICT (person_key) DO UPDATE SET seq = random()",
+    }
+}
 
-/// Marks the persons whose dossiers `touched` changes.
+/// Marks the persons whose dossiers `touched` changes: the persons themselves, whoever the
+/// touched accounts are linked to, and everyone enrolled in a touched class. The keys are
+/// collected first and marked in one sorted statement, so concurrent transactions take the
+/// mark rows' locks in the same order and cannot deadlock on them.
 pub(crate) async fn mark_dirty(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     touched: &Touched,
 ) -> Result<()> {
-    // Sorted, so concurrent writers lock dirty rows in one order.
-    let mut persons: Vec<&String> = touched.persons.iter().collect();
-    persons.sort_unstable();
+    let mut persons: BTreeSet<String> = touched.persons.iter().cloned().collect();
+    let derived = [
+        ("kind = 'link' AND account_id", &touched.accounts),
+        ("kind = 'enrollment' AND class_id", &touched.classes),
+    ];
+    for (condition, values) in derived {
+        let values: Vec<&String> = values.iter().collect();
+        for chunk in values.chunks(MAX_PARAMS) {
+            let sql = format!(
+                "SELECT DISTINCT person_key FROM source_records WHERE {condition} IN ({}) \
+                 AND person_key IS NOT NULL",
+                list(backend, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for v in chunk {
+                q = q.bind(v.as_str());
+            }
+            for row in q.fetch_all(&mut **tx).await? {
+                persons.insert(row.try_get("person_key")?);
+            }
+        }
+    }
+    let persons: Vec<String> = persons.into_iter().collect();
     for chunk in persons.chunks(MAX_PARAMS) {
         let sql = format!(
-            "INSERT INTO dossier_dirty (person_key) VALUES {} {BUMP}",
-            tuples(backend, 1, chunk.len(), 1)
+            "INSERT INTO dossier_dirty (person_key) VALUES {} {}",
+            tuples(backend, 1, chunk.len(), 1),
+            bump(backend)
         );
         let mut q = sqlx::query(&sql);
         for k in chunk {
             q = q.bind(k.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    // Records naming an account belong to whoever the account is linked to.
-    let accounts: Vec<&String> = touched.accounts.iter().collect();
-    for chunk in accounts.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "INSERT INTO dossier_dirty (person_key) SELECT DISTINCT person_key FROM source_records \
-             WHERE kind = 'link' AND account_id IN ({}) AND person_key IS NOT NULL \
-             ORDER BY person_key {BUMP}",
-            list(backend, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for a in chunk {
-            q = q.bind(a.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    // A class changes the dossier of everyone enrolled in it.
-    let classes: Vec<&String> = touched.classes.iter().collect();
-    for chunk in classes.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "INSERT INTO dossier_dirty (person_key) SELECT DISTINCT person_key FROM source_records \
-             WHERE kind = 'enrollment' AND class_id IN ({}) AND person_key IS NOT NULL \
-             ORDER BY person_key {BUMP}",
-            list(backend, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for c in chunk {
-            q = q.bind(c.as_str());
         }
         q.execute(&mut **tx).await?;
     }
@@ -196,42 +195,78 @@ pub(crate) async fn records_of(
 
 impl Store {
     /// Projects up to `limit` dirty persons at `today`; returns how many were taken.
+    ///
+    /// Optimistic: the marks and records are read and the dossiers computed outside any write
+    /// lock; one short transaction then clears each mark whose `seq` is unchanged and writes the
+    /// state of exactly those persons. A person marked again meanwhile keeps its mark and is
+    /// projected in a later round, so several projectors (hubs) never store a stale state.
     pub async fn project_dirty(
         &self,
         policy: &Policy,
         today: NaiveDate,
         limit: i64,
     ) -> Result<usize> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let lock = match self.backend {
-            Backend::Postgres => " ORDER BY person_key FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let keys: Vec<String> = sqlx::query(&format!(
-            "SELECT person_key FROM dossier_dirty{lock} LIMIT {limit}"
+        let marks: Vec<(String, i64)> = sqlx::query(&format!(
+            "SELECT person_key, seq FROM dossier_dirty ORDER BY person_key LIMIT {limit}"
         ))
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| r.try_get("person_key"))
-        .collect::<std::result::Result<_, _>>()?;
-        if keys.is_empty() {
+        .map(|r| Ok((r.try_get("person_key")?, r.try_get("seq")?)))
+        .collect::<Result<_>>()?;
+        if marks.is_empty() {
             return Ok(0);
         }
-        let facts = records_of(self.backend, &mut tx, &keys).await?;
-        let now = now_rfc3339();
-        let mut rows = Vec::new();
-        let mut gone = Vec::new();
+        let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
+        let facts = {
+            let mut conn = self.pool.acquire().await?;
+            records_of(self.backend, &mut conn, &keys).await?
+        };
+        let mut computed: BTreeMap<&str, Option<(Dossier, String)>> = BTreeMap::new();
         for (key, records) in &facts {
             let person = PersonKey::parse("person_key", key)
                 .map_err(|e| Error::Corrupt(key.clone(), e.to_string()))?;
-            match compute(&person, records, today, policy) {
-                Some(d) => rows.push((
+            let state = compute(&person, records, today, policy).map(|d| {
+                (
                     d,
                     serde_json::to_string(records).expect("records serialise"),
-                )),
-                None => gone.push(key.as_str()),
+                )
+            });
+            computed.insert(key.as_str(), state);
+        }
+
+        let _guard = self.write_guard().await;
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        let mut cleared: BTreeSet<String> = BTreeSet::new();
+        for chunk in marks.chunks(MAX_PARAMS / 2) {
+            // The key list lets both databases use the primary key; the pairs check the seq.
+            let sql = format!(
+                "DELETE FROM dossier_dirty WHERE person_key IN ({}) \
+                 AND (person_key, seq) IN (VALUES {}) RETURNING person_key",
+                tuples(self.backend, 1, 1, chunk.len()).trim_matches(|c| c == '(' || c == ')'),
+                tuples(self.backend, chunk.len() + 1, chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (k, _) in chunk {
+                q = q.bind(k.as_str());
+            }
+            for (k, seq) in chunk {
+                q = q.bind(k.as_str()).bind(*seq);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                cleared.insert(row.try_get("person_key")?);
+            }
+        }
+        let mut rows = Vec::new();
+        let mut gone = Vec::new();
+        for (key, state) in computed {
+            if !cleared.contains(key) {
+                continue;
+            }
+            match state {
+                Some(row) => rows.push(row),
+                None => gone.push(key),
             }
         }
         write_state(self.backend, &mut tx, &rows, &now).await?;
@@ -246,28 +281,17 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        for chunk in keys.chunks(MAX_PARAMS) {
-            let sql = format!(
-                "DELETE FROM dossier_dirty WHERE person_key IN ({})",
-                list(self.backend, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for k in chunk {
-                q = q.bind(k.as_str());
-            }
-            q.execute(&mut *tx).await?;
-        }
         tx.commit().await?;
-        Ok(keys.len())
+        Ok(marks.len())
     }
 
     /// Drains the dirty set completely, after marking rows projected on another day as dirty.
     pub async fn project_all(&self, policy: &Policy, today: NaiveDate) -> Result<usize> {
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT INTO dossier_dirty (person_key) SELECT person_key FROM dossier_state \
-             WHERE as_of <> $1 ORDER BY person_key ON CONFLICT (person_key) DO UPDATE \
-             SET seq = dossier_dirty.seq + 1",
-        )
+                 WHERE as_of <> $1 ORDER BY person_key {}",
+            bump(self.backend)
+        ))
         .bind(today.to_string())
         .execute(&self.pool)
         .await?;

@@ -1,10 +1,11 @@
 -- Persons whose dossier must be recomputed: marked in the ingest transaction, drained by the
 -- projector.
+CREATE SEQUENCE dossier_mark;
 CREATE TABLE dossier_dirty (
     person_key TEXT COLLATE "C" PRIMARY KEY,
-    -- Bumped by every mark: the upsert takes the row lock, so a mark made while the projector
-    -- holds the person waits for it and then re-marks the person.
-    seq        BIGINT NOT NULL DEFAULT 0
+    -- A fresh value on every mark. The projector writes a person's state and clears the mark
+    -- only if the value is still the one it saw before reading the records.
+    seq        BIGINT NOT NULL DEFAULT nextval('dossier_mark')
 );
 
 -- The dossier state maintained on write: each person's current records (facts) plus the

@@ -2,9 +2,9 @@
 -- projector.
 CREATE TABLE dossier_dirty (
     person_key TEXT PRIMARY KEY,
-    -- Bumped by every mark: the upsert takes the row lock, so a mark made while the projector
-    -- holds the person waits for it and then re-marks the person.
-    seq        INTEGER NOT NULL DEFAULT 0
+    -- A fresh value on every mark. The projector writes a person's state and clears the mark
+    -- only if the value is still the one it saw before reading the records.
+    seq        INTEGER NOT NULL DEFAULT (random())
 );
 
 -- The dossier state maintained on write: each person's current records (facts) plus the
