@@ -53,7 +53,9 @@ pub async fn serve(
         .expect("the embedded descriptor set is valid");
     let ingest = IngestServiceServer::new(Ingest::new(pipeline.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let dossiers = DossierServiceServer::new(Dossiers::new(pipeline));
+    // Coverage of a whole province carries its RED list; allow large answers.
+    let dossiers = DossierServiceServer::new(Dossiers::new(pipeline))
+        .max_encoding_message_size(256 * 1024 * 1024);
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)

@@ -83,7 +83,10 @@ async fn measure(
     let (addr, (stop, server)) = start_hub(url, dir).await?;
     let rate = stream_all(addr, records, 1000).await?;
     println!("ingest: {rate:.0} records/s (acknowledged = committed)");
-    let mut client = DossierServiceClient::connect(format!("http://{addr}")).await?;
+    // The RED list of a large population is several MiB.
+    let mut client = DossierServiceClient::connect(format!("http://{addr}"))
+        .await?
+        .max_decoding_message_size(256 << 20);
 
     // The first coverage call waits for the projection to catch up with ingest.
     let started = Instant::now();

@@ -652,6 +652,70 @@ mod tests {
             codes(&t.dossier("2025-06-30")),
             [("SAME_TOPIC_REPEAT", Some(2024))]
         );
+        // The same topic in different years is no repeat.
+        let last = t.records.len() - 2;
+        if let Body::TrainingClass(c) = &mut t.records[last].body {
+            c.start_date = d("2025-01-02");
+            c.end_date = d("2025-01-03");
+        }
+        assert_eq!(codes(&t.dossier("2025-06-30")), []);
+    }
+
+    #[test]
+    fn retired_the_day_before_as_of_is_exempt_and_the_day_of_is_not_yet() {
+        let mut w = World::new(Rank::Staff, "2000-01-01");
+        if let Body::Person(p) = &mut w.records[0].body {
+            p.status = PersonStatus::Retired;
+            p.status_since = Some(d("2025-06-29"));
+        }
+        assert_eq!(w.dossier("2025-06-30").light, Light::Exempt);
+        assert_eq!(w.dossier("2025-06-28").light, Light::Red);
+    }
+
+    #[test]
+    fn online_minutes_follow_the_source_rule() {
+        let mut w = World::new(Rank::Staff, "2000-01-01");
+        let who = PersonRef::Key(w.key.clone());
+        w.records.push(stored(
+            "m",
+            Body::Learning(Learning {
+                person: who,
+                course_id: "M".into(),
+                course_title: "网课".into(),
+                themes: vec![],
+                amount: StudyAmount::Minutes(50.0),
+                completed_at: "2025-01-01".into(),
+                completed_on: d("2025-01-01"),
+            }),
+        ));
+        assert_eq!(
+            w.dossier("2025-06-30").credited_hours,
+            1.11,
+            "50 minutes at 45 per 学时"
+        );
+        let mut policy = Policy::default();
+        let tiers = vec![
+            crate::policy::Tier {
+                min_minutes: 40.0,
+                hours: 1.0,
+            },
+            crate::policy::Tier {
+                min_minutes: 90.0,
+                hours: 2.0,
+            },
+        ];
+        policy.hours.sources.insert(
+            "t".into(),
+            crate::policy::HourRule {
+                minutes_per_hour: 45.0,
+                tiers,
+            },
+        );
+        let tiered = compute(&w.key, &w.records, d("2025-06-30"), &policy).unwrap();
+        assert_eq!(
+            tiered.credited_hours, 1.0,
+            "50 minutes reach the 40-minute tier"
+        );
     }
 
     #[test]

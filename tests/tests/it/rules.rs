@@ -427,3 +427,109 @@ async fn as_of_moves_trainings_out_of_the_window_and_retirees_out_of_scope() {
     );
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn list_dossiers_filters_and_pages_and_appointment_lines() {
+    let Some(hub) = TestHub::start(Backend::Sqlite).await else {
+        return;
+    };
+    let mut batch = vec![rec(
+        SCHOOL,
+        "C-long",
+        1,
+        class(
+            "C-long",
+            "2024-03-01",
+            "2024-04-29",
+            300.0,
+            &["party_theory"],
+        ),
+    )];
+    let ids: Vec<String> = (30..36).map(id).collect();
+    for (n, nid) in ids.iter().enumerate() {
+        let mut p = person(nid, &format!("人员{n}"), "county");
+        if let Body::Person(p) = &mut p {
+            p.unit_code = if n % 2 == 0 {
+                "U-A".into()
+            } else {
+                "U-B".into()
+            };
+        }
+        batch.push(rec(HR, &format!("P{n}"), 1, p));
+        if n < 2 {
+            batch.push(rec(
+                SCHOOL,
+                &format!("N{n}"),
+                1,
+                enrollment(nid, "C-long", "completed"),
+            ));
+        }
+    }
+    assert!(statuses(&hub.submit(batch).await)
+        .iter()
+        .all(|s| s == "ACCEPTED"));
+
+    // The 60-day class goes on the appointment form.
+    let lines = hub
+        .dossiers()
+        .await
+        .get_appointment_lines(pb::AppointmentLinesRequest {
+            national_id: ids[0].clone(),
+            as_of: "2025-06-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        lines.lines,
+        ["2024.03--2024.04 在省委党校参加C-long 专题班学习"]
+    );
+    assert_eq!(lines.jianli, lines.lines[0]);
+
+    // Unit U-A at today: three people; page by two.
+    let list = |page_token: String, light: pb::Light| {
+        let grpc = hub.grpc_addr;
+        async move {
+            let mut client =
+                trainhub_proto::v1::dossier_service_client::DossierServiceClient::connect(format!(
+                    "http://{grpc}"
+                ))
+                .await
+                .unwrap();
+            let mut stream = client
+                .list_dossiers(pb::ListDossiersRequest {
+                    filter: Some(pb::DossierFilter {
+                        unit_code: "U-A".into(),
+                        light: light as i32,
+                        ..Default::default()
+                    }),
+                    page_size: 2,
+                    page_token,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let mut out = Vec::new();
+            while let Some(d) = stream.message().await.unwrap() {
+                out.push(d);
+            }
+            out
+        }
+    };
+    let first = list(String::new(), pb::Light::Unspecified).await;
+    assert_eq!(first.len(), 2);
+    let second = list(first[1].person_key.clone(), pb::Light::Unspecified).await;
+    assert_eq!(second.len(), 1);
+    assert!(first.iter().chain(&second).all(|d| d.unit_code == "U-A"));
+    assert!(
+        first[0].person_key < first[1].person_key && first[1].person_key < second[0].person_key
+    );
+    // Light filter: the person in U-A with the long party-theory class is YELLOW (300 of 550
+    // 学时 and 60 of 90 days), everyone else RED.
+    let red = list(String::new(), pb::Light::Red).await;
+    assert_eq!(red.len(), 2);
+    assert!(red.iter().all(|d| light_name(d.light) == "RED"));
+    hub.stop().await;
+}
