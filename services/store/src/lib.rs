@@ -67,12 +67,9 @@ impl Error {
                     | sqlx::Error::WorkerCrashed
                     | sqlx::Error::Tls(_)
             )
-        ) || matches!(self, Error::Database(sqlx::Error::Database(e))
-            if e.code().is_some_and(|c| c == "40001" || c == "40P01" || c == "5" || c == "6"))
+        ) || self.is_retryable_conflict()
     }
-}
 
-impl Error {
     /// A conflict between concurrent transactions (deadlock, serialization failure, SQLite
     /// busy): the transaction was rolled back and can be run again as it is.
     pub fn is_retryable_conflict(&self) -> bool {
