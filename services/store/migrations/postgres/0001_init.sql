@@ -29,7 +29,8 @@ CREATE TABLE source_records (
     PRIMARY KEY (system, kind, record_id)
 );
 CREATE INDEX source_records_person ON source_records (person_key, kind);
-CREATE INDEX source_records_account ON source_records (account_system, account_id);
+-- Account lookups go by account id first: most rows share one account system.
+CREATE INDEX source_records_account ON source_records (account_id, account_system);
 CREATE INDEX source_records_class ON source_records (class_id, kind);
 CREATE INDEX source_records_link ON source_records (account_id) WHERE kind = 'link';
 
