@@ -162,6 +162,29 @@ impl TestHub {
             .outcomes
     }
 
+    /// Streams `records` over `IngestService.Stream` in batches of `batch` and returns every
+    /// response, in order.
+    pub async fn stream(&self, records: &[pb::Record], batch: usize) -> Vec<pb::SubmitResponse> {
+        let requests: Vec<_> = records
+            .chunks(batch)
+            .map(|c| pb::SubmitRequest {
+                records: c.to_vec(),
+            })
+            .collect();
+        let mut responses = self
+            .ingest()
+            .await
+            .stream(tokio_stream::iter(requests))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(r) = responses.message().await.expect("stream answers") {
+            out.push(r);
+        }
+        out
+    }
+
     /// The dossier of `national_id`.
     pub async fn dossier(
         &self,

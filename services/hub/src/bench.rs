@@ -39,13 +39,14 @@ async fn ingest(args: IngestBenchArgs) -> Result<()> {
             format!("trainhub_bench_{suffix}"),
             format!("trainhub_bench_raw_{suffix}"),
         );
-        let hub_url = trainhub_store::create_postgres_database(&args.postgres, &hub_db)
+        let hub_url = trainhub_store::create_postgres_database(&args.server.postgres, &hub_db)
             .await
             .context("creating the benchmark database (use --no-postgres to skip)")?;
-        let raw_url = trainhub_store::create_postgres_database(&args.postgres, &raw_db).await?;
+        let raw_url =
+            trainhub_store::create_postgres_database(&args.server.postgres, &raw_db).await?;
         let result = measure("postgres", &hub_url, &raw_url, &records, args.batch, &dir).await;
         for db in [&hub_db, &raw_db] {
-            let _ = trainhub_store::drop_postgres_database(&args.postgres, db).await;
+            let _ = trainhub_store::drop_postgres_database(&args.server.postgres, db).await;
         }
         rows.push(result?);
     }

@@ -27,12 +27,12 @@ pub async fn run(args: DossierBenchArgs) -> Result<()> {
         records.len() as f64 / args.people as f64
     );
     let db = format!("trainhub_bench_dossier_{:08x}", rand::random::<u32>());
-    let url = trainhub_store::create_postgres_database(&args.postgres, &db)
+    let url = trainhub_store::create_postgres_database(&args.server.postgres, &db)
         .await
         .context("creating the benchmark database")?;
     let dir = tempfile_dir()?;
     let result = measure(&url, &records, &population.persons, &args, &dir).await;
-    let _ = trainhub_store::drop_postgres_database(&args.postgres, &db).await;
+    let _ = trainhub_store::drop_postgres_database(&args.server.postgres, &db).await;
     let _ = std::fs::remove_dir_all(&dir);
     result?;
     println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);

@@ -111,6 +111,18 @@ pub enum BenchArgs {
     Dossier(DossierBenchArgs),
 }
 
+/// The PostgreSQL server a benchmark uses; it creates a fresh database there and drops it.
+#[derive(Debug, Args)]
+pub struct BenchPostgres {
+    /// Admin URL of the PostgreSQL server.
+    #[arg(
+        long,
+        env = "TRAINHUB_BENCH_PG",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres: String,
+}
+
 /// `bench dossier`.
 #[derive(Debug, Args)]
 pub struct DossierBenchArgs {
@@ -123,13 +135,9 @@ pub struct DossierBenchArgs {
     /// GetDossier requests to time.
     #[arg(long, default_value_t = 10_000)]
     pub requests: usize,
-    /// PostgreSQL server (a fresh database is created and dropped there).
-    #[arg(
-        long,
-        env = "TRAINHUB_BENCH_PG",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    pub postgres: String,
+    /// The PostgreSQL server to measure.
+    #[command(flatten)]
+    pub server: BenchPostgres,
 }
 
 /// `bench ingest`.
@@ -141,13 +149,9 @@ pub struct IngestBenchArgs {
     /// Records per `SubmitRequest` / per raw transaction.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
-    /// PostgreSQL server to measure (a fresh database is created and dropped there).
-    #[arg(
-        long,
-        env = "TRAINHUB_BENCH_PG",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    pub postgres: String,
+    /// The PostgreSQL server to measure.
+    #[command(flatten)]
+    pub server: BenchPostgres,
     /// Skip PostgreSQL.
     #[arg(long)]
     pub no_postgres: bool,

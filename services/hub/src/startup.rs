@@ -91,13 +91,18 @@ impl Application {
 /// Opens the store named by `config` (migrating it), the hub secret and the policy: what every
 /// command that reads or writes records needs, with or without a running hub.
 pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipeline> {
-    std::fs::create_dir_all(&config.server.data_dir)
-        .with_context(|| format!("creating data folder {}", config.server.data_dir.display()))?;
+    // The secret first: a reader pointed at the wrong folder is told so before anything is
+    // created there.
+    if create_secret {
+        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+            format!("creating data folder {}", config.server.data_dir.display())
+        })?;
+    }
+    let secret = load_secret(config, create_secret)?;
     let store = Store::connect(&config.store_url())
         .await
         .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?;
     store.migrate().await.context("migrating the store")?;
-    let secret = load_secret(config, create_secret)?;
     let policy = match &config.policy.file {
         Some(path) => {
             let text = std::fs::read_to_string(path)

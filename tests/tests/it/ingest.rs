@@ -160,27 +160,10 @@ async fn stream_acks_every_batch(backend: Backend) {
     };
     let population = trainhub_connectors::synthetic::population(5, 40);
     let total = population.records.len();
-    let requests: Vec<_> = population
-        .records
-        .chunks(50)
-        .map(|c| trainhub_proto::v1::SubmitRequest {
-            records: c.to_vec(),
-        })
-        .collect();
-    let batches = requests.len();
-    let mut responses = hub
-        .ingest()
-        .await
-        .stream(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
-    let (mut seen, mut acked) = (0, 0);
-    while let Some(resp) = responses.message().await.unwrap() {
-        seen += 1;
-        acked += resp.outcomes.len();
-    }
-    assert_eq!((seen, acked), (batches, total));
+    let batches = total.div_ceil(50);
+    let responses = hub.stream(&population.records, 50).await;
+    let acked: usize = responses.iter().map(|r| r.outcomes.len()).sum();
+    assert_eq!((responses.len(), acked), (batches, total));
     let stored = hub
         .store
         .table_count(trainhub_store::read::Table::SourceRecords)

@@ -177,26 +177,17 @@ async fn population_dossiers_coverage_and_dispatch() {
     let population = synthetic::population(2027, 1000);
     let mut records = population.records.clone();
     synthetic::shuffle(&mut records, 99);
-    let requests: Vec<_> = records
-        .chunks(500)
-        .map(|c| pb::SubmitRequest {
-            records: c.to_vec(),
+    let rejected: usize = hub
+        .stream(&records, 500)
+        .await
+        .iter()
+        .map(|r| {
+            statuses(&r.outcomes)
+                .iter()
+                .filter(|s| *s == "REJECTED")
+                .count()
         })
-        .collect();
-    let mut responses = hub
-        .ingest()
-        .await
-        .stream(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut rejected = 0;
-    while let Some(r) = responses.message().await.unwrap() {
-        rejected += statuses(&r.outcomes)
-            .iter()
-            .filter(|s| *s == "REJECTED")
-            .count();
-    }
+        .sum();
     assert_eq!(rejected, 0);
     let world = World::new(&population.records);
     let as_of = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap();
