@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "trainhub/v1/records.proto",
     "trainhub/v1/ingest.proto",
     "trainhub/v1/dossier.proto",
+    "trainhub/v1/sync_health.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

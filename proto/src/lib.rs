@@ -10,6 +10,9 @@
 
 #![allow(missing_docs, clippy::large_enum_variant)]
 
+pub mod format;
+pub use format::{encode_json, Format};
+
 /// Generated types and service stubs of package `trainhub.v1`.
 pub mod v1 {
     tonic::include_proto!("trainhub.v1");
