@@ -14,7 +14,9 @@ pub mod dossier;
 pub mod error;
 pub mod ingest;
 pub mod pipeline;
+pub mod replay;
 pub mod server;
+pub mod sync_health;
 pub mod wire;
 
-pub use pipeline::{Outcome, Pipeline};
+pub use pipeline::{Inbound, Outcome, Pipeline};

@@ -6,8 +6,9 @@ use prost::Message;
 use std::sync::Arc;
 use trainhub_model::merge::OutcomeStatus;
 use trainhub_model::policy::Policy;
-use trainhub_model::{PersonKeyer, Rejection};
+use trainhub_model::{PersonKeyer, ReasonCode, Rejection, Stage};
 use trainhub_proto::v1 as pb;
+use trainhub_proto::Format;
 use trainhub_store::{DeadLetterInput, PreparedRecord, Store};
 
 /// What the pipeline needs: the store, the person keyer and the rules.
@@ -18,6 +19,9 @@ pub struct Pipeline {
     policy: Arc<Policy>,
     /// When a batch last committed, for the projector to step aside during bursts.
     last_commit: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// The system each configured connector speaks for, as configured now: replay scopes a
+    /// letter by its connector's current setting (the fix may be in the configuration).
+    scopes: Arc<std::collections::HashMap<String, String>>,
 }
 
 /// One record's outcome, ready for the wire.
@@ -41,7 +45,19 @@ impl Pipeline {
             keyer,
             policy,
             last_commit: Arc::default(),
+            scopes: Arc::default(),
         }
+    }
+
+    /// This pipeline, knowing which system each connector speaks for.
+    pub fn with_scopes(mut self, scopes: std::collections::HashMap<String, String>) -> Self {
+        self.scopes = Arc::new(scopes);
+        self
+    }
+
+    /// The system connector `name` speaks for now, if it is configured.
+    pub fn scope_of(&self, name: &str) -> Option<&str> {
+        self.scopes.get(name).map(String::as_str)
     }
 
     /// The store behind the pipeline.
@@ -80,16 +96,50 @@ impl Pipeline {
     /// The CPU half of [`Pipeline::submit`]: decode, validate and prepare the rows. Streams run
     /// it for the next batch while the previous one commits.
     pub fn prepare(&self, records: &[pb::Record]) -> PreparedBatch {
+        let inbound = records.iter().map(|r| Inbound {
+            payload: r.encode_to_vec(),
+            record: Ok(r.clone()),
+            format: Format::Protobuf,
+            headers: String::new(),
+            replay_of: None,
+        });
+        self.prepare_inbound("", inbound)
+    }
+
+    /// Prepares records as they arrived from a transport: decoded or not, with their bytes.
+    /// When `scope` is not empty, records of any other `source.system` are refused
+    /// (`SYSTEM_MISMATCH`): a connector only speaks for its own system.
+    pub fn prepare_inbound(
+        &self,
+        scope: &str,
+        inbound: impl IntoIterator<Item = Inbound>,
+    ) -> PreparedBatch {
         let mut batch = PreparedBatch::default();
-        for record in records {
-            let raw = record.encode_to_vec();
-            let source = record.source.clone().unwrap_or_default();
-            match convert::canonical(record, &self.keyer) {
+        for item in inbound {
+            let source = match &item.record {
+                Ok(r) => r.source.clone().unwrap_or_default(),
+                Err(_) => pb::SourceRef::default(),
+            };
+            let checked = item.record.and_then(|record| {
+                if !scope.is_empty() && source.system != scope {
+                    return Err(Rejection {
+                        stage: Stage::Identity,
+                        code: ReasonCode::SystemMismatch,
+                        field: "source.system".into(),
+                        message: format!(
+                            "this connector speaks for system `{scope}`, not `{}`",
+                            source.system
+                        ),
+                    });
+                }
+                convert::canonical(&record, &self.keyer)
+            });
+            match checked {
                 Ok(canonical) => {
                     batch.slots.push(Slot::Stored(batch.prepared.len()));
-                    batch
-                        .prepared
-                        .push(PreparedRecord::new(&canonical, raw, ""));
+                    let mut prepared = PreparedRecord::new(&canonical, item.payload, "");
+                    prepared.replay_of = item.replay_of;
+                    batch.prepared.push(prepared);
                 }
                 Err(rejection) => {
                     batch.slots.push(Slot::Rejected(batch.rejects.len()));
@@ -98,7 +148,11 @@ impl Pipeline {
                         system: source.system.clone(),
                         kind: source.kind.clone(),
                         record_id: source.record_id.clone(),
-                        payload: raw,
+                        payload: item.payload,
+                        format: item.format.as_str().to_owned(),
+                        headers: item.headers,
+                        scope: scope.to_owned(),
+                        replay_of: item.replay_of,
                     });
                 }
             }
@@ -158,6 +212,40 @@ impl Pipeline {
             })
             .collect();
         Ok(outcomes)
+    }
+}
+
+/// One record as a transport received it.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The decoded record, or why the bytes are not one (stage `decode`).
+    pub record: Result<pb::Record, Rejection>,
+    /// The bytes as received: kept in the raw log, or in the dead letter.
+    pub payload: Vec<u8>,
+    /// How `payload` encodes the record.
+    pub format: Format,
+    /// Transport headers as a JSON object, or empty.
+    pub headers: String,
+    /// The dead letter this is a replay of.
+    pub replay_of: Option<i64>,
+}
+
+impl Inbound {
+    /// Decodes `payload` as `format`; a failure is a `decode` stage `MALFORMED_PAYLOAD`.
+    pub fn decode(payload: Vec<u8>, format: Format, headers: String) -> Inbound {
+        let record = format.decode(&payload).map_err(|message| Rejection {
+            stage: Stage::Decode,
+            code: ReasonCode::MalformedPayload,
+            field: String::new(),
+            message,
+        });
+        Inbound {
+            record,
+            payload,
+            format,
+            headers,
+            replay_of: None,
+        }
     }
 }
 

@@ -4,11 +4,13 @@
 use crate::dossier::Dossiers;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
+use crate::sync_health::SyncHealth;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use trainhub_proto::v1::{
     dossier_service_server::DossierServiceServer, ingest_service_server::IngestServiceServer,
+    sync_health_service_server::SyncHealthServiceServer,
 };
 
 /// Accepted connections with Nagle's algorithm off: small unary replies would otherwise wait
@@ -54,6 +56,12 @@ pub async fn serve(
     let ingest = IngestServiceServer::new(Ingest::new(pipeline.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     // Coverage of a whole province carries its RED list; allow large answers.
+    health_reporter
+        .set_serving::<SyncHealthServiceServer<SyncHealth>>()
+        .await;
+    // Dead letters carry their payloads; a page of them may be large.
+    let sync_health = SyncHealthServiceServer::new(SyncHealth::new(pipeline.clone()))
+        .max_encoding_message_size(64 * 1024 * 1024);
     let dossiers = DossierServiceServer::new(Dossiers::new(pipeline))
         .max_encoding_message_size(256 * 1024 * 1024);
     tonic::transport::Server::builder()
@@ -62,6 +70,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(ingest)
         .add_service(dossiers)
+        .add_service(sync_health)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
 }

@@ -24,6 +24,14 @@ pub struct DeadLetterInput {
     pub record_id: String,
     /// The original bytes.
     pub payload: Vec<u8>,
+    /// How `payload` encodes the record (`protobuf`, `json`), for replay.
+    pub format: String,
+    /// Transport headers as a JSON object (AMQP headers), or empty.
+    pub headers: String,
+    /// The system the receiving connector speaks for; empty when it speaks for any.
+    pub scope: String,
+    /// The dead letter this is a replay of: its row is updated rather than a new one written.
+    pub replay_of: Option<i64>,
 }
 
 /// The outcome of each prepared record, in input order.
@@ -119,6 +127,19 @@ impl Store {
             statuses.push(status);
         }
         let dead_letter_ids = insert_dead_letters(&mut tx, connector, &now, rejects).await?;
+        for (r, status) in records.iter().zip(&statuses) {
+            if let Some(id) = r.replay_of {
+                sqlx::query(
+                    "UPDATE dead_letters SET replayed_at = $1, replay_attempts = replay_attempts + 1, \
+                     message = $2 WHERE id = $3",
+                )
+                .bind(&now)
+                .bind(format!("replayed: {}", status.as_str()))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(BatchOutcome {
             statuses,
@@ -380,9 +401,25 @@ async fn insert_dead_letters(
 ) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(rejects.len());
     for d in rejects {
+        if let Some(id) = d.replay_of {
+            // Still refused on replay: the letter stays, with the new reason.
+            sqlx::query(
+                "UPDATE dead_letters SET stage = $1, reason_code = $2, message = $3, \
+                 replay_attempts = replay_attempts + 1 WHERE id = $4",
+            )
+            .bind(d.rejection.stage.as_str())
+            .bind(d.rejection.code.as_str())
+            .bind(d.rejection.describe())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            ids.push(id);
+            continue;
+        }
         let row = sqlx::query(
             "INSERT INTO dead_letters (received_at, connector, stage, reason_code, message, system, \
-             kind, record_id, payload) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
+             kind, record_id, payload, format, headers, scope) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
         )
         .bind(now)
         .bind(connector)
@@ -393,6 +430,9 @@ async fn insert_dead_letters(
         .bind(&d.kind)
         .bind(&d.record_id)
         .bind(&d.payload)
+        .bind(&d.format)
+        .bind(&d.headers)
+        .bind(&d.scope)
         .fetch_one(&mut **tx)
         .await?;
         ids.push(row.try_get("id")?);

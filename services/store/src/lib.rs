@@ -6,6 +6,7 @@
 //! - [`prepared`]: a validated record turned into the rows it will write;
 //! - [`ingest`]: one transaction per batch: raw log, current versions, dead letters;
 //! - [`projection`]: the dossier state maintained on write, and what reads it;
+//! - [`outbox`]: `dossier.changed` events written with the state, taken by a relay;
 //! - [`read`]: dead letters and counts for operators.
 //!
 //! Tables: `raw_log` (append-only, every received record), `source_records` (the winning
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ingest;
+pub mod outbox;
 pub mod prepared;
 pub mod projection;
 pub mod read;
@@ -89,6 +91,8 @@ pub struct Store {
     /// SQLite allows one writer: serialise write transactions here rather than spin on
     /// `SQLITE_BUSY`.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Whether dossier changes are written to the outbox (a relay is configured).
+    events: bool,
 }
 
 impl Store {
@@ -131,7 +135,20 @@ impl Store {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(Default::default),
+            events: false,
         })
+    }
+
+    /// This store with dossier changes written to the outbox (`true`) or not. Only turn it on
+    /// where a relay publishes the outbox, or rows accumulate.
+    pub fn with_events(mut self, events: bool) -> Store {
+        self.events = events;
+        self
+    }
+
+    /// Whether dossier changes are written to the outbox.
+    pub fn events(&self) -> bool {
+        self.events
     }
 
     /// Applies the migrations of the backend in use.

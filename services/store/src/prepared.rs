@@ -27,6 +27,8 @@ pub struct PreparedRecord {
     pub raw_hash: String,
     /// Mapping profile and version that produced the record; empty for canonical input.
     pub profile: String,
+    /// The dead letter this record is a replay of, marked replayed when it commits.
+    pub replay_of: Option<i64>,
 }
 
 impl PreparedRecord {
@@ -71,6 +73,7 @@ impl PreparedRecord {
             raw_hash: hex::encode(Sha256::digest(&raw)),
             raw,
             profile: profile.to_owned(),
+            replay_of: None,
         }
     }
 }

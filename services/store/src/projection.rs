@@ -260,16 +260,24 @@ impl Store {
         }
         let mut rows = Vec::new();
         let mut gone = Vec::new();
-        for (key, state) in computed {
-            if !cleared.contains(key) {
+        let mut projected = Vec::new();
+        for (key, state) in &computed {
+            if !cleared.contains(*key) {
                 continue;
             }
+            projected.push(crate::outbox::Projected {
+                person_key: key,
+                dossier: state.as_ref().map(|(d, f)| (d, f.as_str())),
+            });
             match state {
                 Some(row) => rows.push(row),
-                None => gone.push(key),
+                None => gone.push(*key),
             }
         }
         write_state(self.backend, &mut tx, &rows, &now).await?;
+        if self.events {
+            crate::outbox::announce(self.backend, &mut tx, &projected, &now).await?;
+        }
         for chunk in gone.chunks(MAX_PARAMS) {
             let sql = format!(
                 "DELETE FROM dossier_state WHERE person_key IN ({})",
@@ -402,7 +410,7 @@ impl StateFilter {
 async fn write_state(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
-    rows: &[(Dossier, String)],
+    rows: &[&(Dossier, String)],
     now: &str,
 ) -> Result<()> {
     const COLS: usize = 16;
@@ -421,7 +429,7 @@ async fn write_state(
             tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
-        for (d, facts) in chunk {
+        for &(d, facts) in chunk {
             q = q
                 .bind(d.person_key.as_str())
                 .bind(d.as_of.to_string())

@@ -28,6 +28,52 @@ pub struct DeadLetter {
     pub payload: Vec<u8>,
     /// When it was received.
     pub received_at: String,
+    /// How `payload` encodes the record: `protobuf` or `json`.
+    pub format: String,
+    /// Transport headers as a JSON object, or empty.
+    pub headers: String,
+    /// The system the receiving connector speaks for; empty for any.
+    pub scope: String,
+    /// When a replay stored the record.
+    pub replayed_at: Option<String>,
+    /// Replays so far.
+    pub replay_attempts: i64,
+}
+
+/// Which dead letters to list or replay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LetterFilter {
+    /// Only these ids (all others ignored); empty for any.
+    pub ids: Vec<i64>,
+    /// Only this connector; empty for any.
+    pub connector: String,
+    /// Only this reason code; empty for any.
+    pub reason_code: String,
+    /// Also letters a replay has stored.
+    pub include_replayed: bool,
+}
+
+const LETTER_COLUMNS: &str = "id, connector, stage, reason_code, message, system, kind, \
+    record_id, payload, received_at, format, headers, scope, replayed_at, replay_attempts";
+
+fn letter(row: &sqlx::any::AnyRow) -> Result<DeadLetter> {
+    Ok(DeadLetter {
+        id: row.try_get("id")?,
+        connector: row.try_get("connector")?,
+        stage: row.try_get("stage")?,
+        reason_code: row.try_get("reason_code")?,
+        message: row.try_get("message")?,
+        system: row.try_get("system")?,
+        kind: row.try_get("kind")?,
+        record_id: row.try_get("record_id")?,
+        payload: row.try_get("payload")?,
+        received_at: row.try_get("received_at")?,
+        format: row.try_get("format")?,
+        headers: row.try_get("headers")?,
+        scope: row.try_get("scope")?,
+        replayed_at: row.try_get("replayed_at")?,
+        replay_attempts: row.try_get("replay_attempts")?,
+    })
 }
 
 impl Store {
@@ -44,42 +90,33 @@ impl Store {
         )
     }
 
-    /// Dead letters, newest first, optionally filtered; `after_id` pages backwards.
+    /// Dead letters matching `filter`, newest first; `before_id` pages backwards.
     pub async fn dead_letters(
         &self,
-        connector: Option<&str>,
-        reason_code: Option<&str>,
+        filter: &LetterFilter,
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<DeadLetter>> {
-        let rows = sqlx::query(
-            "SELECT id, connector, stage, reason_code, message, system, kind, record_id, payload, \
-             received_at FROM dead_letters \
+        let ids = if filter.ids.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = filter.ids.iter().map(i64::to_string).collect();
+            format!(" AND id IN ({})", list.join(","))
+        };
+        let sql = format!(
+            "SELECT {LETTER_COLUMNS} FROM dead_letters \
              WHERE ($1 = '' OR connector = $1) AND ($2 = '' OR reason_code = $2) AND id < $3 \
-             ORDER BY id DESC LIMIT $4",
-        )
-        .bind(connector.unwrap_or_default())
-        .bind(reason_code.unwrap_or_default())
-        .bind(before_id.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeadLetter {
-                    id: row.try_get("id")?,
-                    connector: row.try_get("connector")?,
-                    stage: row.try_get("stage")?,
-                    reason_code: row.try_get("reason_code")?,
-                    message: row.try_get("message")?,
-                    system: row.try_get("system")?,
-                    kind: row.try_get("kind")?,
-                    record_id: row.try_get("record_id")?,
-                    payload: row.try_get("payload")?,
-                    received_at: row.try_get("received_at")?,
-                })
-            })
-            .collect()
+             AND ($4 = 1 OR replayed_at IS NULL){ids} ORDER BY id DESC LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&filter.connector)
+            .bind(&filter.reason_code)
+            .bind(before_id.unwrap_or(i64::MAX))
+            .bind(i64::from(filter.include_replayed))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(letter).collect()
     }
 
     /// Row counts of the main tables, for tests, the benchmark and status.

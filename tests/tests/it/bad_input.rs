@@ -119,7 +119,14 @@ async fn rejects(backend: Backend) {
     // Every rejected record is in the dead-letter table with its original bytes.
     let letters = hub
         .store
-        .dead_letters(Some("grpc"), None, None, 100)
+        .dead_letters(
+            &trainhub_store::read::LetterFilter {
+                connector: "grpc".into(),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(letters.len(), 7);
