@@ -1,6 +1,9 @@
 //! Sources of partner records, one module per connector kind.
 //!
 //! Layout:
+//! - [`sink`]: what a connector hands its messages to (the pipeline, behind a trait);
+//! - [`status`]: a connector's state machine and counters;
+//! - [`amqp`]: RabbitMQ queues bound to `trainhub.in`;
 //! - [`synthetic`]: a realistic generated population from three simulated partner systems (an
 //!   HR system, a party school, an online learning platform), used by `serve --demo`, the
 //!   benchmarks and the tests. It goes through the real ingest path like any partner.
@@ -10,4 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod amqp;
+pub mod sink;
+pub mod status;
 pub mod synthetic;

@@ -7,6 +7,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod broker;
+
 use std::net::SocketAddr;
 use tempfile::TempDir;
 use tonic::transport::Channel;
@@ -104,6 +106,8 @@ pub struct TestHub {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// Keeps the database alive for the hub's lifetime.
     pub test_store: TestStore,
+    /// Live status of each configured connector and of the outbox relay.
+    pub statuses: Vec<std::sync::Arc<trainhub_connectors::status::ConnectorStatus>>,
 }
 
 impl TestHub {
@@ -115,12 +119,31 @@ impl TestHub {
 
     /// Starts a hub on `test_store`.
     pub async fn start_on(test_store: TestStore) -> TestHub {
+        TestHub::start_with(test_store, |_| {}).await
+    }
+
+    /// The configuration a test hub on `test_store` runs with: port 0, the test's folder.
+    pub fn config_for(test_store: &TestStore) -> Config {
         let mut config = Config::load(None, std::iter::empty()).expect("default config");
         config.server.grpc_addr = "127.0.0.1:0".parse().expect("addr");
         config.server.http_addr = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = test_store.dir.path().to_owned();
         config.store.url = Some(test_store.url.clone());
+        config
+    }
+
+    /// Starts a hub on `test_store` with the test's own settings (connectors, events).
+    pub async fn start_with(test_store: TestStore, configure: impl FnOnce(&mut Config)) -> TestHub {
+        let mut config = TestHub::config_for(&test_store);
+        configure(&mut config);
         let app = Application::build(&config).await.expect("hub builds");
+        let statuses = config
+            .connectors
+            .iter()
+            .map(|c| c.name().to_owned())
+            .chain([trainhub::relay::NAME.to_owned()])
+            .filter_map(|n| app.connector_status(&n))
+            .collect();
         let (grpc_addr, http_addr) = (app.grpc_addr(), app.http_addr());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
@@ -134,6 +157,7 @@ impl TestHub {
             stop: Some(tx),
             server: Some(server),
             test_store,
+            statuses,
         }
     }
 
@@ -201,6 +225,14 @@ impl TestHub {
             })
             .await
             .map(|r| r.into_inner())
+    }
+
+    /// The live status of connector `name`.
+    pub fn status(&self, name: &str) -> &trainhub_connectors::status::ConnectorStatus {
+        self.statuses
+            .iter()
+            .find(|s| s.name == name)
+            .expect("a configured connector")
     }
 
     /// Stops the hub and waits for it.

@@ -27,6 +27,68 @@ pub enum Command {
     Dossier(DossierArgs),
     /// Coverage per unit, rank, category or region.
     Coverage(CoverageArgs),
+    /// Dead letters: list them, or replay them through the pipeline after a fix.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+/// `dlq`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, newest first.
+    List(DlqListArgs),
+    /// Run dead letters through the pipeline again and print the new outcomes.
+    Replay(DlqReplayArgs),
+}
+
+/// Which letters a `dlq` command takes.
+#[derive(Debug, Args)]
+pub struct LetterArgs {
+    /// Only letters of this connector (`grpc` or a `[[connectors]]` name).
+    #[arg(long)]
+    pub connector: Option<String>,
+    /// Only letters with this reason code, e.g. UNKNOWN_CODE.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// At most this many letters.
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+}
+
+/// `dlq list`.
+#[derive(Debug, Args)]
+pub struct DlqListArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Filters.
+    #[command(flatten)]
+    pub letters: LetterArgs,
+    /// Also letters a replay has already stored.
+    #[arg(long)]
+    pub all: bool,
+    /// Print each letter's payload too (it may hold personal data).
+    #[arg(long)]
+    pub payload: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// `dlq replay`.
+#[derive(Debug, Args)]
+pub struct DlqReplayArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Letter ids; without ids, every unreplayed letter matching the filters.
+    pub ids: Vec<i64>,
+    /// Filters.
+    #[command(flatten)]
+    pub letters: LetterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Output formats of the reporting commands.

@@ -22,6 +22,51 @@ pub struct Config {
     /// The secret behind `person_key`.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// Outbound `dossier.changed` events.
+    #[serde(default)]
+    pub events: EventsConfig,
+    /// Sources of partner records besides gRPC (`[[connectors]]`).
+    #[serde(default)]
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// One `[[connectors]]` entry, by `kind`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ConnectorConfig {
+    /// A RabbitMQ queue bound to `trainhub.in`.
+    Amqp(trainhub_connectors::amqp::AmqpConfig),
+}
+
+impl ConnectorConfig {
+    /// The connector's unique name.
+    pub fn name(&self) -> &str {
+        match self {
+            ConnectorConfig::Amqp(c) => &c.name,
+        }
+    }
+}
+
+/// `[events]`: where `dossier.changed` events go. Without a `url` no events are written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Broker URL of the outbox relay, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: Option<String>,
+    /// Topic exchange the events are published to.
+    pub exchange: String,
+    /// Outbox rows published per confirm round.
+    pub batch: u16,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            url: None,
+            exchange: "trainhub.dossier".into(),
+            batch: 500,
+        }
+    }
 }
 
 /// `[server]`.
@@ -110,8 +155,31 @@ impl Config {
             }
         }
         let source = file.map_or("environment".to_owned(), |p| p.display().to_string());
-        Config::deserialize(toml::Value::Table(doc))
-            .with_context(|| format!("invalid configuration in {source}"))
+        let config = Config::deserialize(toml::Value::Table(doc))
+            .with_context(|| format!("invalid configuration in {source}"))?;
+        config
+            .check()
+            .with_context(|| format!("invalid configuration in {source}"))?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: unique connector names, each connector's settings.
+    fn check(&self) -> Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for c in &self.connectors {
+            if !names.insert(c.name()) {
+                anyhow::bail!("two connectors are named `{}`", c.name());
+            }
+            match c {
+                ConnectorConfig::Amqp(a) => {
+                    a.validate().map_err(anyhow::Error::msg)?;
+                }
+            }
+        }
+        if self.events.batch == 0 {
+            anyhow::bail!("[events] `batch` must be at least 1");
+        }
+        Ok(())
     }
 
     /// The store URL in force.
@@ -158,5 +226,53 @@ mod tests {
         let bad = [("TRAINHUB_SERVER__GRPC_ADRESS".to_owned(), "x".to_owned())];
         let err = format!("{:#}", Config::load(None, bad.into_iter()).unwrap_err());
         assert!(err.contains("grpc_adress"), "{err}");
+    }
+
+    fn load_text(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), std::iter::empty())
+    }
+
+    #[test]
+    fn amqp_connectors_as_the_design_shows() {
+        let c = load_text(
+            r#"
+            [[connectors]]
+            name     = "hr-queue"
+            kind     = "amqp"
+            system   = "hr-prov"
+            url      = "amqp://guest:guest@127.0.0.1:5672/%2f"
+            queue    = "trainhub.hr-queue"
+            bindings = ["hr-prov.#"]
+            prefetch = 500
+            format   = "json"
+            "#,
+        )
+        .unwrap();
+        let ConnectorConfig::Amqp(a) = &c.connectors[0];
+        assert_eq!((a.system.as_str(), a.prefetch), ("hr-prov", 500));
+
+        let twice = r#"
+            [[connectors]]
+            name = "q"
+            kind = "amqp"
+            system = "a"
+            url = "amqp://h"
+            [[connectors]]
+            name = "q"
+            kind = "amqp"
+            system = "b"
+            url = "amqp://h"
+            "#;
+        let err = format!("{:#}", load_text(twice).unwrap_err());
+        assert!(err.contains("two connectors are named `q`"), "{err}");
+        let typo = "[[connectors]]\nname = \"q\"\nkind = \"amqp\"\nsystem = \"a\"\nurl = \"amqp://h\"\nprefech = 1\n";
+        let err = format!("{:#}", load_text(typo).unwrap_err());
+        assert!(err.contains("prefech"), "{err}");
+        let kind = "[[connectors]]\nname = \"q\"\nkind = \"kafka\"\n";
+        let err = format!("{:#}", load_text(kind).unwrap_err());
+        assert!(err.contains("kafka"), "{err}");
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`cli`] (arguments), [`config`] (typed config with env overrides), [`startup`]
 //! (wiring and serving), [`ops`] (health port), [`demo`] (synthetic partners), [`bench`]
-//! (throughput figures), [`report`] (dossier and coverage on the command line).
+//! (throughput figures), [`report`] (dossier and coverage on the command line), [`sink`] (the
+//! pipeline as connectors see it), [`relay`] (outbox → `dossier.changed` events).
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +13,10 @@ pub mod bench_dossier;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod dlq;
 pub mod ops;
+pub mod relay;
 pub mod report;
+pub mod run;
+pub mod sink;
 pub mod startup;

@@ -3,74 +3,10 @@
 
 #![forbid(unsafe_code)]
 
-use anyhow::Result;
 use clap::Parser;
-use trainhub::cli::{Cli, Command, StoreArgs};
-use trainhub::config::Config;
-use trainhub::{bench, demo, report, startup};
-
-fn load_config(args: &StoreArgs) -> Result<Config> {
-    let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
-    if let Some(dir) = &args.data_dir {
-        config.server.data_dir = dir.clone();
-    }
-    if let Some(url) = &args.store {
-        config.store.url = Some(url.clone());
-    }
-    Ok(config)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRAINHUB_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,h2=warn,tower=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => {
-            let mut config = load_config(&args.store)?;
-            if let Some(addr) = args.grpc_addr {
-                config.server.grpc_addr = addr;
-            }
-            if let Some(addr) = args.http_addr {
-                config.server.http_addr = addr;
-            }
-            let app = startup::Application::build(&config).await?;
-            println!("trainhub {} listening", env!("CARGO_PKG_VERSION"));
-            println!("  gRPC     {}", app.grpc_addr());
-            println!("  ops HTTP http://{}/healthz", app.http_addr());
-            println!("  store    {}", startup::redact(&config.store_url()));
-            if args.demo {
-                tokio::spawn(demo::run(app.grpc_addr()));
-            }
-            app.run_until_stopped(shutdown_signal()).await
-        }
-        Command::Migrate(args) => {
-            let config = load_config(&args)?;
-            std::fs::create_dir_all(&config.server.data_dir)?;
-            let store = trainhub_store::Store::connect(&config.store_url()).await?;
-            store.migrate().await?;
-            println!("migrated {}", startup::redact(&config.store_url()));
-            Ok(())
-        }
-        Command::Bench(args) => bench::run(args).await,
-        Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,
-        Command::Coverage(args) => report::coverage(&load_config(&args.store)?, &args).await,
-    }
+async fn main() -> anyhow::Result<()> {
+    trainhub::run::init_logging();
+    trainhub::run::run(trainhub::cli::Cli::parse()).await
 }

@@ -2,7 +2,7 @@
 //! Listeners are bound in [`Application::build`], so tests can ask for port 0 and read back
 //! the addresses.
 
-use crate::config::Config;
+use crate::config::{Config, ConnectorConfig, EventsConfig};
 use crate::ops;
 use anyhow::{bail, Context, Result};
 use std::future::Future;
@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use trainhub_api::Pipeline;
+use trainhub_connectors::status::ConnectorStatus;
 use trainhub_model::policy::Policy;
 use trainhub_model::PersonKeyer;
 use trainhub_store::Store;
@@ -20,6 +21,9 @@ pub struct Application {
     grpc: TcpListener,
     http: TcpListener,
     pipeline: Pipeline,
+    connectors: Vec<(ConnectorConfig, Arc<ConnectorStatus>)>,
+    events: EventsConfig,
+    relay_status: Arc<ConnectorStatus>,
 }
 
 impl Application {
@@ -41,11 +45,30 @@ impl Application {
         let http = TcpListener::bind(config.server.http_addr)
             .await
             .with_context(|| format!("binding ops HTTP on {}", config.server.http_addr))?;
+        let connectors = config
+            .connectors
+            .iter()
+            .map(|c| (c.clone(), Arc::new(ConnectorStatus::new(c.name()))))
+            .collect();
         Ok(Application {
             grpc,
             http,
             pipeline,
+            connectors,
+            events: config.events.clone(),
+            relay_status: Arc::new(ConnectorStatus::new(crate::relay::NAME)),
         })
+    }
+
+    /// The live status of connector `name` (or of the outbox relay, `outbox`).
+    pub fn connector_status(&self, name: &str) -> Option<Arc<ConnectorStatus>> {
+        if name == crate::relay::NAME {
+            return Some(self.relay_status.clone());
+        }
+        self.connectors
+            .iter()
+            .find(|(c, _)| c.name() == name)
+            .map(|(_, s)| s.clone())
     }
 
     /// The bound gRPC address.
@@ -73,15 +96,35 @@ impl Application {
             let _ = http_stop.recv().await;
         });
         let projector = tokio::spawn(project(self.pipeline.clone(), tx.subscribe()));
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let mut sources = Vec::new();
+        let sink = crate::sink::PipelineSink::new(self.pipeline.clone());
+        for (config, status) in self.connectors {
+            match config {
+                ConnectorConfig::Amqp(c) => sources.push(tokio::spawn(
+                    trainhub_connectors::amqp::run(c, sink.clone(), status, stop.clone()),
+                )),
+            }
+        }
+        sources.push(tokio::spawn(crate::relay::run(
+            self.pipeline.store().clone(),
+            self.events,
+            self.relay_status,
+            stop,
+        )));
         let store = self.pipeline.store().clone();
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!("Shutting down: finishing in-flight calls.");
+            tracing::info!("Shutting down: finishing in-flight calls and batches.");
+            let _ = stop_tx.send(true);
             let _ = tx.send(());
         });
         let (g, h) = tokio::join!(grpc, http);
         g.context("gRPC server failed")?;
         h.context("ops HTTP server failed")?;
+        for source in sources {
+            let _ = source.await;
+        }
         let _ = projector.await;
         store.close().await;
         Ok(())
@@ -101,7 +144,8 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
     let secret = load_secret(config, create_secret)?;
     let store = Store::connect(&config.store_url())
         .await
-        .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?;
+        .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?
+        .with_events(config.events.url.is_some());
     store.migrate().await.context("migrating the store")?;
     let policy = match &config.policy.file {
         Some(path) => {
@@ -112,11 +156,14 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
         }
         None => Policy::default(),
     };
-    Ok(Pipeline::new(
-        store,
-        PersonKeyer::new(&secret),
-        Arc::new(policy),
-    ))
+    let scopes = config
+        .connectors
+        .iter()
+        .map(|c| match c {
+            ConnectorConfig::Amqp(a) => (a.name.clone(), a.system.clone()),
+        })
+        .collect();
+    Ok(Pipeline::new(store, PersonKeyer::new(&secret), Arc::new(policy)).with_scopes(scopes))
 }
 
 /// Keeps the dossier state current: drains the persons marked dirty by ingest. While batches

@@ -1,6 +1,7 @@
 //! trainhub end-to-end tests, one binary. Each test starts a real hub on port 0 against a
 //! fresh SQLite file and, for the `_postgres` variants, a fresh PostgreSQL database.
 
+mod amqp;
 mod bad_input;
 mod fixtures;
 mod ingest;

@@ -1,0 +1,540 @@
+//! AMQP source (RabbitMQ, lapin): consumes one durable queue bound to exchange `trainhub.in`
+//! and hands each message — one canonical `Record` — to the pipeline (DESIGN §6.3, §7).
+//!
+//! Delivery rules:
+//! - acknowledged only after the batch's transaction committed; under load, a batch is
+//!   acknowledged with one `basic.ack` (`multiple`) on its highest tag, after its rejected
+//!   messages were settled one by one, so no uncommitted message is ever covered;
+//! - a message the pipeline refuses is already in the dead-letter table; it is then
+//!   `basic.reject`ed without requeue, and the broker dead-letters a copy to `trainhub.dlx` →
+//!   `trainhub.dead.<name>`. It never comes back, so there is no poison loop;
+//! - when the store fails, nothing is acknowledged: the batch is retried with backoff, and if
+//!   the hub stops meanwhile the broker redelivers it (stored as `DUPLICATE` if it had landed);
+//! - a lost broker connection is re-established with exponential backoff and jitter;
+//! - on shutdown the batch in hand is committed and acknowledged, the rest is left unacked and
+//!   redelivered to whoever consumes next.
+//!
+//! Batches are pipelined: while one batch commits, the next is being received.
+
+use crate::sink::{Batch, Message, RecordSink};
+use crate::status::{ConnectorStatus, State};
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use trainhub_model::merge::OutcomeStatus;
+use trainhub_proto::Format;
+
+/// The exchange partners publish records to.
+pub const INBOUND_EXCHANGE: &str = "trainhub.in";
+/// The exchange refused messages are dead-lettered to.
+pub const DEAD_LETTER_EXCHANGE: &str = "trainhub.dlx";
+
+/// `[[connectors]] kind = "amqp"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// Unique connector name: in metrics, status, dead letters and the broker's dead-letter
+    /// queue `trainhub.dead.<name>`.
+    pub name: String,
+    /// The partner system this connector speaks for.
+    pub system: String,
+    /// Broker URL, `amqp://user:pass@host:5672/vhost` (`%2f` for the default vhost).
+    pub url: String,
+    /// The queue to consume; `trainhub.<name>` by default.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Routing keys bound on `trainhub.in`; `<system>.#` by default.
+    #[serde(default)]
+    pub bindings: Option<Vec<String>>,
+    /// Unacknowledged messages the broker may send ahead (default 500).
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u16,
+    /// `json` (canonical `Record`, proto field names) or `protobuf`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// `classic` (default) or `quorum`.
+    #[serde(default)]
+    pub queue_type: Option<String>,
+}
+
+fn default_prefetch() -> u16 {
+    500
+}
+
+fn default_format() -> String {
+    "json".into()
+}
+
+impl AmqpConfig {
+    /// The queue consumed.
+    pub fn queue(&self) -> String {
+        self.queue
+            .clone()
+            .unwrap_or_else(|| format!("trainhub.{}", self.name))
+    }
+
+    /// The broker-side dead-letter queue.
+    pub fn dead_queue(&self) -> String {
+        format!("trainhub.dead.{}", self.name)
+    }
+
+    /// Routing keys bound on `trainhub.in`.
+    pub fn bindings(&self) -> Vec<String> {
+        self.bindings
+            .clone()
+            .unwrap_or_else(|| vec![format!("{}.#", self.system)])
+    }
+
+    /// Checks what can be checked before connecting; the message names the connector and key.
+    pub fn validate(&self) -> Result<Format, String> {
+        let at = |key: &str, why: &str| format!("connector `{}`: `{key}` {why}", self.name);
+        if self.name.is_empty() || self.name.contains(char::is_whitespace) {
+            return Err(at("name", "must be a non-empty word"));
+        }
+        if self.system.is_empty() {
+            return Err(at("system", "must name the partner system"));
+        }
+        if !self.url.starts_with("amqp://") && !self.url.starts_with("amqps://") {
+            return Err(at("url", "must start with amqp:// or amqps://"));
+        }
+        if self.prefetch == 0 {
+            return Err(at("prefetch", "must be at least 1"));
+        }
+        match self.queue_type.as_deref() {
+            None | Some("classic") | Some("quorum") => {}
+            Some(_) => return Err(at("queue_type", "must be `classic` or `quorum`")),
+        }
+        Format::parse(&self.format).ok_or_else(|| at("format", "must be `json` or `protobuf`"))
+    }
+}
+
+/// Declares the connector's topology; idempotent, so every start (and every hub) runs it.
+pub async fn declare_topology(channel: &Channel, config: &AmqpConfig) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .exchange_declare(
+            INBOUND_EXCHANGE.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            DEAD_LETTER_EXCHANGE.into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    let durable_queue = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let mut dead_args = FieldTable::default();
+    if config.queue_type.as_deref() == Some("quorum") {
+        dead_args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
+    channel
+        .queue_declare(
+            config.dead_queue().as_str().into(),
+            durable_queue,
+            dead_args.clone(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            config.dead_queue().as_str().into(),
+            DEAD_LETTER_EXCHANGE.into(),
+            config.name.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut args = dead_args;
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(DEAD_LETTER_EXCHANGE.into()),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(config.name.as_str().into()),
+    );
+    channel
+        .queue_declare(config.queue().as_str().into(), durable_queue, args)
+        .await?;
+    for key in config.bindings() {
+        channel
+            .queue_bind(
+                config.queue().as_str().into(),
+                INBOUND_EXCHANGE.into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Consumes until `stop` turns true, reconnecting whenever the broker goes away.
+pub async fn run(
+    config: AmqpConfig,
+    sink: Arc<dyn RecordSink>,
+    status: Arc<ConnectorStatus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let format = match config.validate() {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(connector = %config.name, error = %e, "Connector misconfigured.");
+            status.fail(State::Failed, e);
+            return;
+        }
+    };
+    let mut backoff = Backoff::default();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match session(&config, format, &sink, &status, &mut stop, &mut backoff).await {
+            Ok(()) => break,
+            Err(e) => {
+                let wait = backoff.wait();
+                tracing::warn!(connector = %config.name, error = %e, retry_in = ?wait,
+                    "AMQP connector lost its broker; reconnecting.");
+                status.fail(State::Degraded, e.to_string());
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+    status.set_state(State::Stopped);
+    tracing::info!(connector = %config.name, "AMQP connector stopped.");
+}
+
+/// Exponential backoff from 100 ms to 30 s with ±50 % jitter, so that many hubs losing the
+/// same broker do not return in step.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Backoff {
+    /// The next wait.
+    pub fn wait(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(30));
+        base.mul_f64(0.5 + rand::random::<f64>())
+    }
+
+    /// Back to the shortest wait, after a success.
+    pub fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+/// A delivery waiting for its batch to commit.
+struct Pending {
+    tag: u64,
+    message: Message,
+}
+
+/// One connection's life: declare, consume, commit and acknowledge. `Ok` when stopped.
+async fn session(
+    config: &AmqpConfig,
+    format: Format,
+    sink: &Arc<dyn RecordSink>,
+    status: &Arc<ConnectorStatus>,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), lapin::Error> {
+    let properties = ConnectionProperties::default()
+        .with_connection_name(format!("trainhub {}", config.name).into());
+    let connection = Connection::connect(&config.url, properties).await?;
+    let channel = connection.create_channel().await?;
+    declare_topology(&channel, config).await?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut consumer = channel
+        .basic_consume(
+            config.queue().as_str().into(),
+            format!("trainhub-{}-{:08x}", config.name, rand::random::<u32>()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    status.set_state(State::Running);
+    backoff.reset();
+    tracing::info!(connector = %config.name, queue = %config.queue(), "AMQP connector consuming.");
+
+    // Two batches in flight: one committing, one being received.
+    let max_batch = usize::from(config.prefetch).div_ceil(2).max(1);
+    let (to_commit, mut committing) = mpsc::channel::<Vec<Pending>>(1);
+    let committer = {
+        let (sink, status, channel, config) = (
+            sink.clone(),
+            status.clone(),
+            channel.clone(),
+            config.clone(),
+        );
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = committing.recv().await {
+                commit_and_ack(
+                    &config,
+                    format,
+                    &sink,
+                    &status,
+                    &channel,
+                    batch,
+                    stop.clone(),
+                )
+                .await?;
+            }
+            Ok::<(), lapin::Error>(())
+        })
+    };
+
+    let received = async {
+        loop {
+            let first = tokio::select! {
+                d = consumer.next() => d,
+                _ = stop.changed() => return Ok(()),
+            };
+            let mut batch = vec![pending(first)?];
+            // Take what has already arrived, without waiting for more.
+            while batch.len() < max_batch {
+                match tokio::time::timeout(Duration::from_millis(2), consumer.next()).await {
+                    Ok(d) => batch.push(pending(d)?),
+                    Err(_) => break,
+                }
+            }
+            if to_commit.send(batch).await.is_err() {
+                // The committer ended: its error is reported below.
+                return Ok(());
+            }
+        }
+    };
+    let outcome: Result<(), lapin::Error> = received.await;
+    drop(to_commit);
+    let committed = committer
+        .await
+        .unwrap_or_else(|e| Err(lapin::Error::from(std::io::Error::other(e.to_string()))));
+    let result = outcome.and(committed);
+    if result.is_ok() {
+        // Stopping: unacked deliveries go back to the queue when the channel closes.
+        let _ = channel.close(200, "trainhub stopping".into()).await;
+        let _ = connection.close(200, "trainhub stopping".into()).await;
+    }
+    result
+}
+
+fn pending(delivery: Option<lapin::Result<lapin::message::Delivery>>) -> lapin::Result<Pending> {
+    let delivery = delivery.ok_or_else(|| {
+        lapin::Error::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "the broker ended the consumer",
+        ))
+    })??;
+    Ok(Pending {
+        tag: delivery.delivery_tag,
+        message: Message {
+            headers: headers_json(&delivery),
+            payload: delivery.data,
+        },
+    })
+}
+
+/// Commits one batch (retrying while the store is unavailable) and settles it with the broker.
+async fn commit_and_ack(
+    config: &AmqpConfig,
+    format: Format,
+    sink: &Arc<dyn RecordSink>,
+    status: &ConnectorStatus,
+    channel: &Channel,
+    batch: Vec<Pending>,
+    stop: watch::Receiver<bool>,
+) -> lapin::Result<()> {
+    let tags: Vec<u64> = batch.iter().map(|p| p.tag).collect();
+    let request = Batch {
+        connector: config.name.clone(),
+        system: config.system.clone(),
+        format,
+        messages: batch.into_iter().map(|p| p.message).collect(),
+    };
+    let mut backoff = Backoff::default();
+    let statuses = loop {
+        match sink.commit(request.clone()).await {
+            Ok(s) => break s,
+            Err(e) => {
+                if *stop.borrow() {
+                    // Left unacked: the broker redelivers the batch to the next consumer.
+                    tracing::warn!(connector = %config.name, error = %e,
+                        "Store unavailable while stopping; leaving the batch for redelivery.");
+                    return Ok(());
+                }
+                let wait = backoff.wait();
+                tracing::warn!(connector = %config.name, error = %e, retry_in = ?wait,
+                    "Store unavailable; the batch stays unacknowledged and is retried.");
+                status.fail(State::Degraded, format!("store: {e}"));
+                tokio::time::sleep(wait).await;
+            }
+        }
+    };
+    if status.state() == State::Degraded {
+        status.set_state(State::Running);
+    }
+    status.count(&statuses);
+    let mut last_ok = None;
+    for (tag, s) in tags.iter().zip(&statuses) {
+        if *s == OutcomeStatus::Rejected {
+            channel
+                .basic_reject(*tag, BasicRejectOptions { requeue: false })
+                .await?;
+        } else {
+            last_ok = Some(*tag);
+        }
+    }
+    if let Some(tag) = last_ok {
+        channel
+            .basic_ack(tag, BasicAckOptions { multiple: true })
+            .await?;
+    }
+    Ok(())
+}
+
+/// The delivery's routing and properties, and its headers, as a JSON object.
+fn headers_json(d: &lapin::message::Delivery) -> String {
+    let mut out = serde_json::Map::new();
+    out.insert("exchange".into(), d.exchange.as_str().into());
+    out.insert("routing_key".into(), d.routing_key.as_str().into());
+    out.insert("redelivered".into(), d.redelivered.into());
+    let p = &d.properties;
+    if let Some(id) = p.message_id() {
+        out.insert("message_id".into(), id.as_str().into());
+    }
+    if let Some(t) = p.content_type() {
+        out.insert("content_type".into(), t.as_str().into());
+    }
+    if let Some(t) = p.timestamp() {
+        out.insert("timestamp".into(), (*t).into());
+    }
+    if let Some(app) = p.app_id() {
+        out.insert("app_id".into(), app.as_str().into());
+    }
+    if let Some(h) = p.headers() {
+        let headers = h
+            .inner()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), value_json(v)))
+            .collect();
+        out.insert("headers".into(), serde_json::Value::Object(headers));
+    }
+    serde_json::Value::Object(out).to_string()
+}
+
+fn value_json(v: &AMQPValue) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        AMQPValue::Boolean(b) => Value::from(*b),
+        AMQPValue::ShortShortInt(n) => Value::from(*n),
+        AMQPValue::ShortShortUInt(n) => Value::from(*n),
+        AMQPValue::ShortInt(n) => Value::from(*n),
+        AMQPValue::ShortUInt(n) => Value::from(*n),
+        AMQPValue::LongInt(n) => Value::from(*n),
+        AMQPValue::LongUInt(n) => Value::from(*n),
+        AMQPValue::LongLongInt(n) => Value::from(*n),
+        AMQPValue::Timestamp(n) => Value::from(*n),
+        AMQPValue::Float(n) => Value::from(*n),
+        AMQPValue::Double(n) => Value::from(*n),
+        AMQPValue::ShortString(s) => Value::from(s.as_str()),
+        AMQPValue::LongString(s) => Value::from(String::from_utf8_lossy(s.as_bytes())),
+        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(value_json).collect()),
+        AMQPValue::FieldTable(t) => Value::Object(
+            t.inner()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), value_json(v)))
+                .collect(),
+        ),
+        other => Value::from(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AmqpConfig {
+        toml_like(
+            r#"{"name":"hr-queue","system":"hr-prov","url":"amqp://guest:guest@127.0.0.1:5672/%2f"}"#,
+        )
+    }
+
+    fn toml_like(json: &str) -> AmqpConfig {
+        serde_json::from_str(json).expect("valid config")
+    }
+
+    #[test]
+    fn defaults_follow_the_naming_conventions() {
+        let c = config();
+        assert_eq!(c.queue(), "trainhub.hr-queue");
+        assert_eq!(c.dead_queue(), "trainhub.dead.hr-queue");
+        assert_eq!(c.bindings(), vec!["hr-prov.#".to_owned()]);
+        assert_eq!((c.prefetch, c.validate()), (500, Ok(Format::Json)));
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        let mut c = config();
+        c.format = "xml".into();
+        assert!(c.validate().unwrap_err().contains("`format`"));
+        let mut c = config();
+        c.queue_type = Some("stream".into());
+        assert!(c.validate().unwrap_err().contains("`queue_type`"));
+        let mut c = config();
+        c.url = "http://x".into();
+        assert!(c.validate().unwrap_err().contains("`url`"));
+        assert!(serde_json::from_str::<AmqpConfig>(
+            r#"{"name":"a","system":"b","url":"amqp://x","prefech":5}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let mut b = Backoff::default();
+        let first = b.wait();
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(150));
+        for _ in 0..20 {
+            assert!(b.wait() <= Duration::from_secs(45));
+        }
+        b.reset();
+        assert!(b.wait() <= Duration::from_millis(150));
+    }
+}

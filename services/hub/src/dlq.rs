@@ -1,0 +1,164 @@
+//! `trainhub dlq list|replay`: the dead letters of the store the config names, with or
+//! without a running hub.
+
+use crate::cli::{DlqListArgs, DlqReplayArgs, LetterArgs, OutputFormat};
+use crate::config::Config;
+use crate::startup::open_pipeline;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use trainhub_store::read::{DeadLetter, LetterFilter};
+
+fn filter(args: &LetterArgs, ids: Vec<i64>, include_replayed: bool) -> LetterFilter {
+    LetterFilter {
+        ids,
+        connector: args.connector.clone().unwrap_or_default(),
+        reason_code: args.reason.clone().unwrap_or_default(),
+        include_replayed,
+    }
+}
+
+/// The payload as text when it is UTF-8 (JSON), else as hex.
+fn payload_text(payload: &[u8]) -> (String, &'static str) {
+    match std::str::from_utf8(payload) {
+        Ok(s) => (s.to_owned(), "utf-8"),
+        Err(_) => (hex::encode(payload), "hex"),
+    }
+}
+
+fn letter_json(l: &DeadLetter, with_payload: bool) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "id": l.id, "received_at": l.received_at, "connector": l.connector, "stage": l.stage,
+        "reason_code": l.reason_code, "message": l.message, "system": l.system, "kind": l.kind,
+        "record_id": l.record_id, "format": l.format, "replayed_at": l.replayed_at,
+        "replay_attempts": l.replay_attempts,
+    });
+    if with_payload {
+        let (text, encoding) = payload_text(&l.payload);
+        v["payload"] = text.into();
+        v["payload_encoding"] = encoding.into();
+        v["headers"] = l.headers.clone().into();
+    }
+    v
+}
+
+/// `dlq list`.
+pub async fn list(config: &Config, args: &DlqListArgs) -> Result<()> {
+    let pipeline = open_pipeline(config, false).await?;
+    let letters = pipeline
+        .store()
+        .dead_letters(
+            &filter(&args.letters, Vec::new(), args.all),
+            None,
+            args.letters.limit,
+        )
+        .await?;
+    match args.format {
+        OutputFormat::Json => {
+            let all: Vec<_> = letters
+                .iter()
+                .map(|l| letter_json(l, args.payload))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        OutputFormat::Text => print!("{}", letters_text(&letters, args.payload)),
+    }
+    Ok(())
+}
+
+/// Letters as a table, then the count per reason.
+pub fn letters_text(letters: &[DeadLetter], with_payload: bool) -> String {
+    let mut out = String::new();
+    if letters.is_empty() {
+        out.push_str("no dead letters\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:>7}  {:<24}  {:<14}  {:<9}  {:<20}  {:<32}  message",
+        "id", "received", "connector", "stage", "reason", "record"
+    );
+    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in letters {
+        *by_reason.entry(&l.reason_code).or_default() += 1;
+        let record = format!("{}/{}/{}", l.system, l.kind, l.record_id);
+        let replayed = l
+            .replayed_at
+            .as_ref()
+            .map(|t| format!(" [replayed {t}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:>7}  {:<24}  {:<14}  {:<9}  {:<20}  {:<32}  {}{replayed}",
+            l.id, l.received_at, l.connector, l.stage, l.reason_code, record, l.message
+        );
+        if with_payload {
+            let _ = writeln!(out, "         payload: {}", payload_text(&l.payload).0);
+        }
+    }
+    let _ = writeln!(out, "\n{} letters", letters.len());
+    for (reason, n) in by_reason {
+        let _ = writeln!(out, "  {reason:<20} {n}");
+    }
+    out
+}
+
+/// `dlq replay`.
+pub async fn replay(config: &Config, args: &DlqReplayArgs) -> Result<()> {
+    let pipeline = open_pipeline(config, false).await?;
+    let replayed = pipeline
+        .replay(
+            &filter(&args.letters, args.ids.clone(), false),
+            args.letters.limit,
+        )
+        .await?;
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &replayed {
+        *by_status.entry(r.outcome.status.as_str()).or_default() += 1;
+    }
+    match args.format {
+        OutputFormat::Json => {
+            let all: Vec<_> = replayed
+                .iter()
+                .map(|r| {
+                    let reason = r.outcome.rejection.as_ref();
+                    serde_json::json!({
+                        "id": r.id, "record_id": r.outcome.record_id, "kind": r.outcome.kind,
+                        "status": r.outcome.status.as_str(),
+                        "reason_code": reason.map(|x| x.code.as_str()),
+                        "message": reason.map(|x| x.describe()),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        OutputFormat::Text => {
+            for r in &replayed {
+                let why = r
+                    .outcome
+                    .rejection
+                    .as_ref()
+                    .map(|x| format!("  {} {}", x.code.as_str(), x.describe()))
+                    .unwrap_or_default();
+                println!(
+                    "{:>7}  {:<11} {}/{}{why}",
+                    r.id,
+                    r.outcome.status.as_str(),
+                    r.outcome.kind,
+                    r.outcome.record_id
+                );
+            }
+            println!("\nreplayed {} letters", replayed.len());
+            for (status, n) in &by_status {
+                println!("  {status:<11} {n}");
+            }
+        }
+    }
+    if !args.ids.is_empty() && replayed.len() < args.ids.len() {
+        eprintln!(
+            "{} of the given ids were not found or were already replayed",
+            args.ids.len() - replayed.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The outbox relay: publishes `dossier.changed` events from the transactional outbox to the
+//! topic exchange (default `trainhub.dossier`) with publisher confirms, and deletes a row only
+//! after the broker confirmed it. While the broker is away rows accumulate in the outbox and
+//! go out once it is back; with several hubs each row is taken by one relay
+//! (`FOR UPDATE SKIP LOCKED`), and a person's events go out in sequence order.
+//!
+//! Delivery is at least once: if the connection drops after the broker took a message but
+//! before its confirm arrived, the row is published again. Consumers recognise a repeat by its
+//! `message_id` (`<person_key>:<sequence>`), which is also in the body.
+
+use crate::config::EventsConfig;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use trainhub_connectors::amqp::Backoff;
+use trainhub_connectors::status::{ConnectorStatus, State};
+use trainhub_store::Store;
+
+/// The status name of the relay.
+pub const NAME: &str = "outbox";
+
+/// Publishes until `stop` turns true.
+pub async fn run(
+    store: Store,
+    config: EventsConfig,
+    status: Arc<ConnectorStatus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(url) = config.url.clone() else {
+        return;
+    };
+    let mut backoff = Backoff::default();
+    while !*stop.borrow() {
+        match session(&store, &config, &url, &status, &mut stop, &mut backoff).await {
+            Ok(()) => break,
+            Err(e) => {
+                let wait = backoff.wait();
+                tracing::warn!(error = %e, retry_in = ?wait,
+                    "Outbox relay lost its broker; events wait in the outbox.");
+                status.fail(State::Degraded, e);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+    status.set_state(State::Stopped);
+}
+
+async fn session(
+    store: &Store,
+    config: &EventsConfig,
+    url: &str,
+    status: &ConnectorStatus,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), String> {
+    let broker = |e: lapin::Error| format!("broker: {e}");
+    let connection = Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name("trainhub outbox relay".into()),
+    )
+    .await
+    .map_err(broker)?;
+    let channel = connection.create_channel().await.map_err(broker)?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(broker)?;
+    channel
+        .exchange_declare(
+            config.exchange.as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(broker)?;
+    status.set_state(State::Running);
+    backoff.reset();
+    tracing::info!(exchange = %config.exchange, "Outbox relay publishing.");
+    loop {
+        if *stop.borrow() {
+            let _ = connection.close(200, "trainhub stopping".into()).await;
+            return Ok(());
+        }
+        let claim = match store.outbox_claim(i64::from(config.batch)).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "Outbox unreadable; retrying.");
+                status.fail(State::Degraded, format!("store: {e}"));
+                idle(stop, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claim.rows.is_empty() {
+            drop(claim);
+            idle(stop, Duration::from_millis(200)).await;
+            continue;
+        }
+        let mut confirms = Vec::with_capacity(claim.rows.len());
+        for row in &claim.rows {
+            let properties = BasicProperties::default()
+                .with_message_id(format!("{}:{}", row.person_key, row.seq).into())
+                .with_content_type("application/json".into())
+                .with_type("dossier.changed".into())
+                .with_delivery_mode(2)
+                .with_app_id("trainhub".into());
+            let confirm = channel
+                .basic_publish(
+                    config.exchange.as_str().into(),
+                    row.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    row.payload.as_bytes(),
+                    properties,
+                )
+                .await
+                .map_err(broker)?;
+            confirms.push(confirm);
+        }
+        let mut confirmed = Vec::with_capacity(confirms.len());
+        for (row, confirm) in claim.rows.iter().zip(confirms) {
+            if confirm.await.map_err(broker)?.is_ack() {
+                confirmed.push(row.id);
+            } else {
+                tracing::warn!(
+                    seq = row.seq,
+                    "Broker refused an event; it stays in the outbox."
+                );
+            }
+        }
+        let published = confirmed.len();
+        if let Err(e) = claim.complete(&confirmed).await {
+            // The rows stay and are published again: at least once.
+            tracing::warn!(error = %e, "Could not delete published outbox rows; they will repeat.");
+            status.fail(State::Degraded, format!("store: {e}"));
+            continue;
+        }
+        if status.state() == State::Degraded {
+            status.set_state(State::Running);
+        }
+        status
+            .counters
+            .accepted
+            .fetch_add(published as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(published, "Outbox events published.");
+    }
+}
+
+async fn idle(stop: &mut watch::Receiver<bool>, wait: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = stop.changed() => {}
+    }
+}

@@ -1,0 +1,268 @@
+//! The AMQP source connector against the real RabbitMQ (DESIGN §6.3, §7; issue 4): valid
+//! records stored exactly once, invalid ones dead-lettered in the store and by the broker,
+//! every message accounted for.
+
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+use trainhub_connectors::synthetic::{self, HR};
+use trainhub_proto::v1 as pb;
+use trainhub_store::read::LetterFilter;
+use trainhub_tests::broker::{wait_for, Broker, Feed};
+use trainhub_tests::{Backend, TestHub, TestStore};
+
+/// Counts of a SQL query's single `n` column.
+pub async fn count(hub: &TestHub, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(hub.store.pool())
+        .await
+        .expect("query")
+        .try_get("n")
+        .expect("n")
+}
+
+/// Every stored `(system, kind, record_id)`.
+pub async fn stored_keys(store: &trainhub_store::Store) -> HashSet<(String, String, String)> {
+    sqlx::query("SELECT system, kind, record_id FROM source_records")
+        .fetch_all(store.pool())
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("system").unwrap(),
+                r.try_get("kind").unwrap(),
+                r.try_get("record_id").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The key of a record.
+pub fn key(r: &pb::Record) -> (String, String, String) {
+    let s = r.source.as_ref().expect("source");
+    (s.system.clone(), s.kind.clone(), s.record_id.clone())
+}
+
+/// 500 invalid messages of every kind: undecodable bytes, unknown JSON fields, records that fail
+/// validation, and records of a system the connector does not speak for. Returns the messages
+/// and the reason code each must be dead-lettered with.
+fn invalid_messages(feed: &Feed, good: &pb::Record) -> Vec<((String, Vec<u8>), &'static str)> {
+    let hr = feed.routing_key(HR, "person");
+    let good_json = trainhub_proto::encode_json(good);
+    let good_id = match &good.body {
+        Some(pb::record::Body::Person(p)) => p.national_id.clone(),
+        _ => panic!("a person"),
+    };
+    let mut out = Vec::new();
+    for i in 0..500 {
+        let (payload, reason) = match i % 10 {
+            0 => (format!("not json {i}").into_bytes(), "MALFORMED_PAYLOAD"),
+            1 => (
+                good_json[..good_json.len() / 2].to_vec(),
+                "MALFORMED_PAYLOAD",
+            ),
+            2 => {
+                let text = String::from_utf8(good_json.clone()).unwrap();
+                let text = text.replacen(
+                    "\"record_id\"",
+                    &format!("\"recordid{i}\":1,\"record_id\""),
+                    1,
+                );
+                (text.into_bytes(), "MALFORMED_PAYLOAD")
+            }
+            3..=6 => {
+                // A validation failure from the synthetic bad records, under its own id.
+                let bad = synthetic::bad_records(&good_id);
+                let mut r = bad[i % bad.len()].clone();
+                let s = r.source.as_mut().unwrap();
+                s.record_id = format!("BAD-{i}");
+                let reason = match s.record_id.as_str() {
+                    _ if i % bad.len() == 0 => "INVALID_NATIONAL_ID",
+                    _ if i % bad.len() == 1 => "UNKNOWN_CODE",
+                    _ if i % bad.len() == 2 => "BAD_DATE",
+                    _ if i % bad.len() == 3 => "MISSING_FIELD",
+                    _ if i % bad.len() == 4 => "NEGATIVE_HOURS",
+                    _ => "KIND_MISMATCH",
+                };
+                let routing = feed.routing_key(&s.system, &s.kind);
+                out.push(((routing, trainhub_proto::encode_json(&r)), reason));
+                continue;
+            }
+            _ => {
+                // A well-formed record of another system, sent on the HR partner's queue.
+                let mut r = good.clone();
+                let s = r.source.as_mut().unwrap();
+                s.system = "intruder".into();
+                s.record_id = format!("X-{i}");
+                (trainhub_proto::encode_json(&r), "SYSTEM_MISMATCH")
+            }
+        };
+        out.push(((hr.clone(), payload), reason));
+    }
+    out
+}
+
+/// The reason of the broker's first `x-death` entry of a dead-lettered message.
+fn death_reason(d: &lapin::message::Delivery) -> Option<String> {
+    use lapin::types::AMQPValue;
+    let headers = d.properties.headers().as_ref()?;
+    let Some(AMQPValue::FieldArray(deaths)) = headers.inner().get("x-death") else {
+        return None;
+    };
+    let Some(AMQPValue::FieldTable(first)) = deaths.as_slice().first() else {
+        return None;
+    };
+    match first.inner().get("reason") {
+        Some(AMQPValue::LongString(s)) => Some(String::from_utf8_lossy(s.as_bytes()).into()),
+        _ => None,
+    }
+}
+
+async fn ten_thousand(backend: Backend) {
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let Some(test_store) = TestStore::new(backend).await else {
+        return;
+    };
+    let feed = Feed::new(500);
+    let hub = TestHub::start_with(test_store, |c| c.connectors = feed.configs()).await;
+
+    let population = synthetic::population(41, 750);
+    let valid: Vec<pb::Record> = population.records[..9_500].to_vec();
+    let good = population
+        .records
+        .iter()
+        .find(|r| matches!(r.body, Some(pb::record::Body::Person(_))))
+        .unwrap();
+    let invalid = invalid_messages(&feed, good);
+    let mut messages = feed.messages(&valid);
+    messages.extend(invalid.iter().map(|(m, _)| m.clone()));
+    // Interleave the invalid messages with the valid ones.
+    let mut order: Vec<usize> = (0..messages.len()).collect();
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    let shuffled: Vec<_> = order.iter().map(|&i| messages[i].clone()).collect();
+    assert_eq!(shuffled.len(), 10_000);
+    broker.publish_all("trainhub.in", &shuffled).await.unwrap();
+
+    let done = wait_for(Duration::from_secs(240), || async {
+        hub.store
+            .table_count(trainhub_store::read::Table::SourceRecords)
+            .await
+            .unwrap()
+            == 9_500
+            && hub
+                .store
+                .table_count(trainhub_store::read::Table::DeadLetters)
+                .await
+                .unwrap()
+                == 500
+    })
+    .await;
+    assert!(done, "all 10,000 messages are accounted for");
+
+    // Every valid record stored exactly once: each key is there, and the raw log received
+    // each once.
+    let expected: HashSet<_> = valid.iter().map(key).collect();
+    assert_eq!(stored_keys(&hub.store).await, expected);
+    assert_eq!(
+        count(&hub, "SELECT COUNT(*) AS n FROM raw_log").await,
+        9_500
+    );
+    let mut statuses = BTreeMap::new();
+    for c in &feed.connectors {
+        let s = hub.status(&c.name);
+        assert_eq!(s.state().as_str(), "running");
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, n) in [
+            ("accepted", &s.counters.accepted),
+            ("parked", &s.counters.parked),
+            ("rejected", &s.counters.rejected),
+            ("duplicate", &s.counters.duplicate),
+        ] {
+            *statuses.entry(name).or_insert(0) += n.load(Relaxed);
+        }
+    }
+    assert_eq!(
+        statuses["accepted"] + statuses["parked"],
+        9_500,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses["rejected"], 500, "{statuses:?}");
+    assert_eq!(statuses["duplicate"], 0, "{statuses:?}");
+
+    // Every invalid one is a dead letter with its reason, its bytes and its AMQP headers.
+    let letters = hub
+        .store
+        .dead_letters(&LetterFilter::default(), None, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 500);
+    let mut want: HashMap<(Vec<u8>, &str), usize> = HashMap::new();
+    for ((_, payload), reason) in &invalid {
+        *want.entry((payload.clone(), *reason)).or_default() += 1;
+    }
+    let mut got: HashMap<(Vec<u8>, &str), usize> = HashMap::new();
+    for l in &letters {
+        assert!(feed.connectors.iter().any(|c| c.name == l.connector));
+        assert_eq!(l.format, "json");
+        let headers: serde_json::Value = serde_json::from_str(&l.headers).unwrap();
+        assert!(headers["routing_key"]
+            .as_str()
+            .unwrap()
+            .starts_with(&feed.prefix));
+        assert!(!l.message.is_empty());
+        let reason = invalid
+            .iter()
+            .map(|(_, r)| *r)
+            .find(|r| *r == l.reason_code)
+            .unwrap_or_else(|| panic!("unexpected reason {}", l.reason_code));
+        *got.entry((l.payload.clone(), reason)).or_default() += 1;
+    }
+    assert_eq!(
+        got, want,
+        "each invalid message dead-lettered once with its reason"
+    );
+
+    // The broker's dead-letter queues hold a copy of each, rejected by the hub.
+    hub.stop().await;
+    let mut dead = Vec::new();
+    for c in &feed.connectors {
+        dead.extend(
+            broker
+                .drain(&c.dead_queue(), Duration::from_secs(2))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(dead.len(), 500);
+    let mut copies: HashMap<Vec<u8>, usize> = HashMap::new();
+    for d in &dead {
+        assert_eq!(death_reason(d).as_deref(), Some("rejected"));
+        *copies.entry(d.data.clone()).or_default() += 1;
+    }
+    let mut published: HashMap<Vec<u8>, usize> = HashMap::new();
+    for ((_, payload), _) in &invalid {
+        *published.entry(payload.clone()).or_default() += 1;
+    }
+    assert_eq!(copies, published);
+    // Accounted for: stored + dead-lettered = published; nothing is left in the queues.
+    assert_eq!(expected.len() + letters.len(), shuffled.len());
+    for c in &feed.connectors {
+        assert_eq!(broker.ready(&c.queue()).await.unwrap(), 0);
+    }
+    broker.delete(&feed.queues()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_postgres() {
+    ten_thousand(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_sqlite() {
+    ten_thousand(Backend::Sqlite).await;
+}
