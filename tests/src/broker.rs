@@ -263,6 +263,15 @@ impl Feed {
             .collect()
     }
 
+    /// Declares the connectors' queues and bindings, as the hub does at start, so that
+    /// messages published before the hub runs are kept rather than dropped unroutable.
+    pub async fn declare(&self, broker: &Broker) -> lapin::Result<()> {
+        for c in &self.connectors {
+            trainhub_connectors::amqp::declare_topology(&broker.channel, c).await?;
+        }
+        Ok(())
+    }
+
     /// Every queue the feed's connectors declare.
     pub fn queues(&self) -> Vec<String> {
         self.connectors

@@ -91,6 +91,10 @@ async fn session(
             let _ = connection.close(200, "trainhub stopping".into()).await;
             return Ok(());
         }
+        // Noticed while idle too, so status tells the truth before events are waiting.
+        if !channel.status().connected() {
+            return Err("broker: the connection closed".into());
+        }
         let claim = match store.outbox_claim(i64::from(config.batch)).await {
             Ok(c) => c,
             Err(e) => {

@@ -11,10 +11,10 @@ use trainhub_store::read::LetterFilter;
 use trainhub_tests::broker::{wait_for, Broker, Feed};
 use trainhub_tests::{Backend, TestHub, TestStore};
 
-/// Counts of a SQL query's single `n` column.
-pub async fn count(hub: &TestHub, sql: &str) -> i64 {
+/// The single `n` column of a counting query.
+pub async fn count(store: &trainhub_store::Store, sql: &str) -> i64 {
     sqlx::query(sql)
-        .fetch_one(hub.store.pool())
+        .fetch_one(store.pool())
         .await
         .expect("query")
         .try_get("n")
@@ -146,6 +146,7 @@ async fn ten_thousand(backend: Backend) {
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
     let shuffled: Vec<_> = order.iter().map(|&i| messages[i].clone()).collect();
     assert_eq!(shuffled.len(), 10_000);
+    feed.declare(&broker).await.unwrap();
     broker.publish_all("trainhub.in", &shuffled).await.unwrap();
 
     let done = wait_for(Duration::from_secs(240), || async {
@@ -169,7 +170,7 @@ async fn ten_thousand(backend: Backend) {
     let expected: HashSet<_> = valid.iter().map(key).collect();
     assert_eq!(stored_keys(&hub.store).await, expected);
     assert_eq!(
-        count(&hub, "SELECT COUNT(*) AS n FROM raw_log").await,
+        count(&hub.store, "SELECT COUNT(*) AS n FROM raw_log").await,
         9_500
     );
     let mut statuses = BTreeMap::new();
@@ -265,4 +266,98 @@ async fn ten_thousand_messages_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_messages_sqlite() {
     ten_thousand(Backend::Sqlite).await;
+}
+
+/// Commits through the real pipeline, but reports the first batch as failed after it committed:
+/// what a connector sees when a commit's answer is lost (the database committed, the
+/// connection dropped before it said so).
+struct LostAnswer {
+    inner: std::sync::Arc<trainhub::sink::PipelineSink>,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl trainhub_connectors::sink::RecordSink for LostAnswer {
+    fn commit(
+        &self,
+        batch: trainhub_connectors::sink::Batch,
+    ) -> trainhub_connectors::sink::SinkFuture<'_> {
+        Box::pin(async move {
+            let statuses = self.inner.commit(batch).await?;
+            if !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(trainhub_connectors::sink::SinkError(
+                    "connection reset after COMMIT".into(),
+                ));
+            }
+            Ok(statuses)
+        })
+    }
+}
+
+/// A batch whose commit answer was lost is not acknowledged; it is committed again and comes
+/// back `DUPLICATE`, then acknowledged. Stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_batch_whose_answer_was_lost_comes_back_duplicate() {
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let feed = Feed::new(100);
+    let config = TestHub::config_for(&test_store);
+    let pipeline = trainhub::startup::open_pipeline(&config, true)
+        .await
+        .unwrap();
+    let hr = feed.connectors[0].clone();
+    let records: Vec<pb::Record> = synthetic::population(45, 40)
+        .records
+        .into_iter()
+        .filter(|r| r.source.as_ref().unwrap().system == HR)
+        .collect();
+    feed.declare(&broker).await.unwrap();
+    broker
+        .publish_all("trainhub.in", &feed.messages(&records))
+        .await
+        .unwrap();
+
+    let sink = std::sync::Arc::new(LostAnswer {
+        inner: trainhub::sink::PipelineSink::new(pipeline.clone()),
+        lost: Default::default(),
+    });
+    let status = std::sync::Arc::new(trainhub_connectors::status::ConnectorStatus::new(&hr.name));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(trainhub_connectors::amqp::run(
+        hr.clone(),
+        sink,
+        status.clone(),
+        stop,
+    ));
+    use std::sync::atomic::Ordering::Relaxed;
+    let n = records.len() as u64;
+    let c = &status.counters;
+    let done = wait_for(Duration::from_secs(60), || async {
+        c.accepted.load(Relaxed) + c.parked.load(Relaxed) + c.duplicate.load(Relaxed) >= n
+    })
+    .await;
+    assert!(done);
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+    let duplicate = c.duplicate.load(Relaxed);
+    assert!(duplicate > 0, "the first batch came back DUPLICATE");
+    assert_eq!(
+        c.accepted.load(Relaxed) + c.parked.load(Relaxed) + duplicate,
+        n,
+        "each message counted once per commit that answered"
+    );
+    assert_eq!(
+        stored_keys(pipeline.store()).await,
+        records.iter().map(key).collect::<HashSet<_>>()
+    );
+    assert_eq!(
+        broker.ready(&hr.queue()).await.unwrap(),
+        0,
+        "all acknowledged"
+    );
+    assert_eq!(status.state().as_str(), "stopped");
+    broker.delete(&feed.queues()).await;
 }

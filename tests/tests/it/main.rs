@@ -3,6 +3,7 @@
 
 mod amqp;
 mod bad_input;
+mod crash;
 mod fixtures;
 mod ingest;
 mod order;
