@@ -212,6 +212,6 @@ async fn hub_rides_out_a_broker_outage() {
         per_person.len(),
         depth_during
     );
-    broker.delete(&[watch.clone()]).await;
+    broker.delete(std::slice::from_ref(&watch)).await;
     broker.delete(&feed.queues()).await;
 }
