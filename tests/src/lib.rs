@@ -235,8 +235,32 @@ impl TestHub {
             .expect("a configured connector")
     }
 
-    /// Stops the hub and waits for it.
-    pub async fn stop(mut self) {
+    /// A client of `SyncHealthService`.
+    pub async fn sync_health(
+        &self,
+    ) -> pb::sync_health_service_client::SyncHealthServiceClient<Channel> {
+        pb::sync_health_service_client::SyncHealthServiceClient::connect(format!(
+            "http://{}",
+            self.grpc_addr
+        ))
+        .await
+        .expect("connect")
+    }
+
+    /// Stops the hub and returns its store, to start another hub on it.
+    pub async fn stop_keeping_store(mut self) -> TestStore {
+        self.shut_down().await;
+        std::mem::replace(
+            &mut self.test_store,
+            TestStore {
+                url: String::new(),
+                dir: tempfile::tempdir().expect("temp dir"),
+                pg_db: None,
+            },
+        )
+    }
+
+    async fn shut_down(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -244,6 +268,11 @@ impl TestHub {
             server.await.expect("join").expect("hub ran cleanly");
         }
         self.store.close().await;
+    }
+
+    /// Stops the hub and waits for it.
+    pub async fn stop(mut self) {
+        self.shut_down().await;
     }
 }
 

@@ -112,9 +112,12 @@ pub async fn replay(config: &Config, args: &DlqReplayArgs) -> Result<()> {
             args.letters.limit,
         )
         .await?;
-    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    // Statuses as on the wire and in DESIGN §6.2: ACCEPTED, DUPLICATE, …
+    let status =
+        |r: &trainhub_api::replay::Replayed| r.outcome.status.as_str().to_ascii_uppercase();
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for r in &replayed {
-        *by_status.entry(r.outcome.status.as_str()).or_default() += 1;
+        *by_status.entry(status(r)).or_default() += 1;
     }
     match args.format {
         OutputFormat::Json => {
@@ -124,7 +127,7 @@ pub async fn replay(config: &Config, args: &DlqReplayArgs) -> Result<()> {
                     let reason = r.outcome.rejection.as_ref();
                     serde_json::json!({
                         "id": r.id, "record_id": r.outcome.record_id, "kind": r.outcome.kind,
-                        "status": r.outcome.status.as_str(),
+                        "status": status(r),
                         "reason_code": reason.map(|x| x.code.as_str()),
                         "message": reason.map(|x| x.describe()),
                     })
@@ -143,7 +146,7 @@ pub async fn replay(config: &Config, args: &DlqReplayArgs) -> Result<()> {
                 println!(
                     "{:>7}  {:<11} {}/{}{why}",
                     r.id,
-                    r.outcome.status.as_str(),
+                    status(r),
                     r.outcome.kind,
                     r.outcome.record_id
                 );

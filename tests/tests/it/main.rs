@@ -8,4 +8,5 @@ mod fixtures;
 mod ingest;
 mod order;
 mod reflection;
+mod replay;
 mod rules;
