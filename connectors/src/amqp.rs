@@ -293,9 +293,10 @@ async fn session(
     backoff.reset();
     tracing::info!(connector = %config.name, queue = %config.queue(), "AMQP connector consuming.");
 
-    // Two batches in flight: one committing, one being received.
-    let max_batch = usize::from(config.prefetch).div_ceil(2).max(1);
-    let (to_commit, mut committing) = mpsc::channel::<Vec<Pending>>(1);
+    // Batches in flight: two committing (one decoding while the other writes), one being
+    // received. Acknowledgements go out in delivery order whatever order commits finish in.
+    let max_batch = usize::from(config.prefetch).div_ceil(3).max(1);
+    let (to_commit, committing) = mpsc::channel::<Vec<Pending>>(1);
     let committer = {
         let (sink, status, channel, config) = (
             sink.clone(),
@@ -305,17 +306,25 @@ async fn session(
         );
         let stop = stop.clone();
         tokio::spawn(async move {
-            while let Some(batch) = committing.recv().await {
-                commit_and_ack(
-                    &config,
-                    format,
-                    &sink,
-                    &status,
-                    &channel,
-                    batch,
-                    stop.clone(),
-                )
-                .await?;
+            let mut committed = tokio_stream::wrappers::ReceiverStream::new(committing)
+                .map(|batch| {
+                    let (sink, status, config, stop) =
+                        (sink.clone(), status.clone(), config.clone(), stop.clone());
+                    async move {
+                        let tags: Vec<u64> = batch.iter().map(|p| p.tag).collect();
+                        let statuses =
+                            commit_with_retry(&config, format, &sink, &status, batch, stop).await;
+                        (tags, statuses)
+                    }
+                })
+                .buffered(2);
+            while let Some((tags, statuses)) = committed.next().await {
+                match statuses {
+                    Some(statuses) => settle(&channel, &status, &tags, &statuses).await?,
+                    // Abandoned while stopping: neither it nor any later batch may be acked
+                    // (a `multiple` ack would cover it); the broker redelivers them all.
+                    None => return Ok(()),
+                }
             }
             Ok::<(), lapin::Error>(())
         })
@@ -371,17 +380,16 @@ fn pending(delivery: Option<lapin::Result<lapin::message::Delivery>>) -> lapin::
     })
 }
 
-/// Commits one batch (retrying while the store is unavailable) and settles it with the broker.
-async fn commit_and_ack(
+/// Commits one batch, retrying while the store is unavailable; `None` when the hub stops
+/// before it could commit (the batch is then left for redelivery).
+async fn commit_with_retry(
     config: &AmqpConfig,
     format: Format,
     sink: &Arc<dyn RecordSink>,
     status: &ConnectorStatus,
-    channel: &Channel,
     batch: Vec<Pending>,
     stop: watch::Receiver<bool>,
-) -> lapin::Result<()> {
-    let tags: Vec<u64> = batch.iter().map(|p| p.tag).collect();
+) -> Option<Vec<OutcomeStatus>> {
     let request = Batch {
         connector: config.name.clone(),
         system: config.system.clone(),
@@ -389,15 +397,14 @@ async fn commit_and_ack(
         messages: batch.into_iter().map(|p| p.message).collect(),
     };
     let mut backoff = Backoff::default();
-    let statuses = loop {
+    loop {
         match sink.commit(request.clone()).await {
-            Ok(s) => break s,
+            Ok(s) => return Some(s),
             Err(e) => {
                 if *stop.borrow() {
-                    // Left unacked: the broker redelivers the batch to the next consumer.
                     tracing::warn!(connector = %config.name, error = %e,
                         "Store unavailable while stopping; leaving the batch for redelivery.");
-                    return Ok(());
+                    return None;
                 }
                 let wait = backoff.wait();
                 tracing::warn!(connector = %config.name, error = %e, retry_in = ?wait,
@@ -406,13 +413,23 @@ async fn commit_and_ack(
                 tokio::time::sleep(wait).await;
             }
         }
-    };
+    }
+}
+
+/// Settles a committed batch with the broker: each rejected message alone (no requeue, so the
+/// broker dead-letters it), then one `multiple` ack on the highest tag of the rest.
+async fn settle(
+    channel: &Channel,
+    status: &ConnectorStatus,
+    tags: &[u64],
+    statuses: &[OutcomeStatus],
+) -> lapin::Result<()> {
     if status.state() == State::Degraded {
         status.set_state(State::Running);
     }
-    status.count(&statuses);
+    status.count(statuses);
     let mut last_ok = None;
-    for (tag, s) in tags.iter().zip(&statuses) {
+    for (tag, s) in tags.iter().zip(statuses) {
         if *s == OutcomeStatus::Rejected {
             channel
                 .basic_reject(*tag, BasicRejectOptions { requeue: false })

@@ -18,6 +18,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     match args {
         BenchArgs::Ingest(args) => ingest(args).await,
         BenchArgs::Dossier(args) => crate::bench_dossier::run(args).await,
+        BenchArgs::Amqp(args) => crate::bench_amqp::run(args).await,
     }
 }
 
@@ -66,7 +67,7 @@ async fn ingest(args: IngestBenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn generate(n: usize) -> Vec<pb::Record> {
+pub(crate) fn generate(n: usize) -> Vec<pb::Record> {
     // About 14 records per person; generate a little more than needed and cut.
     let mut records = synthetic::population(42, n / 12 + 1).records;
     records.truncate(n);

@@ -171,6 +171,30 @@ pub enum BenchArgs {
     Ingest(IngestBenchArgs),
     /// GetDossier latency and GetCoverage time over a large population on PostgreSQL.
     Dossier(DossierBenchArgs),
+    /// AMQP consume → normalise → commit → ack into PostgreSQL against a bare consumer that
+    /// only acknowledges (the broker's limit), on the same queue.
+    Amqp(AmqpBenchArgs),
+}
+
+/// `bench amqp`.
+#[derive(Debug, Args)]
+pub struct AmqpBenchArgs {
+    /// Valid JSON records to publish.
+    #[arg(long, default_value_t = 200_000)]
+    pub records: usize,
+    /// Prefetch of both consumers.
+    #[arg(long, default_value_t = 1000)]
+    pub prefetch: u16,
+    /// The broker.
+    #[arg(
+        long,
+        env = "TRAINHUB_BENCH_AMQP",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp: String,
+    /// The PostgreSQL server to measure.
+    #[command(flatten)]
+    pub server: BenchPostgres,
 }
 
 /// The PostgreSQL server a benchmark uses; it creates a fresh database there and drops it.

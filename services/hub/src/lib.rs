@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_amqp;
 pub mod bench_dossier;
 pub mod cli;
 pub mod config;
