@@ -2,7 +2,7 @@
 //! build the same program.
 
 use crate::cli::{Cli, Command, DlqCommand, StoreArgs};
-use crate::config::Config;
+use crate::config::{Config, ConnectorConfig};
 use crate::{bench, demo, dlq, report, startup};
 use anyhow::Result;
 
@@ -56,6 +56,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("  gRPC     {}", app.grpc_addr());
             println!("  ops HTTP http://{}/healthz", app.http_addr());
             println!("  store    {}", startup::redact(&config.store_url()));
+            for c in &config.connectors {
+                match c {
+                    ConnectorConfig::Amqp(a) => println!(
+                        "  amqp     {} ← queue {} (system {}, {})",
+                        a.name,
+                        a.queue(),
+                        a.system,
+                        a.format
+                    ),
+                }
+            }
+            if let Some(url) = &config.events.url {
+                println!(
+                    "  events   dossier.changed → exchange {} on {}",
+                    config.events.exchange,
+                    startup::redact(url)
+                );
+            }
             if args.demo {
                 tokio::spawn(demo::run(app.grpc_addr()));
             }
