@@ -361,3 +361,64 @@ async fn a_committed_batch_whose_answer_was_lost_comes_back_duplicate() {
     assert_eq!(status.state().as_str(), "stopped");
     broker.delete(&feed.queues()).await;
 }
+
+/// `format = "protobuf"`: encoded `trainhub.v1.Record`s are stored; bytes that are not one are
+/// dead-lettered as `MALFORMED_PAYLOAD` at stage `decode`, on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_messages() {
+    use prost::Message as _;
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
+        return;
+    };
+    let mut feed = Feed::new(50);
+    feed.connectors.truncate(1);
+    feed.connectors[0].format = "protobuf".into();
+    let configs = feed.configs();
+    let hub = TestHub::start_with(test_store, |c| c.connectors = configs).await;
+    let records: Vec<pb::Record> = synthetic::population(53, 10)
+        .records
+        .into_iter()
+        .filter(|r| r.source.as_ref().unwrap().system == HR)
+        .collect();
+    let mut messages: Vec<(String, Vec<u8>)> = records
+        .iter()
+        .map(|r| (feed.routing_key(HR, "person"), r.encode_to_vec()))
+        .collect();
+    messages.push((feed.routing_key(HR, "person"), vec![0xff, 0x01, 0x02]));
+    feed.declare(&broker).await.unwrap();
+    broker.publish_all("trainhub.in", &messages).await.unwrap();
+    let done = wait_for(Duration::from_secs(60), || async {
+        hub.store
+            .table_count(trainhub_store::read::Table::DeadLetters)
+            .await
+            .unwrap()
+            == 1
+            && hub
+                .store
+                .table_count(trainhub_store::read::Table::SourceRecords)
+                .await
+                .unwrap()
+                == records.len() as i64
+    })
+    .await;
+    assert!(done);
+    let letter = &hub
+        .store
+        .dead_letters(&LetterFilter::default(), None, 10)
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (
+            letter.stage.as_str(),
+            letter.reason_code.as_str(),
+            letter.format.as_str()
+        ),
+        ("decode", "MALFORMED_PAYLOAD", "protobuf")
+    );
+    assert_eq!(letter.payload, vec![0xff, 0x01, 0x02]);
+    hub.stop().await;
+    broker.delete(&feed.queues()).await;
+}
