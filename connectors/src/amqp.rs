@@ -17,6 +17,7 @@
 //! Batches are pipelined: while one batch commits, the next is being received.
 
 use crate::sink::{Batch, Message, RecordSink};
+use crate::status::Verdict;
 use crate::status::{ConnectorStatus, State};
 use futures::StreamExt;
 use lapin::options::{
@@ -27,7 +28,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use trainhub_model::merge::OutcomeStatus;
 use trainhub_proto::Format;
@@ -63,6 +64,14 @@ pub struct AmqpConfig {
     /// `classic` (default) or `quorum`.
     #[serde(default)]
     pub queue_type: Option<String>,
+    /// Seconds without a working broker connection (or store) after which the connector is
+    /// `failed` rather than `degraded` (default 60); it keeps trying either way.
+    #[serde(default = "default_fail_after")]
+    pub fail_after_seconds: u64,
+}
+
+fn default_fail_after() -> u64 {
+    60
 }
 
 fn default_prefetch() -> u16 {
@@ -198,26 +207,42 @@ pub async fn run(
     status: Arc<ConnectorStatus>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let fail_after = Duration::from_secs(config.fail_after_seconds);
     let format = match config.validate() {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(connector = %config.name, error = %e, "Connector misconfigured.");
-            status.fail(State::Failed, e);
+            status.trouble("config", "MISCONFIGURED", e, fail_after, fail_after);
             return;
         }
     };
     let mut backoff = Backoff::default();
+    let mut down_since: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             break;
         }
-        match session(&config, format, &sink, &status, &mut stop, &mut backoff).await {
+        let outcome = session(&config, format, &sink, &status, &mut stop, &mut backoff).await;
+        status.in_flight_clear();
+        status.set_queue_depth(None);
+        match outcome {
             Ok(()) => break,
             Err(e) => {
                 let wait = backoff.wait();
                 tracing::warn!(connector = %config.name, error = %e, retry_in = ?wait,
                     "AMQP connector lost its broker; reconnecting.");
-                status.fail(State::Degraded, e.to_string());
+                // Down since the session that was running ended, or since the first attempt.
+                if status.state() == State::Running || down_since.is_none() {
+                    down_since = Some(Instant::now());
+                }
+                let down_for = down_since.map_or(Duration::ZERO, |t| t.elapsed());
+                status.trouble(
+                    "connect",
+                    "BROKER_UNREACHABLE",
+                    e.to_string(),
+                    down_for,
+                    fail_after,
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => {}
@@ -261,6 +286,7 @@ impl Backoff {
 /// A delivery waiting for its batch to commit.
 struct Pending {
     tag: u64,
+    received: Instant,
     message: Message,
 }
 
@@ -289,9 +315,33 @@ async fn session(
             FieldTable::default(),
         )
         .await?;
-    status.set_state(State::Running);
+    status.running();
     backoff.reset();
     tracing::info!(connector = %config.name, queue = %config.queue(), "AMQP connector consuming.");
+    // Lag: the queue's depth, polled on a channel of its own while the session lasts.
+    let depth = {
+        let (channel, status, queue) = (
+            connection.create_channel().await?,
+            status.clone(),
+            config.queue(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                };
+                match channel
+                    .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                    .await
+                {
+                    Ok(q) => status.set_queue_depth(Some(u64::from(q.message_count()))),
+                    Err(_) => return,
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    };
 
     // Batches in flight: two committing (one decoding while the other writes), one being
     // received. Acknowledgements go out in delivery order whatever order commits finish in.
@@ -310,6 +360,7 @@ async fn session(
                 .map(|batch| {
                     let (sink, status, config, stop) =
                         (sink.clone(), status.clone(), config.clone(), stop.clone());
+                    status.in_flight_push(batch[0].received);
                     async move {
                         let tags: Vec<u64> = batch.iter().map(|p| p.tag).collect();
                         let statuses =
@@ -318,9 +369,9 @@ async fn session(
                     }
                 })
                 .buffered(2);
-            while let Some((tags, statuses)) = committed.next().await {
-                match statuses {
-                    Some(statuses) => settle(&channel, &status, &tags, &statuses).await?,
+            while let Some((tags, verdicts)) = committed.next().await {
+                match verdicts {
+                    Some(verdicts) => settle(&channel, &status, &tags, &verdicts).await?,
                     // Abandoned while stopping: neither it nor any later batch may be acked
                     // (a `multiple` ack would cover it); the broker redelivers them all.
                     None => return Ok(()),
@@ -351,6 +402,7 @@ async fn session(
         }
     };
     let outcome: Result<(), lapin::Error> = received.await;
+    depth.abort();
     drop(to_commit);
     let committed = committer
         .await
@@ -373,6 +425,7 @@ fn pending(delivery: Option<lapin::Result<lapin::message::Delivery>>) -> lapin::
     })??;
     Ok(Pending {
         tag: delivery.delivery_tag,
+        received: Instant::now(),
         message: Message {
             headers: headers_json(&delivery),
             payload: delivery.data,
@@ -389,7 +442,7 @@ async fn commit_with_retry(
     status: &ConnectorStatus,
     batch: Vec<Pending>,
     stop: watch::Receiver<bool>,
-) -> Option<Vec<OutcomeStatus>> {
+) -> Option<Vec<Verdict>> {
     let request = Batch {
         connector: config.name.clone(),
         system: config.system.clone(),
@@ -397,6 +450,8 @@ async fn commit_with_retry(
         messages: batch.into_iter().map(|p| p.message).collect(),
     };
     let mut backoff = Backoff::default();
+    let first_try = Instant::now();
+    let fail_after = Duration::from_secs(config.fail_after_seconds);
     loop {
         match sink.commit(request.clone()).await {
             Ok(s) => return Some(s),
@@ -409,7 +464,13 @@ async fn commit_with_retry(
                 let wait = backoff.wait();
                 tracing::warn!(connector = %config.name, error = %e, retry_in = ?wait,
                     "Store unavailable; the batch stays unacknowledged and is retried.");
-                status.fail(State::Degraded, format!("store: {e}"));
+                status.trouble(
+                    "store",
+                    "STORE_UNAVAILABLE",
+                    e.to_string(),
+                    first_try.elapsed(),
+                    fail_after,
+                );
                 tokio::time::sleep(wait).await;
             }
         }
@@ -422,15 +483,11 @@ async fn settle(
     channel: &Channel,
     status: &ConnectorStatus,
     tags: &[u64],
-    statuses: &[OutcomeStatus],
+    verdicts: &[Verdict],
 ) -> lapin::Result<()> {
-    if status.state() == State::Degraded {
-        status.set_state(State::Running);
-    }
-    status.count(statuses);
     let mut last_ok = None;
-    for (tag, s) in tags.iter().zip(statuses) {
-        if *s == OutcomeStatus::Rejected {
+    for (tag, v) in tags.iter().zip(verdicts) {
+        if v.status == OutcomeStatus::Rejected {
             channel
                 .basic_reject(*tag, BasicRejectOptions { requeue: false })
                 .await?;
@@ -443,6 +500,8 @@ async fn settle(
             .basic_ack(tag, BasicAckOptions { multiple: true })
             .await?;
     }
+    status.in_flight_pop();
+    status.count(verdicts);
     Ok(())
 }
 

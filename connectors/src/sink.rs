@@ -1,9 +1,9 @@
 //! What a connector hands its messages to: the hub's pipeline, seen through a trait so that
 //! connectors never touch the store (DESIGN §2).
 
+pub use crate::status::Verdict;
 use std::future::Future;
 use std::pin::Pin;
-use trainhub_model::merge::OutcomeStatus;
 use trainhub_proto::Format;
 
 /// One message as a transport received it.
@@ -36,9 +36,9 @@ pub struct SinkError(pub String);
 
 /// A boxed future of a sink's answer.
 pub type SinkFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Vec<OutcomeStatus>, SinkError>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Vec<Verdict>, SinkError>> + Send + 'a>>;
 
-/// Decodes, validates and commits a batch; returns one status per message, in order, only
+/// Decodes, validates and commits a batch; returns one verdict per message, in order, only
 /// after the batch's transaction committed. A `REJECTED` message is already in the
 /// dead-letter table when this returns.
 pub trait RecordSink: Send + Sync + 'static {

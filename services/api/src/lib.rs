@@ -19,4 +19,4 @@ pub mod server;
 pub mod sync_health;
 pub mod wire;
 
-pub use pipeline::{Inbound, Outcome, Pipeline};
+pub use pipeline::{CommitObserver, Inbound, Outcome, Pipeline};

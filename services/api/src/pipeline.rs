@@ -22,11 +22,20 @@ pub struct Pipeline {
     /// The system each configured connector speaks for, as configured now: replay scopes a
     /// letter by its connector's current setting (the fix may be in the configuration).
     scopes: Arc<std::collections::HashMap<String, String>>,
+    observer: Option<Arc<dyn CommitObserver>>,
+}
+
+/// Told of every committed batch: for metrics and connector status.
+pub trait CommitObserver: Send + Sync + std::fmt::Debug {
+    /// `outcomes` of a batch received by `connector` committed in `latency`.
+    fn committed(&self, connector: &str, outcomes: &[Outcome], latency: std::time::Duration);
 }
 
 /// One record's outcome, ready for the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// Source system as sent (empty when unreadable).
+    pub system: String,
     /// Record id as sent.
     pub record_id: String,
     /// Kind as sent.
@@ -46,7 +55,14 @@ impl Pipeline {
             policy,
             last_commit: Arc::default(),
             scopes: Arc::default(),
+            observer: None,
         }
+    }
+
+    /// This pipeline, telling `observer` of every commit.
+    pub fn with_observer(mut self, observer: Arc<dyn CommitObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// This pipeline, knowing which system each connector speaks for.
@@ -114,6 +130,7 @@ impl Pipeline {
         scope: &str,
         inbound: impl IntoIterator<Item = Inbound>,
     ) -> PreparedBatch {
+        let _span = tracing::info_span!("validate").entered();
         let mut batch = PreparedBatch::default();
         for item in inbound {
             let source = match &item.record {
@@ -156,12 +173,15 @@ impl Pipeline {
                     });
                 }
             }
-            batch.ids.push((source.record_id, source.kind));
+            batch
+                .ids
+                .push((source.system, source.record_id, source.kind));
         }
         batch
     }
 
     /// The I/O half of [`Pipeline::submit`]: one transaction, then the outcomes.
+    #[tracing::instrument(name = "commit", skip_all, fields(connector = connector, records = batch.len()))]
     pub async fn commit(
         &self,
         connector: &str,
@@ -170,6 +190,7 @@ impl Pipeline {
         // A deadlock or serialization failure rolls the whole transaction back, so the batch
         // is simply tried again; other errors, or too many tries, go back to the caller.
         let mut attempt = 0;
+        let started = std::time::Instant::now();
         let committed = loop {
             match self
                 .store
@@ -191,11 +212,12 @@ impl Pipeline {
                 "Records rejected and dead-lettered."
             );
         }
-        let outcomes = batch
+        let latency = started.elapsed();
+        let outcomes: Vec<Outcome> = batch
             .ids
             .into_iter()
             .zip(batch.slots)
-            .map(|((record_id, kind), slot)| {
+            .map(|((system, record_id, kind), slot)| {
                 let (status, rejection) = match slot {
                     Slot::Stored(i) => (committed.statuses[i], None),
                     Slot::Rejected(i) => (
@@ -204,6 +226,7 @@ impl Pipeline {
                     ),
                 };
                 Outcome {
+                    system,
                     record_id,
                     kind,
                     status,
@@ -211,6 +234,9 @@ impl Pipeline {
                 }
             })
             .collect();
+        if let Some(observer) = &self.observer {
+            observer.committed(connector, &outcomes, latency);
+        }
         Ok(outcomes)
     }
 }
@@ -262,7 +288,7 @@ pub struct PreparedBatch {
     prepared: Vec<PreparedRecord>,
     rejects: Vec<DeadLetterInput>,
     slots: Vec<Slot>,
-    ids: Vec<(String, String)>,
+    ids: Vec<(String, String, String)>,
 }
 
 impl PreparedBatch {

@@ -34,6 +34,7 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub async fn serve(
     listener: TcpListener,
     pipeline: Pipeline,
+    status: std::sync::Arc<dyn crate::sync_health::StatusSource>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -60,7 +61,7 @@ pub async fn serve(
         .set_serving::<SyncHealthServiceServer<SyncHealth>>()
         .await;
     // Dead letters carry their payloads; a page of them may be large.
-    let sync_health = SyncHealthServiceServer::new(SyncHealth::new(pipeline.clone()))
+    let sync_health = SyncHealthServiceServer::new(SyncHealth::new(pipeline.clone(), status))
         .max_encoding_message_size(64 * 1024 * 1024);
     let dossiers = DossierServiceServer::new(Dossiers::new(pipeline))
         .max_encoding_message_size(256 * 1024 * 1024);

@@ -1,4 +1,5 @@
-//! `SyncHealthService`: dead letters for ops teams — listing and replay.
+//! `SyncHealthService`: connector status for ops teams, partner reconciliation, and dead
+//! letters — listing and replay.
 
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
@@ -12,17 +13,41 @@ const PAGE: (i32, i32) = (100, 1000);
 /// Default number of letters one `ReplayDeadLetters` by filter takes.
 const REPLAY_LIMIT: i32 = 1000;
 
-/// The service over the pipeline's store.
-#[derive(Debug, Clone)]
+/// Where connector status comes from: the hub's registry of running connectors.
+pub trait StatusSource: Send + Sync + 'static {
+    /// Every connector's status now.
+    fn connectors(&self) -> Vec<pb::ConnectorStatus>;
+    /// Ticks whenever a connector changed state.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Turns true when the hub is shutting down: watch streams end then.
+    fn closing(&self) -> tokio::sync::watch::Receiver<bool>;
+    /// Notes a partner's count against what the hub stored.
+    fn reconcile(&self, system: &str, r: pb::Reconciliation);
+}
+
+/// The service over the pipeline's store and the hub's connectors.
+#[derive(Clone)]
 pub struct SyncHealth {
     pipeline: Pipeline,
+    status: std::sync::Arc<dyn StatusSource>,
 }
 
 impl SyncHealth {
-    /// The service over `pipeline`.
-    pub fn new(pipeline: Pipeline) -> Self {
-        SyncHealth { pipeline }
+    /// The service over `pipeline` and `status`.
+    pub fn new(pipeline: Pipeline, status: std::sync::Arc<dyn StatusSource>) -> Self {
+        SyncHealth { pipeline, status }
     }
+}
+
+/// An RFC 3339 instant in the store's own format (UTC, milliseconds), so that text order is
+/// time order.
+fn instant(field: &str, text: &str) -> Result<String, Status> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        })
+        .map_err(|_| bad(field, format!("`{field}` is not an RFC 3339 instant")))
 }
 
 fn bad(field: &str, message: String) -> Status {
@@ -51,6 +76,107 @@ pub fn letter_to_wire(l: DeadLetter) -> pb::DeadLetter {
 
 #[tonic::async_trait]
 impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
+    async fn list_connectors(
+        &self,
+        _: Request<pb::ListConnectorsRequest>,
+    ) -> Result<Response<pb::ListConnectorsResponse>, Status> {
+        Ok(Response::new(pb::ListConnectorsResponse {
+            connectors: self.status.connectors(),
+        }))
+    }
+
+    async fn get_connector(
+        &self,
+        request: Request<pb::GetConnectorRequest>,
+    ) -> Result<Response<pb::ConnectorStatus>, Status> {
+        let name = request.into_inner().name;
+        self.status
+            .connectors()
+            .into_iter()
+            .find(|c| c.name == name)
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no connector named `{name}`")))
+    }
+
+    type WatchConnectorsStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ConnectorStatus, Status>> + Send>,
+    >;
+
+    async fn watch_connectors(
+        &self,
+        _: Request<pb::WatchConnectorsRequest>,
+    ) -> Result<Response<Self::WatchConnectorsStream>, Status> {
+        let source = self.status.clone();
+        let mut changes = source.changes();
+        let mut closing = source.closing();
+        let stream = async_stream::stream! {
+            let mut sent: std::collections::HashMap<String, pb::ConnectorStatus> =
+                std::collections::HashMap::new();
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                for c in source.connectors() {
+                    // Ages grow every second; compare what actually changed.
+                    let mut key = c.clone();
+                    key.oldest_unacked_seconds = 0.0;
+                    key.silence_seconds = 0.0;
+                    key.sparkline.clear();
+                    if sent.get(&c.name) != Some(&key) {
+                        sent.insert(c.name.clone(), key);
+                        yield Ok(c);
+                    }
+                }
+                if *closing.borrow() {
+                    break;
+                }
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { break },
+                    _ = closing.changed() => break,
+                    _ = tick.tick() => {}
+                }
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn report_counts(
+        &self,
+        request: Request<pb::ReportCountsRequest>,
+    ) -> Result<Response<pb::ReportCountsResponse>, Status> {
+        let r = request.into_inner();
+        if r.system.is_empty() {
+            return Err(bad("system", "`system` names the partner counting".into()));
+        }
+        if r.count < 0 {
+            return Err(bad("count", "`count` cannot be negative".into()));
+        }
+        let start = instant("period_start", &r.period_start)?;
+        let end = instant("period_end", &r.period_end)?;
+        if start >= end {
+            return Err(bad("period_end", "the period ends before it starts".into()));
+        }
+        let stored = self
+            .pipeline
+            .store()
+            .received_between(&r.system, &r.kind, &start, &end)
+            .await
+            .map_err(ApiError::from)?;
+        self.status.reconcile(
+            &r.system,
+            pb::Reconciliation {
+                kind: r.kind,
+                period_start: start,
+                period_end: end,
+                reported: r.count,
+                stored,
+            },
+        );
+        Ok(Response::new(pb::ReportCountsResponse {
+            reported: r.count,
+            stored,
+            difference: r.count - stored,
+        }))
+    }
+
     async fn list_dead_letters(
         &self,
         request: Request<pb::ListDeadLettersRequest>,

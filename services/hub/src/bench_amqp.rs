@@ -46,6 +46,7 @@ pub async fn run(args: AmqpBenchArgs) -> Result<()> {
         prefetch: args.prefetch,
         format: "json".into(),
         queue_type: None,
+        fail_after_seconds: 60,
     };
     println!(
         "bench: {} JSON records ({:.1} MiB) through queue {}, prefetch {}",

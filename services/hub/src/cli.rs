@@ -30,6 +30,22 @@ pub enum Command {
     /// Dead letters: list them, or replay them through the pipeline after a fix.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Connector status of a running hub; exits 1 when a connector has failed.
+    Status(StatusArgs),
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Config (for the hub's gRPC address).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The hub's gRPC URL; default `http://` + the configured `grpc_addr`.
+    #[arg(long)]
+    pub hub: Option<String>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `dlq`.

@@ -28,6 +28,42 @@ pub struct Config {
     /// Sources of partner records besides gRPC (`[[connectors]]`).
     #[serde(default)]
     pub connectors: Vec<ConnectorConfig>,
+    /// Partner systems expected over gRPC (`[[partners]]`).
+    #[serde(default)]
+    pub partners: Vec<PartnerConfig>,
+    /// Metrics and traces export.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// One `[[partners]]` entry: a partner system expected to send over gRPC. Its status appears
+/// before it first sends, and turns `degraded` when it has been silent too long.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// The partner's name.
+    pub name: String,
+    /// The source system it sends as.
+    pub system: String,
+    /// Seconds of silence after which its status turns `degraded`; none by default.
+    #[serde(default)]
+    pub max_silence_seconds: Option<u64>,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC endpoint (e.g. `http://otel-collector:4317`) for metrics and traces; off when
+    /// absent.
+    pub otlp_endpoint: Option<String>,
+    /// Whether `/metrics` is served (default true).
+    #[serde(default = "yes")]
+    pub prometheus: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One `[[connectors]]` entry, by `kind`.
@@ -57,6 +93,8 @@ pub struct EventsConfig {
     pub exchange: String,
     /// Outbox rows published per confirm round.
     pub batch: u16,
+    /// Seconds without the broker after which the relay is `failed` (default 60).
+    pub fail_after_seconds: u64,
 }
 
 impl Default for EventsConfig {
@@ -65,6 +103,7 @@ impl Default for EventsConfig {
             url: None,
             exchange: "trainhub.dossier".into(),
             batch: 500,
+            fail_after_seconds: 60,
         }
     }
 }
@@ -174,6 +213,12 @@ impl Config {
                 ConnectorConfig::Amqp(a) => {
                     a.validate().map_err(anyhow::Error::msg)?;
                 }
+            }
+        }
+        let mut systems = std::collections::HashSet::new();
+        for p in &self.partners {
+            if !systems.insert(p.system.as_str()) {
+                anyhow::bail!("two partners speak for system `{}`", p.system);
             }
         }
         if self.events.batch == 0 {

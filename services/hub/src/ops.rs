@@ -1,38 +1,145 @@
-//! The ops HTTP port: `/healthz` (liveness) and `/readyz` (the store answers).
+//! The ops HTTP port (DESIGN §6.2): `/healthz` (liveness), `/readyz` (store reachable and no
+//! connector failed), `/metrics` (Prometheus text), `/` (the sync-health dashboard, assets
+//! embedded) and `/api/status` (what the dashboard shows, as JSON).
 
+use crate::health::Registry;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use std::future::Future;
+use std::sync::Arc;
 use tokio::net::TcpListener;
+use trainhub_store::read::LetterFilter;
 use trainhub_store::Store;
 
-/// The ops router.
-pub fn router(store: Store) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .with_state(store)
+/// What the ops port serves from.
+#[derive(Clone)]
+pub struct Ops {
+    /// The store.
+    pub store: Store,
+    /// The hub's connectors and metrics.
+    pub registry: Arc<Registry>,
 }
 
-async fn readyz(State(store): State<Store>) -> (StatusCode, String) {
-    match store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(e) => (
+/// The dashboard page: one file, no external assets.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// The ops router.
+pub fn router(ops: Ops) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(DASHBOARD) }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/status", get(status))
+        .with_state(ops)
+}
+
+async fn readyz(State(ops): State<Ops>) -> (StatusCode, String) {
+    if let Err(e) = ops.store.ping().await {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: store: {e}\n"),
-        ),
+        );
     }
+    let failed = ops.registry.any_failed();
+    if !failed.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: failed connectors: {}\n", failed.join(", ")),
+        );
+    }
+    (StatusCode::OK, "ready\n".into())
+}
+
+async fn metrics(State(ops): State<Ops>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        ops.registry.prometheus_text(),
+    )
+        .into_response()
+}
+
+/// A record id fit for a screen: one that looks like a national ID is masked.
+fn shown_id(id: &str) -> String {
+    let looks_like_id = id.len() >= 15
+        && id
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == 'X' || c == 'x');
+    if looks_like_id {
+        format!("{}…{}", &id[..2], &id[id.len() - 2..])
+    } else {
+        id.to_owned()
+    }
+}
+
+async fn status(State(ops): State<Ops>) -> Response {
+    let store = match ops.store.ping().await {
+        Ok(()) => {
+            serde_json::json!({ "reachable": true, "backend": format!("{:?}", ops.store.backend()) })
+        }
+        Err(e) => serde_json::json!({ "reachable": false, "error": e.to_string() }),
+    };
+    let counts = ops.store.dead_letter_counts().await.unwrap_or_default();
+    let newest = ops
+        .store
+        .dead_letters(&LetterFilter::default(), None, 10)
+        .await
+        .unwrap_or_default();
+    let connectors: Vec<serde_json::Value> = ops
+        .registry
+        .snapshots()
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name, "kind": s.kind, "state": s.state.as_str(), "since": s.since,
+                "last_error": s.last_error.map(|e| serde_json::json!({
+                    "stage": e.stage, "reason": e.reason, "message": e.message,
+                    "at": e.at.to_rfc3339(),
+                })),
+                "last_success": s.last_success,
+                "received": s.counts[0], "accepted": s.counts[1], "duplicate": s.counts[2],
+                "superseded": s.counts[3], "parked": s.counts[4], "rejected": s.counts[5],
+                "sent": s.counts[6], "last_minute": s.last_minute, "sparkline": s.sparkline,
+                "queue_depth": s.queue_depth, "oldest_unacked_seconds": s.oldest_unacked_seconds,
+                "silence_seconds": s.silence_seconds,
+                "reconciliation": s.reconciliation.iter().map(|r| serde_json::json!({
+                    "kind": r.kind, "period_start": r.period_start, "period_end": r.period_end,
+                    "reported": r.reported, "stored": r.stored,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({
+        "instance": ops.registry.instance(),
+        "store": store,
+        "outbox_depth": ops.registry.outbox_depth(),
+        "events": ops.store.events(),
+        "connectors": connectors,
+        "dead_letters": counts.iter().map(|(connector, stage, reason, n)| serde_json::json!({
+            "connector": connector, "stage": stage, "reason": reason, "count": n,
+        })).collect::<Vec<_>>(),
+        "newest_dead_letters": newest.iter().map(|l| serde_json::json!({
+            "id": l.id, "received_at": l.received_at, "connector": l.connector,
+            "stage": l.stage, "reason": l.reason_code, "message": l.message,
+            "record": format!("{}/{}/{}", l.system, l.kind, shown_id(&l.record_id)),
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 /// Serves the ops port until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    store: Store,
+    ops: Ops,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store))
+    axum::serve(listener, router(ops))
         .with_graceful_shutdown(shutdown)
         .await
 }

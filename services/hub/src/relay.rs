@@ -22,6 +22,9 @@ use trainhub_store::Store;
 /// The status name of the relay.
 pub const NAME: &str = "outbox";
 
+/// A store problem of the relay alone never fails it: events only wait.
+const FAIL: Duration = Duration::from_secs(u64::MAX / 4);
+
 /// Publishes until `stop` turns true.
 pub async fn run(
     store: Store,
@@ -33,6 +36,7 @@ pub async fn run(
         return;
     };
     let mut backoff = Backoff::default();
+    let mut down_since: Option<std::time::Instant> = None;
     while !*stop.borrow() {
         match session(&store, &config, &url, &status, &mut stop, &mut backoff).await {
             Ok(()) => break,
@@ -40,7 +44,17 @@ pub async fn run(
                 let wait = backoff.wait();
                 tracing::warn!(error = %e, retry_in = ?wait,
                     "Outbox relay lost its broker; events wait in the outbox.");
-                status.fail(State::Degraded, e);
+                if status.state() == State::Running || down_since.is_none() {
+                    down_since = Some(std::time::Instant::now());
+                }
+                let down_for = down_since.map_or(Duration::ZERO, |t| t.elapsed());
+                status.trouble(
+                    "publish",
+                    "BROKER_UNREACHABLE",
+                    e,
+                    down_for,
+                    Duration::from_secs(config.fail_after_seconds),
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => {}
@@ -83,7 +97,7 @@ async fn session(
         )
         .await
         .map_err(broker)?;
-    status.set_state(State::Running);
+    status.running();
     backoff.reset();
     tracing::info!(exchange = %config.exchange, "Outbox relay publishing.");
     loop {
@@ -99,7 +113,13 @@ async fn session(
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "Outbox unreadable; retrying.");
-                status.fail(State::Degraded, format!("store: {e}"));
+                status.trouble(
+                    "store",
+                    "STORE_UNAVAILABLE",
+                    e.to_string(),
+                    Duration::ZERO,
+                    FAIL,
+                );
                 idle(stop, Duration::from_secs(1)).await;
                 continue;
             }
@@ -144,16 +164,16 @@ async fn session(
         if let Err(e) = claim.complete(&confirmed).await {
             // The rows stay and are published again: at least once.
             tracing::warn!(error = %e, "Could not delete published outbox rows; they will repeat.");
-            status.fail(State::Degraded, format!("store: {e}"));
+            status.trouble(
+                "store",
+                "STORE_UNAVAILABLE",
+                e.to_string(),
+                Duration::ZERO,
+                FAIL,
+            );
             continue;
         }
-        if status.state() == State::Degraded {
-            status.set_state(State::Running);
-        }
-        status
-            .counters
-            .accepted
-            .fetch_add(published as u64, std::sync::atomic::Ordering::Relaxed);
+        status.sent(published as u64);
         tracing::debug!(published, "Outbox events published.");
     }
 }

@@ -29,15 +29,67 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Logs to stderr, filtered by `TRAINHUB_LOG` (default `info`).
-pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRAINHUB_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,h2=warn,tower=warn,lapin=warn".into()),
-        )
-        .with_writer(std::io::stderr)
+/// Flushes exported spans when dropped at the end of the program.
+pub struct Telemetry(Option<opentelemetry_sdk::trace::SdkTracerProvider>);
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `TRAINHUB_LOG` (default `info`); with an OTLP endpoint, spans
+/// (one per batch and stage: decode, validate, commit) are exported there too.
+pub fn init_logging(otlp: Option<&str>) -> Result<Telemetry> {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAINHUB_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn,h2=warn,tower=warn,lapin=warn".into());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let provider = match otlp {
+        Some(endpoint) => {
+            use opentelemetry_otlp::WithExportConfig;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()?;
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name("trainhub")
+                .build();
+            Some(
+                opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource)
+                    .build(),
+            )
+        }
+        None => None,
+    };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("trainhub")));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
         .init();
+    Ok(Telemetry(provider))
+}
+
+/// The program: logging (with OTLP traces when `serve`'s configuration names an endpoint),
+/// then the command.
+pub async fn main(cli: Cli) -> Result<()> {
+    let otlp = match &cli.command {
+        Command::Serve(args) => load_config(&args.store)
+            .ok()
+            .and_then(|c| c.telemetry.otlp_endpoint),
+        _ => None,
+    };
+    let _telemetry = init_logging(otlp.as_deref())?;
+    run(cli).await
 }
 
 /// Runs one command line.
@@ -90,6 +142,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,
         Command::Coverage(args) => report::coverage(&load_config(&args.store)?, &args).await,
+        Command::Status(args) => {
+            let healthy = crate::status_cmd::run(&load_config(&args.store)?, &args).await?;
+            if !healthy {
+                // Scripts and probes read the exit code.
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Dlq(DlqCommand::List(args)) => dlq::list(&load_config(&args.store)?, &args).await,
         Command::Dlq(DlqCommand::Replay(args)) => {
             dlq::replay(&load_config(&args.store)?, &args).await

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use trainhub_api::{Inbound, Pipeline};
-use trainhub_connectors::sink::{Batch, RecordSink, SinkError, SinkFuture};
+use trainhub_connectors::sink::{Batch, RecordSink, SinkError, SinkFuture, Verdict};
 
 /// Connectors' entry into the pipeline.
 #[derive(Debug, Clone)]
@@ -22,17 +22,31 @@ impl RecordSink for PipelineSink {
     fn commit(&self, batch: Batch) -> SinkFuture<'_> {
         Box::pin(async move {
             let format = batch.format;
-            let inbound = batch
-                .messages
-                .into_iter()
-                .map(|m| Inbound::decode(m.payload, format, m.headers));
+            let inbound: Vec<Inbound> =
+                tracing::info_span!("decode", records = batch.messages.len()).in_scope(|| {
+                    batch
+                        .messages
+                        .into_iter()
+                        .map(|m| Inbound::decode(m.payload, format, m.headers))
+                        .collect()
+                });
             let prepared = self.pipeline.prepare_inbound(&batch.system, inbound);
             let outcomes = self
                 .pipeline
                 .commit(&batch.connector, prepared)
                 .await
                 .map_err(|e| SinkError(e.to_string()))?;
-            Ok(outcomes.into_iter().map(|o| o.status).collect())
+            Ok(outcomes
+                .into_iter()
+                .map(|o| match o.rejection {
+                    Some(r) => Verdict {
+                        status: o.status,
+                        stage: r.stage.as_str(),
+                        reason: r.code.as_str(),
+                    },
+                    None => Verdict::stored(o.status),
+                })
+                .collect())
         })
     }
 }

@@ -3,6 +3,7 @@
 //! the addresses.
 
 use crate::config::{Config, ConnectorConfig, EventsConfig};
+use crate::health::Registry;
 use crate::ops;
 use anyhow::{bail, Context, Result};
 use std::future::Future;
@@ -23,7 +24,8 @@ pub struct Application {
     pipeline: Pipeline,
     connectors: Vec<(ConnectorConfig, Arc<ConnectorStatus>)>,
     events: EventsConfig,
-    relay_status: Arc<ConnectorStatus>,
+    relay_status: Option<Arc<ConnectorStatus>>,
+    registry: Arc<Registry>,
 }
 
 impl Application {
@@ -38,7 +40,20 @@ impl Application {
                 );
             }
         }
-        let pipeline = open_pipeline(config, true).await?;
+        let partners = config
+            .partners
+            .iter()
+            .map(|p| {
+                (
+                    p.system.clone(),
+                    p.max_silence_seconds.map(std::time::Duration::from_secs),
+                )
+            })
+            .collect();
+        let registry = Registry::new(partners, config.telemetry.otlp_endpoint.as_deref())?;
+        let pipeline = open_pipeline(config, true)
+            .await?
+            .with_observer(registry.clone());
         let grpc = TcpListener::bind(config.server.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC on {}", config.server.grpc_addr))?;
@@ -48,27 +63,41 @@ impl Application {
         let connectors = config
             .connectors
             .iter()
-            .map(|c| (c.clone(), Arc::new(ConnectorStatus::new(c.name()))))
+            .map(|c| {
+                let status = match c {
+                    ConnectorConfig::Amqp(a) => ConnectorStatus::new(a.name.clone(), "amqp")
+                        .with_max_silence(Some(std::time::Duration::from_secs(
+                            a.fail_after_seconds,
+                        ))),
+                };
+                (c.clone(), registry.add(status))
+            })
             .collect();
+        let relay_status = config
+            .events
+            .url
+            .as_ref()
+            .map(|_| registry.add(ConnectorStatus::new(crate::relay::NAME, "outbox")));
         Ok(Application {
             grpc,
             http,
             pipeline,
             connectors,
             events: config.events.clone(),
-            relay_status: Arc::new(ConnectorStatus::new(crate::relay::NAME)),
+            relay_status,
+            registry,
         })
     }
 
-    /// The live status of connector `name` (or of the outbox relay, `outbox`).
+    /// The live status of connector `name` (`grpc/<system>` for gRPC partners, `outbox` for
+    /// the relay).
     pub fn connector_status(&self, name: &str) -> Option<Arc<ConnectorStatus>> {
-        if name == crate::relay::NAME {
-            return Some(self.relay_status.clone());
-        }
-        self.connectors
-            .iter()
-            .find(|(c, _)| c.name() == name)
-            .map(|(_, s)| s.clone())
+        self.registry.get(name)
+    }
+
+    /// The registry of this hub's connectors.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
     }
 
     /// The bound gRPC address.
@@ -89,12 +118,24 @@ impl Application {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut grpc_stop = tx.subscribe();
         let mut http_stop = tx.subscribe();
-        let grpc = trainhub_api::server::serve(self.grpc, self.pipeline.clone(), async move {
-            let _ = grpc_stop.recv().await;
-        });
-        let http = ops::serve(self.http, self.pipeline.store().clone(), async move {
-            let _ = http_stop.recv().await;
-        });
+        let grpc = trainhub_api::server::serve(
+            self.grpc,
+            self.pipeline.clone(),
+            self.registry.clone(),
+            async move {
+                let _ = grpc_stop.recv().await;
+            },
+        );
+        let http = ops::serve(
+            self.http,
+            ops::Ops {
+                store: self.pipeline.store().clone(),
+                registry: self.registry.clone(),
+            },
+            async move {
+                let _ = http_stop.recv().await;
+            },
+        );
         let projector = tokio::spawn(project(self.pipeline.clone(), tx.subscribe()));
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut sources = Vec::new();
@@ -106,16 +147,25 @@ impl Application {
                 )),
             }
         }
-        sources.push(tokio::spawn(crate::relay::run(
-            self.pipeline.store().clone(),
-            self.events,
-            self.relay_status,
-            stop,
-        )));
+        if let Some(status) = self.relay_status {
+            sources.push(tokio::spawn(crate::relay::run(
+                self.pipeline.store().clone(),
+                self.events,
+                status,
+                stop.clone(),
+            )));
+        }
+        sources.push(tokio::spawn(
+            self.registry
+                .clone()
+                .watch(self.pipeline.store().clone(), stop),
+        ));
         let store = self.pipeline.store().clone();
+        let registry = self.registry.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("Shutting down: finishing in-flight calls and batches.");
+            registry.close();
             let _ = stop_tx.send(true);
             let _ = tx.send(());
         });
@@ -126,6 +176,7 @@ impl Application {
             let _ = source.await;
         }
         let _ = projector.await;
+        self.registry.shutdown();
         store.close().await;
         Ok(())
     }

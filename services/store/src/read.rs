@@ -119,6 +119,50 @@ impl Store {
         rows.iter().map(letter).collect()
     }
 
+    /// Unreplayed dead letters counted by connector, stage and reason.
+    pub async fn dead_letter_counts(&self) -> Result<Vec<(String, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT connector, stage, reason_code, COUNT(*) AS n FROM dead_letters \
+             WHERE replayed_at IS NULL GROUP BY connector, stage, reason_code \
+             ORDER BY n DESC, connector, reason_code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("connector")?,
+                    r.try_get("stage")?,
+                    r.try_get("reason_code")?,
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Distinct records of `system` (and `kind`, unless empty) received in `[start, end)`;
+    /// both bounds are RFC 3339 UTC instants as the store writes them.
+    pub async fn received_between(
+        &self,
+        system: &str,
+        kind: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT kind, record_id FROM raw_log \
+             WHERE system = $1 AND ($2 = '' OR kind = $2) AND received_at >= $3 \
+             AND received_at < $4) k",
+        )
+        .bind(system)
+        .bind(kind)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
     /// Row counts of the main tables, for tests, the benchmark and status.
     pub async fn table_count(&self, table: Table) -> Result<i64> {
         let sql = format!("SELECT COUNT(*) AS n FROM {}", table.name());

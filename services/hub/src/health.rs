@@ -1,0 +1,463 @@
+//! The hub's view of its connectors (DESIGN §8): a registry of every connector's status —
+//! AMQP queues, gRPC partners (one per source system, appearing as they first send), the
+//! outbox relay — and the metrics behind `/metrics`, recorded through `opentelemetry`.
+//!
+//! It is told of every commit ([`CommitObserver`]: latency for all, counts for gRPC partners;
+//! AMQP connectors count what they acknowledge themselves), checks silent partners every
+//! second, and answers `SyncHealthService` ([`StatusSource`]). Nothing is labelled by person.
+
+use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use trainhub_api::sync_health::StatusSource;
+use trainhub_api::{CommitObserver, Outcome};
+use trainhub_connectors::status::{
+    ConnectorStatus, CountSink, Reconciliation, Snapshot, State, Verdict,
+};
+use trainhub_model::merge::OutcomeStatus;
+use trainhub_proto::v1 as pb;
+
+/// The instruments every count goes to.
+#[derive(Debug)]
+pub struct Metrics {
+    received: Counter<u64>,
+    by_status: BTreeMap<&'static str, Counter<u64>>,
+    rejected: Counter<u64>,
+    dead_lettered: Counter<u64>,
+    sent: Counter<u64>,
+    commit_latency: Histogram<f64>,
+}
+
+impl Metrics {
+    fn new(meter: &Meter) -> Metrics {
+        let counter = |name: &'static str, help: &'static str| {
+            meter.u64_counter(name).with_description(help).build()
+        };
+        let by_status = [
+            ("accepted", "Records stored and attached to their person."),
+            ("duplicate", "Records already stored with the same version."),
+            ("superseded", "Records older than the stored version."),
+            ("parked", "Records stored whose person is not known yet."),
+        ]
+        .into_iter()
+        .map(|(status, help)| {
+            let name: &'static str = match status {
+                "accepted" => "trainhub_component_accepted_records",
+                "duplicate" => "trainhub_component_duplicate_records",
+                "superseded" => "trainhub_component_superseded_records",
+                _ => "trainhub_component_parked_records",
+            };
+            (status, counter(name, help))
+        })
+        .collect();
+        Metrics {
+            received: counter(
+                "trainhub_component_received_records",
+                "Records received and answered, by connector.",
+            ),
+            by_status,
+            rejected: counter(
+                "trainhub_component_rejected_records",
+                "Records refused, by connector, stage and reason.",
+            ),
+            dead_lettered: counter(
+                "trainhub_component_dead_lettered",
+                "Records written to the dead-letter table, by connector.",
+            ),
+            sent: counter(
+                "trainhub_component_sent_records",
+                "Messages published and confirmed (dossier.changed events), by connector.",
+            ),
+            commit_latency: meter
+                .f64_histogram("trainhub_commit_latency_seconds")
+                .with_description("Time to commit one batch, by connector.")
+                .with_boundaries(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .build(),
+        }
+    }
+}
+
+impl CountSink for Metrics {
+    fn sent(&self, name: &str, n: u64) {
+        self.sent
+            .add(n, &[KeyValue::new("connector", name.to_owned())]);
+    }
+
+    fn verdicts(&self, name: &str, verdicts: &[Verdict]) {
+        let connector = [KeyValue::new("connector", name.to_owned())];
+        self.received.add(verdicts.len() as u64, &connector);
+        for v in verdicts {
+            match v.status {
+                OutcomeStatus::Rejected => {
+                    self.rejected.add(
+                        1,
+                        &[
+                            KeyValue::new("connector", name.to_owned()),
+                            KeyValue::new("stage", v.stage),
+                            KeyValue::new("reason", v.reason),
+                        ],
+                    );
+                    self.dead_lettered.add(1, &connector);
+                }
+                other => self.by_status[other.as_str()].add(1, &connector),
+            }
+        }
+    }
+}
+
+/// Every connector of this hub instance.
+pub struct Registry {
+    instance: String,
+    statuses: RwLock<BTreeMap<String, Arc<ConnectorStatus>>>,
+    /// Configured partners: system → silence limit.
+    partners: BTreeMap<String, Option<Duration>>,
+    metrics: Arc<Metrics>,
+    provider: SdkMeterProvider,
+    prometheus: prometheus::Registry,
+    changes: tokio::sync::watch::Sender<u64>,
+    closing: tokio::sync::watch::Sender<bool>,
+    states: Mutex<BTreeMap<String, State>>,
+    outbox_depth: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry for configured `partners` (system → silence limit); metrics are exported in
+    /// Prometheus format, and over OTLP to `otlp` when given.
+    pub fn new(
+        partners: BTreeMap<String, Option<Duration>>,
+        otlp: Option<&str>,
+    ) -> anyhow::Result<Arc<Registry>> {
+        let prometheus = prometheus::Registry::new();
+        let exporter = opentelemetry_prometheus::exporter()
+            .with_registry(prometheus.clone())
+            .without_target_info()
+            .scope_info_enabled(false)
+            .build()?;
+        let mut builder = SdkMeterProvider::builder().with_reader(exporter);
+        if let Some(endpoint) = otlp {
+            use opentelemetry_otlp::WithExportConfig;
+            let otlp = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()?;
+            builder = builder.with_periodic_exporter(otlp);
+        }
+        let provider = builder.build();
+        let meter = provider.meter("trainhub");
+        let metrics = Arc::new(Metrics::new(&meter));
+        let registry = Arc::new(Registry {
+            instance: format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "hub".into()),
+                std::process::id()
+            ),
+            statuses: RwLock::default(),
+            partners: partners.clone(),
+            metrics,
+            provider,
+            prometheus,
+            changes: tokio::sync::watch::channel(0).0,
+            closing: tokio::sync::watch::channel(false).0,
+            states: Mutex::default(),
+            outbox_depth: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+        });
+        for (system, silence) in partners {
+            registry.add(
+                ConnectorStatus::new(format!("grpc/{system}"), "grpc").with_max_silence(silence),
+            );
+        }
+        registry.gauges(&meter);
+        Ok(registry)
+    }
+
+    fn gauges(self: &Arc<Self>, meter: &Meter) {
+        let weak = Arc::downgrade(self);
+        let each = move |f: fn(&Snapshot) -> Option<f64>| {
+            let weak = weak.clone();
+            move |observer: &dyn opentelemetry::metrics::AsyncInstrument<f64>| {
+                if let Some(registry) = weak.upgrade() {
+                    for s in registry.snapshots() {
+                        if let Some(v) = f(&s) {
+                            observer.observe(v, &[KeyValue::new("connector", s.name.clone())]);
+                        }
+                    }
+                }
+            }
+        };
+        meter
+            .f64_observable_gauge("trainhub_connector_state")
+            .with_description(
+                "Connector state: 0 starting, 1 running, 2 degraded, 3 failed, 4 stopped.",
+            )
+            .with_callback(each(|s| Some(s.state.gauge() as f64)))
+            .build();
+        meter
+            .f64_observable_gauge("trainhub_connector_queue_depth")
+            .with_description("Messages waiting in the connector's source queue.")
+            .with_callback(each(|s| s.queue_depth.map(|d| d as f64)))
+            .build();
+        meter
+            .f64_observable_gauge("trainhub_connector_oldest_unacked_seconds")
+            .with_description("Age of the oldest received but unacknowledged message.")
+            .with_callback(each(|s| Some(s.oldest_unacked_seconds.unwrap_or(0.0))))
+            .build();
+        meter
+            .f64_observable_gauge("trainhub_connector_silence_seconds")
+            .with_description("Seconds since the source last sent anything.")
+            .with_callback(each(|s| s.silence_seconds))
+            .build();
+        meter
+            .f64_observable_gauge("trainhub_connector_records_last_minute")
+            .with_description("Records committed in the last 60 seconds.")
+            .with_callback(each(|s| Some(s.last_minute as f64)))
+            .build();
+        let depth = self.outbox_depth.clone();
+        meter
+            .i64_observable_gauge("trainhub_outbox_depth")
+            .with_description("dossier.changed events waiting in the outbox.")
+            .with_callback(move |o| {
+                let d = depth.load(std::sync::atomic::Ordering::Relaxed);
+                if d >= 0 {
+                    o.observe(d, &[]);
+                }
+            })
+            .build();
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Adds a connector (counting into the metrics too) and returns it.
+    pub fn add(&self, status: ConnectorStatus) -> Arc<ConnectorStatus> {
+        let status = Arc::new(status.with_sink(self.metrics.clone()));
+        self.statuses
+            .write()
+            .expect("not poisoned")
+            .insert(status.name.clone(), status.clone());
+        self.changes.send_modify(|v| *v += 1);
+        status
+    }
+
+    /// Connector `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<ConnectorStatus>> {
+        self.statuses
+            .read()
+            .expect("not poisoned")
+            .get(name)
+            .cloned()
+    }
+
+    /// The gRPC partner of `system`, created when it first sends.
+    pub fn partner(&self, system: &str) -> Arc<ConnectorStatus> {
+        let name = format!("grpc/{system}");
+        if let Some(s) = self.get(&name) {
+            return s;
+        }
+        let silence = self.partners.get(system).copied().flatten();
+        self.add(ConnectorStatus::new(name, "grpc").with_max_silence(silence))
+    }
+
+    /// Every status, by name.
+    pub fn snapshots(&self) -> Vec<Snapshot> {
+        self.statuses
+            .read()
+            .expect("not poisoned")
+            .values()
+            .map(|s| s.snapshot())
+            .collect()
+    }
+
+    /// Whether any connector has failed.
+    pub fn any_failed(&self) -> Vec<String> {
+        self.snapshots()
+            .into_iter()
+            .filter(|s| s.state == State::Failed)
+            .map(|s| s.name)
+            .collect()
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn prometheus_text(&self) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        let _ = prometheus::TextEncoder::new().encode(&self.prometheus.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Notes the outbox depth (for the gauge and the dashboard).
+    pub fn set_outbox_depth(&self, depth: i64) {
+        self.outbox_depth
+            .store(depth, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The outbox depth last seen; -1 before the first look.
+    pub fn outbox_depth(&self) -> i64 {
+        self.outbox_depth.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Once a second: silent partners, state changes (for watchers), the outbox depth.
+    pub async fn watch(
+        self: Arc<Self>,
+        store: trainhub_store::Store,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let statuses: Vec<_> = self
+                .statuses
+                .read()
+                .expect("not poisoned")
+                .values()
+                .cloned()
+                .collect();
+            let mut changed = false;
+            {
+                let mut states = self.states.lock().expect("not poisoned");
+                for s in statuses {
+                    s.check_silence();
+                    let state = s.state();
+                    if states.insert(s.name.clone(), state) != Some(state) {
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                self.changes.send_modify(|v| *v += 1);
+            }
+            if let Ok(depth) = store.outbox_depth().await {
+                self.set_outbox_depth(depth);
+            }
+        }
+    }
+
+    /// The hub is shutting down: long-lived watch streams end.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Flushes metrics to OTLP (if configured) on shutdown.
+    pub fn shutdown(&self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// A status as sent by `SyncHealthService`.
+pub fn to_wire(s: Snapshot, instance: &str) -> pb::ConnectorStatus {
+    pb::ConnectorStatus {
+        name: s.name,
+        kind: s.kind,
+        state: s.state.as_str().into(),
+        since: s.since,
+        last_error: s.last_error.map(|e| pb::ConnectorError {
+            stage: e.stage,
+            reason: e.reason,
+            message: e.message,
+            at: e.at.to_rfc3339(),
+        }),
+        last_success: s.last_success.unwrap_or_default(),
+        counters: Some(pb::ConnectorCounters {
+            received: s.counts[0],
+            accepted: s.counts[1],
+            duplicate: s.counts[2],
+            superseded: s.counts[3],
+            parked: s.counts[4],
+            rejected: s.counts[5],
+            sent: s.counts[6],
+        }),
+        last_minute: s.last_minute,
+        sparkline: s.sparkline,
+        queue_depth: s.queue_depth.map_or(-1, |d| d as i64),
+        oldest_unacked_seconds: s.oldest_unacked_seconds.unwrap_or(0.0),
+        silence_seconds: s.silence_seconds.unwrap_or(-1.0),
+        reconciliation: s
+            .reconciliation
+            .into_iter()
+            .map(|r| pb::Reconciliation {
+                kind: r.kind,
+                period_start: r.period_start,
+                period_end: r.period_end,
+                reported: r.reported,
+                stored: r.stored,
+            })
+            .collect(),
+        instance: instance.to_owned(),
+    }
+}
+
+impl StatusSource for Registry {
+    fn connectors(&self) -> Vec<pb::ConnectorStatus> {
+        self.snapshots()
+            .into_iter()
+            .map(|s| to_wire(s, &self.instance))
+            .collect()
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    fn reconcile(&self, system: &str, r: pb::Reconciliation) {
+        self.partner(system).reconcile(Reconciliation {
+            kind: r.kind,
+            period_start: r.period_start,
+            period_end: r.period_end,
+            reported: r.reported,
+            stored: r.stored,
+        });
+    }
+}
+
+impl CommitObserver for Registry {
+    fn committed(&self, connector: &str, outcomes: &[Outcome], latency: Duration) {
+        self.metrics.commit_latency.record(
+            latency.as_secs_f64(),
+            &[KeyValue::new("connector", connector.to_owned())],
+        );
+        if connector != trainhub_api::ingest::GRPC_CONNECTOR {
+            // AMQP connectors count what they acknowledge.
+            return;
+        }
+        let mut by_system: BTreeMap<&str, Vec<Verdict>> = BTreeMap::new();
+        for o in outcomes {
+            let verdict = match &o.rejection {
+                Some(r) => Verdict {
+                    status: OutcomeStatus::Rejected,
+                    stage: r.stage.as_str(),
+                    reason: r.code.as_str(),
+                },
+                None => Verdict::stored(o.status),
+            };
+            by_system
+                .entry(o.system.as_str())
+                .or_default()
+                .push(verdict);
+        }
+        for (system, verdicts) in by_system {
+            let system = if system.is_empty() { "unknown" } else { system };
+            self.partner(system).count(&verdicts);
+        }
+    }
+}
