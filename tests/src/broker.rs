@@ -230,6 +230,7 @@ impl Feed {
                 prefetch,
                 format: "json".into(),
                 queue_type: None,
+                fail_after_seconds: 60,
             })
             .collect();
         Feed { prefix, connectors }

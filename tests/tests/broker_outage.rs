@@ -1,6 +1,8 @@
-//! Broker outage (issue 4): RabbitMQ is stopped while records flow in over AMQP and gRPC and
-//! dossiers change; when it is back the hub reconnects by itself, inbound resumes, and every
-//! dossier change is published exactly once, in per-person sequence order.
+//! Broker outage (issues 4 and 5): RabbitMQ is stopped while records flow in over AMQP and
+//! gRPC and dossiers change. The connectors turn `degraded`, then `failed` (with the error),
+//! `/readyz` and `trainhub status` say so; when the broker is back the hub reconnects by
+//! itself, everything returns to `running`, inbound resumes, and every dossier change is
+//! published exactly once, in per-person sequence order.
 //!
 //! It stops the machine's RabbitMQ application (`rabbitmqctl stop_app`) for a few seconds,
 //! which is why it is a test binary of its own.
@@ -13,7 +15,7 @@ use trainhub_connectors::synthetic;
 use trainhub_store::outbox::DossierChanged;
 use trainhub_store::read::Table;
 use trainhub_tests::broker::{amqp_url, random_name, wait_for, Broker, Feed};
-use trainhub_tests::{Backend, TestHub, TestStore};
+use trainhub_tests::{http_get, Backend, TestHub, TestStore};
 
 fn rabbitmqctl(args: &[&str]) {
     let status = std::process::Command::new("rabbitmqctl")
@@ -56,7 +58,10 @@ async fn hub_rides_out_a_broker_outage() {
     let Some(test_store) = TestStore::new(Backend::Postgres).await else {
         return;
     };
-    let feed = Feed::new(200);
+    let mut feed = Feed::new(200);
+    for c in &mut feed.connectors {
+        c.fail_after_seconds = 3;
+    }
     let exchange = random_name("trainhub.dossier.t");
     let watch = random_name("watch-");
     broker
@@ -68,8 +73,16 @@ async fn hub_rides_out_a_broker_outage() {
         c.connectors = feed.configs();
         c.events.url = Some(amqp_url());
         c.events.exchange = exchange.clone();
+        c.events.fail_after_seconds = 3;
     })
     .await;
+    let status_cli = |hub: &TestHub| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trainhub-under-test"))
+            .args(["status", "--hub", &format!("http://{}", hub.grpc_addr)])
+            .output()
+            .expect("trainhub status runs")
+    };
+    assert_eq!(http_get(hub.http_addr, "/readyz").await.unwrap().0, 200);
     let store = hub.store.clone();
 
     let population = synthetic::population(47, 1_200);
@@ -123,6 +136,26 @@ async fn hub_rides_out_a_broker_outage() {
         );
         assert!(s.last_error().is_some());
     }
+    // Away past the limit: failed, not ready, and `trainhub status` exits 1.
+    for s in &hub.statuses {
+        let failed = wait_for(Duration::from_secs(30), || async {
+            s.state() == State::Failed
+        })
+        .await;
+        assert!(failed, "{} failed: {:?}", s.name, s.state());
+        assert_eq!(s.last_error().unwrap().reason, "BROKER_UNREACHABLE");
+    }
+    let (code, body) = http_get(hub.http_addr, "/readyz").await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("failed connectors"), "{body}");
+    let out = status_cli(&hub);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("failed"));
     let depth_during = store.outbox_depth().await.unwrap();
     rabbitmqctl(&["start_app"]);
     drop(restart);
@@ -151,6 +184,14 @@ async fn hub_rides_out_a_broker_outage() {
         .await;
         assert!(back, "{} reconnected: {:?}", s.name, s.state());
     }
+    assert_eq!(http_get(hub.http_addr, "/readyz").await.unwrap().0, 200);
+    let out = status_cli(&hub);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = sqlx::query("SELECT person_key, seq FROM dossier_events")
         .fetch_all(store.pool())
         .await

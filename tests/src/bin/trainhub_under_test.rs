@@ -4,6 +4,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    trainhub::run::init_logging();
-    trainhub::run::run(trainhub::cli::Cli::parse()).await
+    trainhub::run::main(trainhub::cli::Cli::parse()).await
 }

@@ -324,7 +324,10 @@ async fn a_committed_batch_whose_answer_was_lost_comes_back_duplicate() {
         inner: trainhub::sink::PipelineSink::new(pipeline.clone()),
         lost: Default::default(),
     });
-    let status = std::sync::Arc::new(trainhub_connectors::status::ConnectorStatus::new(&hr.name));
+    let status = std::sync::Arc::new(trainhub_connectors::status::ConnectorStatus::new(
+        hr.name.clone(),
+        "amqp",
+    ));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(trainhub_connectors::amqp::run(
         hr.clone(),

@@ -5,6 +5,7 @@ mod amqp;
 mod bad_input;
 mod crash;
 mod fixtures;
+mod health;
 mod ingest;
 mod order;
 mod reflection;
