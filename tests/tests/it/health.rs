@@ -305,3 +305,31 @@ async fn dashboard_in_a_browser() {
     );
     hub.stop().await;
 }
+
+/// The Grafana dashboard in `deploy/grafana/` is valid JSON and only queries metrics the hub
+/// defines.
+#[test]
+fn grafana_dashboard_queries_the_hub_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("deploy/grafana/trainhub-sync-health.json"))
+        .expect("the dashboard file");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let defined = std::fs::read_to_string(root.join("services/hub/src/health.rs")).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(name) = word.strip_prefix("trainhub_") {
+                    let base = name.trim_end_matches("_total").trim_end_matches("_bucket");
+                    assert!(
+                        defined.contains(&format!("\"trainhub_{base}\"")),
+                        "the dashboard queries trainhub_{name}, which the hub does not export"
+                    );
+                    queried += 1;
+                }
+            }
+        }
+    }
+    assert!(queried >= 10);
+}
