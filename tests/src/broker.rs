@@ -58,6 +58,22 @@ impl Broker {
         })
     }
 
+    /// Declares `exchange` as a durable topic exchange.
+    pub async fn topic_exchange(&self, exchange: &str) -> lapin::Result<()> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        self.channel
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+    }
+
     /// Publishes every payload to `exchange` (declared as a durable topic exchange) with its
     /// routing key, persistent, and waits for the broker's confirms.
     pub async fn publish_all(
@@ -65,17 +81,7 @@ impl Broker {
         exchange: &str,
         messages: &[(String, Vec<u8>)],
     ) -> lapin::Result<()> {
-        self.channel
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        self.topic_exchange(exchange).await?;
         for chunk in messages.chunks(1000) {
             for (key, payload) in chunk {
                 // The confirm is awaited for the whole chunk below.
@@ -116,17 +122,7 @@ impl Broker {
 
     /// Declares a durable queue bound to `exchange` with `key`, for watching published events.
     pub async fn watch(&self, queue: &str, exchange: &str, key: &str) -> lapin::Result<()> {
-        self.channel
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        self.topic_exchange(exchange).await?;
         self.channel
             .queue_declare(
                 queue.into(),

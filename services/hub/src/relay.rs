@@ -113,13 +113,7 @@ async fn session(
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "Outbox unreadable; retrying.");
-                status.trouble(
-                    "store",
-                    "STORE_UNAVAILABLE",
-                    e.to_string(),
-                    Duration::ZERO,
-                    FAIL,
-                );
+                store_trouble(status, &e);
                 idle(stop, Duration::from_secs(1)).await;
                 continue;
             }
@@ -164,18 +158,23 @@ async fn session(
         if let Err(e) = claim.complete(&confirmed).await {
             // The rows stay and are published again: at least once.
             tracing::warn!(error = %e, "Could not delete published outbox rows; they will repeat.");
-            status.trouble(
-                "store",
-                "STORE_UNAVAILABLE",
-                e.to_string(),
-                Duration::ZERO,
-                FAIL,
-            );
+            store_trouble(status, &e);
             continue;
         }
         status.sent(published as u64);
         tracing::debug!(published, "Outbox events published.");
     }
+}
+
+/// A store problem of the relay: `degraded` (never `failed`: events only wait).
+fn store_trouble(status: &ConnectorStatus, e: &trainhub_store::Error) {
+    status.trouble(
+        "store",
+        "STORE_UNAVAILABLE",
+        e.to_string(),
+        Duration::ZERO,
+        FAIL,
+    );
 }
 
 async fn idle(stop: &mut watch::Receiver<bool>, wait: Duration) {

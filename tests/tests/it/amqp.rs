@@ -365,8 +365,9 @@ async fn a_committed_batch_whose_answer_was_lost_comes_back_duplicate() {
     broker.delete(&feed.queues()).await;
 }
 
-/// `format = "protobuf"`: encoded `trainhub.v1.Record`s are stored; bytes that are not one are
-/// dead-lettered as `MALFORMED_PAYLOAD` at stage `decode`, on SQLite.
+/// `format = "protobuf"` on a quorum queue: encoded `trainhub.v1.Record`s are stored; bytes
+/// that are not one are dead-lettered as `MALFORMED_PAYLOAD` at stage `decode` (and by the
+/// broker into the quorum dead-letter queue), on SQLite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_messages() {
     use prost::Message as _;
@@ -379,6 +380,7 @@ async fn protobuf_messages() {
     let mut feed = Feed::new(50);
     feed.connectors.truncate(1);
     feed.connectors[0].format = "protobuf".into();
+    feed.connectors[0].queue_type = Some("quorum".into());
     let configs = feed.configs();
     let hub = TestHub::start_with(test_store, |c| c.connectors = configs).await;
     let records: Vec<pb::Record> = synthetic::population(53, 10)
@@ -423,5 +425,11 @@ async fn protobuf_messages() {
     );
     assert_eq!(letter.payload, vec![0xff, 0x01, 0x02]);
     hub.stop().await;
+    let dead = broker
+        .drain(&feed.connectors[0].dead_queue(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].data, vec![0xff, 0x01, 0x02]);
     broker.delete(&feed.queues()).await;
 }
