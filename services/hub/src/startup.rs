@@ -65,10 +65,8 @@ impl Application {
             .iter()
             .map(|c| {
                 let status = match c {
-                    ConnectorConfig::Amqp(a) => ConnectorStatus::new(a.name.clone(), "amqp")
-                        .with_max_silence(Some(std::time::Duration::from_secs(
-                            a.fail_after_seconds,
-                        ))),
+                    // An idle queue is not a fault: no silence limit here.
+                    ConnectorConfig::Amqp(a) => ConnectorStatus::new(a.name.clone(), "amqp"),
                 };
                 (c.clone(), registry.add(status))
             })
