@@ -5,7 +5,9 @@
 //! projection day and stores both the records (`facts`) and the summary columns in
 //! `dossier_state`. Readers compute any `as_of` from `facts` without touching `source_records`;
 //! coverage and listings at the projection day are plain SQL over the summary columns.
-//! On PostgreSQL several hubs drain the set together (`FOR UPDATE SKIP LOCKED`).
+//! On PostgreSQL several hubs drain the set together: marks are locked in key order, a
+//! conflicting round runs again, and links, enrollments and classes written concurrently are
+//! caught by deferred account and class marks that the projector resolves after they commit.
 
 use crate::ingest::Touched;
 use crate::sql::{list, tuples, MAX_PARAMS};
@@ -60,7 +62,37 @@ pub(crate) async fn mark_dirty(
             }
         }
     }
-    let persons: Vec<String> = persons.into_iter().collect();
+    if backend == Backend::Postgres {
+        // With concurrent writers the lookups above cannot see links or enrollments that other
+        // transactions are writing right now. A deferred mark per account and class is
+        // resolved again by the projector once this transaction has committed (see
+        // `expand_deferred`), so a person is never left unprojected by that race.
+        for a in &touched.accounts {
+            persons.insert(format!("{ACCOUNT_MARK}{a}"));
+        }
+        for c in &touched.classes {
+            persons.insert(format!("{CLASS_MARK}{c}"));
+        }
+    }
+    insert_marks(backend, tx, persons).await
+}
+
+/// A dirty mark: key and `seq`.
+type Mark = (String, i64);
+
+/// Prefix of a deferred mark: the persons linked to an account.
+const ACCOUNT_MARK: &str = "acct:";
+/// Prefix of a deferred mark: the persons enrolled in a class.
+const CLASS_MARK: &str = "class:";
+
+/// Marks `keys` dirty (a fresh `seq` for those already marked), in one sorted statement per
+/// chunk.
+async fn insert_marks(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    keys: BTreeSet<String>,
+) -> Result<()> {
+    let persons: Vec<String> = keys.into_iter().collect();
     for chunk in persons.chunks(MAX_PARAMS) {
         let sql = format!(
             "INSERT INTO dossier_dirty (person_key) VALUES {} {}",
@@ -206,6 +238,27 @@ impl Store {
         today: NaiveDate,
         limit: i64,
     ) -> Result<usize> {
+        // Projectors of several hubs and concurrent writers may still conflict (a deadlock or
+        // a serialization failure rolls one back): that round simply runs again.
+        let mut attempt = 0;
+        loop {
+            match self.project_dirty_once(policy, today, limit).await {
+                Err(e) if e.is_retryable_conflict() && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "Projection conflicted; retrying.");
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn project_dirty_once(
+        &self,
+        policy: &Policy,
+        today: NaiveDate,
+        limit: i64,
+    ) -> Result<usize> {
         let marks: Vec<(String, i64)> = sqlx::query(&format!(
             "SELECT person_key, seq FROM dossier_dirty ORDER BY person_key LIMIT {limit}"
         ))
@@ -216,6 +269,15 @@ impl Store {
         .collect::<Result<_>>()?;
         if marks.is_empty() {
             return Ok(0);
+        }
+        let (deferred, marks): (Vec<Mark>, Vec<Mark>) = marks
+            .into_iter()
+            .partition(|(k, _)| k.starts_with(ACCOUNT_MARK) || k.starts_with(CLASS_MARK));
+        if !deferred.is_empty() {
+            self.expand_deferred(&deferred).await?;
+        }
+        if marks.is_empty() {
+            return Ok(deferred.len());
         }
         let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
         let facts = {
@@ -239,6 +301,22 @@ impl Store {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
         let mut cleared: BTreeSet<String> = BTreeSet::new();
+        if self.backend == Backend::Postgres {
+            // Lock the marks in key order first: projectors of several hubs (and writers
+            // re-marking) then always wait on each other in the same order and never deadlock.
+            for chunk in marks.chunks(MAX_PARAMS) {
+                let sql = format!(
+                    "SELECT person_key FROM dossier_dirty WHERE person_key IN ({}) \
+                     ORDER BY person_key FOR UPDATE",
+                    list(self.backend, chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for (k, _) in chunk {
+                    q = q.bind(k.as_str());
+                }
+                q.fetch_all(&mut *tx).await?;
+            }
+        }
         for chunk in marks.chunks(MAX_PARAMS / 2) {
             // The key list lets both databases use the primary key; the pairs check the seq.
             let sql = format!(
@@ -291,6 +369,39 @@ impl Store {
         }
         tx.commit().await?;
         Ok(marks.len())
+    }
+
+    /// Turns deferred account and class marks into marks of the persons they resolve to now,
+    /// and clears them (if not marked again meanwhile).
+    async fn expand_deferred(&self, deferred: &[(String, i64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let mut persons = BTreeSet::new();
+        for (key, _) in deferred {
+            let (condition, value) = match key.strip_prefix(ACCOUNT_MARK) {
+                Some(account) => ("kind = 'link' AND deleted = 0 AND account_id = $1", account),
+                None => (
+                    "kind = 'enrollment' AND class_id = $1",
+                    key.strip_prefix(CLASS_MARK).unwrap_or(key),
+                ),
+            };
+            let sql = format!(
+                "SELECT DISTINCT person_key FROM source_records WHERE {condition} \
+                 AND person_key IS NOT NULL"
+            );
+            for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+                persons.insert(row.try_get::<String, _>("person_key")?);
+            }
+        }
+        insert_marks(self.backend, &mut tx, persons).await?;
+        for (key, seq) in deferred {
+            sqlx::query("DELETE FROM dossier_dirty WHERE person_key = $1 AND seq = $2")
+                .bind(key)
+                .bind(*seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Drains the dirty set completely, after marking rows projected on another day as dirty.

@@ -3,6 +3,7 @@
 
 mod amqp;
 mod bad_input;
+mod concurrent;
 mod crash;
 mod fixtures;
 mod health;
