@@ -212,12 +212,11 @@ pub async fn run(
         Ok(f) => f,
         Err(e) => {
             tracing::error!(connector = %config.name, error = %e, "Connector misconfigured.");
-            status.trouble("config", "MISCONFIGURED", e, fail_after, fail_after);
+            status.trouble("config", "MISCONFIGURED", e, Some(Duration::ZERO));
             return;
         }
     };
     let mut backoff = Backoff::default();
-    let mut down_since: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             break;
@@ -231,17 +230,11 @@ pub async fn run(
                 let wait = backoff.wait();
                 tracing::warn!(connector = %config.name, error = %e, retry_in = ?wait,
                     "AMQP connector lost its broker; reconnecting.");
-                // Down since the session that was running ended, or since the first attempt.
-                if status.state() == State::Running || down_since.is_none() {
-                    down_since = Some(Instant::now());
-                }
-                let down_for = down_since.map_or(Duration::ZERO, |t| t.elapsed());
                 status.trouble(
                     "connect",
                     "BROKER_UNREACHABLE",
                     e.to_string(),
-                    down_for,
-                    fail_after,
+                    Some(fail_after),
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -450,7 +443,6 @@ async fn commit_with_retry(
         messages: batch.into_iter().map(|p| p.message).collect(),
     };
     let mut backoff = Backoff::default();
-    let first_try = Instant::now();
     let fail_after = Duration::from_secs(config.fail_after_seconds);
     loop {
         match sink.commit(request.clone()).await {
@@ -468,8 +460,7 @@ async fn commit_with_retry(
                     "store",
                     "STORE_UNAVAILABLE",
                     e.to_string(),
-                    first_try.elapsed(),
-                    fail_after,
+                    Some(fail_after),
                 );
                 tokio::time::sleep(wait).await;
             }

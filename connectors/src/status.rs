@@ -113,6 +113,8 @@ pub trait CountSink: Send + Sync + std::fmt::Debug {
 struct Inner {
     state: State,
     since: DateTime<Utc>,
+    /// When the current trouble began; `None` while working.
+    down_since: Option<Instant>,
     last_error: Option<LastError>,
     last_success: Option<DateTime<Utc>>,
     last_received: Option<Instant>,
@@ -197,6 +199,7 @@ impl ConnectorStatus {
             inner: Mutex::new(Inner {
                 state: State::Starting,
                 since: Utc::now(),
+                down_since: None,
                 last_error: None,
                 last_success: None,
                 last_received: None,
@@ -234,6 +237,9 @@ impl ConnectorStatus {
     }
 
     fn set(inner: &mut Inner, state: State) {
+        if state == State::Running {
+            inner.down_since = None;
+        }
         if inner.state != state {
             inner.state = state;
             inner.since = Utc::now();
@@ -255,15 +261,15 @@ impl ConnectorStatus {
         self.lock().last_error.clone()
     }
 
-    /// Records an error and moves to `degraded`, or to `failed` once the connector has been
-    /// unable to work since longer than `fail_after`.
+    /// Records an error and moves to `degraded`, or to `failed` once the trouble has lasted
+    /// `fail_after` (counted from the first error since the connector last worked); `None`
+    /// never fails.
     pub fn trouble(
         &self,
         stage: &str,
         reason: &str,
         message: impl Into<String>,
-        down_for: Duration,
-        fail_after: Duration,
+        fail_after: Option<Duration>,
     ) {
         let mut inner = self.lock();
         inner.last_error = Some(LastError {
@@ -272,10 +278,10 @@ impl ConnectorStatus {
             message: message.into(),
             at: Utc::now(),
         });
-        let state = if down_for >= fail_after {
-            State::Failed
-        } else {
-            State::Degraded
+        let down_for = inner.down_since.get_or_insert_with(Instant::now).elapsed();
+        let state = match fail_after {
+            Some(limit) if down_for >= limit => State::Failed,
+            _ => State::Degraded,
         };
         Self::set(&mut inner, state);
     }
@@ -307,15 +313,20 @@ impl ConnectorStatus {
         }
         {
             let mut inner = self.lock();
-            let second = self.epoch + self.started.elapsed().as_secs();
-            let bucket = &mut inner.buckets[(second % 60) as usize];
-            if bucket.0 != second {
-                *bucket = (second, 0);
-            }
-            bucket.1 += verdicts.len() as u64;
+            self.tally(&mut inner, verdicts.len() as u64);
             inner.last_received = Some(Instant::now());
         }
         self.succeeded();
+    }
+
+    /// Adds `n` to the current second's throughput bucket.
+    fn tally(&self, inner: &mut Inner, n: u64) {
+        let second = self.epoch + self.started.elapsed().as_secs();
+        let bucket = &mut inner.buckets[(second % 60) as usize];
+        if bucket.0 != second {
+            *bucket = (second, 0);
+        }
+        bucket.1 += n;
     }
 
     /// `n` messages were published and confirmed.
@@ -324,15 +335,7 @@ impl ConnectorStatus {
         if let Some(sink) = &self.sink {
             sink.sent(&self.name, n);
         }
-        {
-            let mut inner = self.lock();
-            let second = self.epoch + self.started.elapsed().as_secs();
-            let bucket = &mut inner.buckets[(second % 60) as usize];
-            if bucket.0 != second {
-                *bucket = (second, 0);
-            }
-            bucket.1 += n;
-        }
+        self.tally(&mut self.lock(), n);
         self.succeeded();
     }
 
@@ -467,15 +470,14 @@ mod tests {
         assert_eq!(snap.sparkline.len(), 60);
         assert!(snap.last_success.is_some());
         let short = Duration::from_secs(1);
+        s.trouble("connect", "BROKER_UNREACHABLE", "refused", Some(short));
+        assert_eq!(s.state(), State::Degraded);
         s.trouble(
             "connect",
             "BROKER_UNREACHABLE",
             "refused",
-            Duration::ZERO,
-            short,
+            Some(Duration::ZERO),
         );
-        assert_eq!(s.state(), State::Degraded);
-        s.trouble("connect", "BROKER_UNREACHABLE", "refused", short, short);
         assert_eq!(s.state(), State::Failed);
         assert_eq!(s.last_error().unwrap().reason, "BROKER_UNREACHABLE");
         s.running();

@@ -37,21 +37,29 @@ impl Metrics {
             meter.u64_counter(name).with_description(help).build()
         };
         let by_status = [
-            ("accepted", "Records stored and attached to their person."),
-            ("duplicate", "Records already stored with the same version."),
-            ("superseded", "Records older than the stored version."),
-            ("parked", "Records stored whose person is not known yet."),
+            (
+                "accepted",
+                "trainhub_component_accepted_records",
+                "Records stored and attached to their person.",
+            ),
+            (
+                "duplicate",
+                "trainhub_component_duplicate_records",
+                "Records already stored with the same version.",
+            ),
+            (
+                "superseded",
+                "trainhub_component_superseded_records",
+                "Records older than the stored version.",
+            ),
+            (
+                "parked",
+                "trainhub_component_parked_records",
+                "Records stored whose person is not known yet.",
+            ),
         ]
         .into_iter()
-        .map(|(status, help)| {
-            let name: &'static str = match status {
-                "accepted" => "trainhub_component_accepted_records",
-                "duplicate" => "trainhub_component_duplicate_records",
-                "superseded" => "trainhub_component_superseded_records",
-                _ => "trainhub_component_parked_records",
-            };
-            (status, counter(name, help))
-        })
+        .map(|(status, name, help)| (status, counter(name, help)))
         .collect();
         Metrics {
             received: counter(
@@ -343,8 +351,11 @@ impl Registry {
             if changed {
                 self.changes.send_modify(|v| *v += 1);
             }
-            if let Ok(depth) = store.outbox_depth().await {
-                self.set_outbox_depth(depth);
+            // The outbox only fills when events are on.
+            if store.events() {
+                if let Ok(depth) = store.outbox_depth().await {
+                    self.set_outbox_depth(depth);
+                }
             }
         }
     }
@@ -442,18 +453,10 @@ impl CommitObserver for Registry {
         }
         let mut by_system: BTreeMap<&str, Vec<Verdict>> = BTreeMap::new();
         for o in outcomes {
-            let verdict = match &o.rejection {
-                Some(r) => Verdict {
-                    status: OutcomeStatus::Rejected,
-                    stage: r.stage.as_str(),
-                    reason: r.code.as_str(),
-                },
-                None => Verdict::stored(o.status),
-            };
             by_system
                 .entry(o.system.as_str())
                 .or_default()
-                .push(verdict);
+                .push(crate::sink::verdict(o));
         }
         for (system, verdicts) in by_system {
             let system = if system.is_empty() { "unknown" } else { system };

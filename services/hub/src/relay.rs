@@ -22,9 +22,6 @@ use trainhub_store::Store;
 /// The status name of the relay.
 pub const NAME: &str = "outbox";
 
-/// A store problem of the relay alone never fails it: events only wait.
-const FAIL: Duration = Duration::from_secs(u64::MAX / 4);
-
 /// Publishes until `stop` turns true.
 pub async fn run(
     store: Store,
@@ -36,7 +33,6 @@ pub async fn run(
         return;
     };
     let mut backoff = Backoff::default();
-    let mut down_since: Option<std::time::Instant> = None;
     while !*stop.borrow() {
         match session(&store, &config, &url, &status, &mut stop, &mut backoff).await {
             Ok(()) => break,
@@ -44,17 +40,8 @@ pub async fn run(
                 let wait = backoff.wait();
                 tracing::warn!(error = %e, retry_in = ?wait,
                     "Outbox relay lost its broker; events wait in the outbox.");
-                if status.state() == State::Running || down_since.is_none() {
-                    down_since = Some(std::time::Instant::now());
-                }
-                let down_for = down_since.map_or(Duration::ZERO, |t| t.elapsed());
-                status.trouble(
-                    "publish",
-                    "BROKER_UNREACHABLE",
-                    e,
-                    down_for,
-                    Duration::from_secs(config.fail_after_seconds),
-                );
+                let fail_after = Duration::from_secs(config.fail_after_seconds);
+                status.trouble("publish", "BROKER_UNREACHABLE", e, Some(fail_after));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => {}
@@ -168,13 +155,7 @@ async fn session(
 
 /// A store problem of the relay: `degraded` (never `failed`: events only wait).
 fn store_trouble(status: &ConnectorStatus, e: &trainhub_store::Error) {
-    status.trouble(
-        "store",
-        "STORE_UNAVAILABLE",
-        e.to_string(),
-        Duration::ZERO,
-        FAIL,
-    );
+    status.trouble("store", "STORE_UNAVAILABLE", e.to_string(), None);
 }
 
 async fn idle(stop: &mut watch::Receiver<bool>, wait: Duration) {

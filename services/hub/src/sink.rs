@@ -18,6 +18,18 @@ impl PipelineSink {
     }
 }
 
+/// How a connector counts an outcome.
+pub fn verdict(o: &trainhub_api::Outcome) -> Verdict {
+    match &o.rejection {
+        Some(r) => Verdict {
+            status: o.status,
+            stage: r.stage.as_str(),
+            reason: r.code.as_str(),
+        },
+        None => Verdict::stored(o.status),
+    }
+}
+
 impl RecordSink for PipelineSink {
     fn commit(&self, batch: Batch) -> SinkFuture<'_> {
         Box::pin(async move {
@@ -36,17 +48,7 @@ impl RecordSink for PipelineSink {
                 .commit(&batch.connector, prepared)
                 .await
                 .map_err(|e| SinkError(e.to_string()))?;
-            Ok(outcomes
-                .into_iter()
-                .map(|o| match o.rejection {
-                    Some(r) => Verdict {
-                        status: o.status,
-                        stage: r.stage.as_str(),
-                        reason: r.code.as_str(),
-                    },
-                    None => Verdict::stored(o.status),
-                })
-                .collect())
+            Ok(outcomes.iter().map(verdict).collect())
         })
     }
 }
