@@ -10,7 +10,9 @@
 //!   `trainhub.dead.<name>`. It never comes back, so there is no poison loop;
 //! - when the store fails, nothing is acknowledged: the batch is retried with backoff, and if
 //!   the hub stops meanwhile the broker redelivers it (stored as `DUPLICATE` if it had landed);
-//! - a lost broker connection is re-established with exponential backoff and jitter;
+//! - a lost broker connection is re-established with exponential backoff and jitter; with a
+//!   cluster's `fallback_urls` the next node is tried at once (quorum queues keep the queue
+//!   when a node goes away);
 //! - on shutdown the batch in hand is committed and acknowledged, the rest is left unacked and
 //!   redelivered to whoever consumes next.
 //!
@@ -49,6 +51,10 @@ pub struct AmqpConfig {
     pub system: String,
     /// Broker URL, `amqp://user:pass@host:5672/vhost` (`%2f` for the default vhost).
     pub url: String,
+    /// Further nodes of the same RabbitMQ cluster: when the node in use goes away the
+    /// connector moves on to the next address at once, and waits only after trying them all.
+    #[serde(default)]
+    pub fallback_urls: Vec<String>,
     /// The queue to consume; `trainhub.<name>` by default.
     #[serde(default)]
     pub queue: Option<String>,
@@ -102,6 +108,13 @@ impl AmqpConfig {
             .unwrap_or_else(|| vec![format!("{}.#", self.system)])
     }
 
+    /// The broker addresses in the order they are tried: `url`, then `fallback_urls`.
+    pub fn addresses(&self) -> Vec<String> {
+        std::iter::once(self.url.clone())
+            .chain(self.fallback_urls.iter().cloned())
+            .collect()
+    }
+
     /// Checks what can be checked before connecting; the message names the connector and key.
     pub fn validate(&self) -> Result<Format, String> {
         let at = |key: &str, why: &str| format!("connector `{}`: `{key}` {why}", self.name);
@@ -111,8 +124,14 @@ impl AmqpConfig {
         if self.system.is_empty() {
             return Err(at("system", "must name the partner system"));
         }
-        if !self.url.starts_with("amqp://") && !self.url.starts_with("amqps://") {
+        if !is_amqp_url(&self.url) {
             return Err(at("url", "must start with amqp:// or amqps://"));
+        }
+        if let Some(bad) = self.fallback_urls.iter().find(|u| !is_amqp_url(u)) {
+            return Err(at(
+                "fallback_urls",
+                &format!("must hold amqp:// or amqps:// URLs, not `{bad}`"),
+            ));
         }
         if self.prefetch == 0 {
             return Err(at("prefetch", "must be at least 1"));
@@ -123,6 +142,10 @@ impl AmqpConfig {
         }
         Format::parse(&self.format).ok_or_else(|| at("format", "must be `json` or `protobuf`"))
     }
+}
+
+fn is_amqp_url(url: &str) -> bool {
+    url.starts_with("amqp://") || url.starts_with("amqps://")
 }
 
 /// Declares the connector's topology; idempotent, so every start (and every hub) runs it.
@@ -216,20 +239,20 @@ pub async fn run(
             return;
         }
     };
-    let mut backoff = Backoff::default();
+    let mut nodes = Nodes::new(config.addresses());
     loop {
         if *stop.borrow() {
             break;
         }
-        let outcome = session(&config, format, &sink, &status, &mut stop, &mut backoff).await;
+        let outcome = session(&config, &mut nodes, format, &sink, &status, &mut stop).await;
         status.in_flight_clear();
         status.set_queue_depth(None);
         match outcome {
             Ok(()) => break,
             Err(e) => {
-                let wait = backoff.wait();
-                tracing::warn!(connector = %config.name, error = %e, retry_in = ?wait,
-                    "AMQP connector lost its broker; reconnecting.");
+                let wait = nodes.lost();
+                tracing::warn!(connector = %config.name, error = %e, node = nodes.index(),
+                    retry_in = ?wait, "AMQP connector lost its broker; reconnecting.");
                 status.trouble(
                     "connect",
                     "BROKER_UNREACHABLE",
@@ -276,6 +299,56 @@ impl Backoff {
     }
 }
 
+/// The addresses of a broker cluster, tried in turn: after a failure the next node is tried at
+/// once; only when every node has failed in a row does the backoff wait.
+#[derive(Debug)]
+pub struct Nodes {
+    urls: Vec<String>,
+    at: usize,
+    failed_in_row: usize,
+    backoff: Backoff,
+}
+
+impl Nodes {
+    /// Starts at the first address.
+    pub fn new(urls: Vec<String>) -> Nodes {
+        assert!(!urls.is_empty(), "at least one broker address");
+        Nodes {
+            urls,
+            at: 0,
+            failed_in_row: 0,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// The address to connect to now.
+    pub fn current(&self) -> &str {
+        &self.urls[self.at]
+    }
+
+    /// Which address is current (0 is `url`).
+    pub fn index(&self) -> usize {
+        self.at
+    }
+
+    /// The current node is lost: moves to the next and says how long to wait first.
+    pub fn lost(&mut self) -> Duration {
+        self.at = (self.at + 1) % self.urls.len();
+        self.failed_in_row += 1;
+        if self.failed_in_row.is_multiple_of(self.urls.len()) {
+            self.backoff.wait()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A connection worked: the next failure starts a fresh round.
+    pub fn connected(&mut self) {
+        self.failed_in_row = 0;
+        self.backoff.reset();
+    }
+}
+
 /// A delivery waiting for its batch to commit.
 struct Pending {
     tag: u64,
@@ -286,15 +359,15 @@ struct Pending {
 /// One connection's life: declare, consume, commit and acknowledge. `Ok` when stopped.
 async fn session(
     config: &AmqpConfig,
+    nodes: &mut Nodes,
     format: Format,
     sink: &Arc<dyn RecordSink>,
     status: &Arc<ConnectorStatus>,
     stop: &mut watch::Receiver<bool>,
-    backoff: &mut Backoff,
 ) -> Result<(), lapin::Error> {
     let properties = ConnectionProperties::default()
         .with_connection_name(format!("trainhub {}", config.name).into());
-    let connection = Connection::connect(&config.url, properties).await?;
+    let connection = Connection::connect(nodes.current(), properties).await?;
     let channel = connection.create_channel().await?;
     declare_topology(&channel, config).await?;
     channel
@@ -309,7 +382,7 @@ async fn session(
         )
         .await?;
     status.running();
-    backoff.reset();
+    nodes.connected();
     tracing::info!(connector = %config.name, queue = %config.queue(), "AMQP connector consuming.");
     // Lag: the queue's depth, polled on a channel of its own while the session lasts.
     let depth = {
@@ -587,6 +660,10 @@ mod tests {
         let mut c = config();
         c.url = "http://x".into();
         assert!(c.validate().unwrap_err().contains("`url`"));
+        let mut c = config();
+        c.fallback_urls = vec!["amqp://b".into(), "b:5672".into()];
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("`fallback_urls`") && e.contains("`b:5672`"), "{e}");
         assert!(serde_json::from_str::<AmqpConfig>(
             r#"{"name":"a","system":"b","url":"amqp://x","prefech":5}"#
         )
@@ -603,5 +680,22 @@ mod tests {
         }
         b.reset();
         assert!(b.wait() <= Duration::from_millis(150));
+    }
+
+    #[test]
+    fn nodes_are_tried_in_turn_and_backoff_waits_only_after_a_full_round() {
+        let mut c = config();
+        c.fallback_urls = vec!["amqp://b".into(), "amqp://c".into()];
+        let mut nodes = Nodes::new(c.addresses());
+        assert_eq!(nodes.current(), c.url);
+        assert_eq!(nodes.lost(), Duration::ZERO);
+        assert_eq!(nodes.current(), "amqp://b");
+        assert_eq!(nodes.lost(), Duration::ZERO);
+        assert_eq!(nodes.current(), "amqp://c");
+        assert!(nodes.lost() > Duration::ZERO, "all three failed: wait");
+        assert_eq!(nodes.current(), c.url);
+        nodes.connected();
+        assert_eq!(nodes.lost(), Duration::ZERO, "a fresh round after a connection");
+        assert_eq!(nodes.index(), 1);
     }
 }

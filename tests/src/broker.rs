@@ -180,6 +180,14 @@ impl Broker {
             }
         }
     }
+
+    /// Deletes an exchange a test declared, ignoring failures.
+    pub async fn delete_exchange(&self, exchange: &str) {
+        let _ = self
+            .channel
+            .exchange_delete(exchange.into(), Default::default())
+            .await;
+    }
 }
 
 /// Polls `check` every 100 ms until it returns true or `limit` passes; returns whether it did.
@@ -221,6 +229,7 @@ impl Feed {
                 name: format!("{prefix}-{system}"),
                 system: (*system).to_owned(),
                 url: amqp_url(),
+                fallback_urls: Vec::new(),
                 queue: None,
                 bindings: Some(vec![format!("{prefix}.{system}.#")]),
                 prefetch,

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod broker;
+pub mod proxy;
 
 use std::net::SocketAddr;
 use tempfile::TempDir;

@@ -260,9 +260,6 @@ async fn hub_rides_out_a_broker_outage() {
         depth_during
     );
     broker.delete(std::slice::from_ref(&watch)).await;
-    let _ = broker
-        .channel
-        .exchange_delete(exchange.as_str().into(), Default::default())
-        .await;
+    broker.delete_exchange(&exchange).await;
     broker.delete(&feed.queues()).await;
 }

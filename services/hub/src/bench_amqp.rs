@@ -41,6 +41,7 @@ pub async fn run(args: AmqpBenchArgs) -> Result<()> {
         name: name.clone(),
         system: SYSTEM.into(),
         url: args.amqp.clone(),
+        fallback_urls: Vec::new(),
         queue: None,
         bindings: Some(vec![format!("{name}.#")]),
         prefetch: args.prefetch,

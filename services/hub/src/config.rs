@@ -89,6 +89,8 @@ impl ConnectorConfig {
 pub struct EventsConfig {
     /// Broker URL of the outbox relay, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
     pub url: Option<String>,
+    /// Further nodes of the same RabbitMQ cluster, tried in turn when the one in use is lost.
+    pub fallback_urls: Vec<String>,
     /// Topic exchange the events are published to.
     pub exchange: String,
     /// Outbox rows published per confirm round.
@@ -101,6 +103,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
             url: None,
+            fallback_urls: Vec::new(),
             exchange: "trainhub.dossier".into(),
             batch: 500,
             fail_after_seconds: 60,
@@ -220,6 +223,15 @@ impl Config {
             if !systems.insert(p.system.as_str()) {
                 anyhow::bail!("two partners speak for system `{}`", p.system);
             }
+        }
+        let mut events_urls = self.events.url.iter().chain(&self.events.fallback_urls);
+        if let Some(bad) =
+            events_urls.find(|u| !u.starts_with("amqp://") && !u.starts_with("amqps://"))
+        {
+            anyhow::bail!("[events] broker URLs must start with amqp:// or amqps://, not `{bad}`");
+        }
+        if self.events.url.is_none() && !self.events.fallback_urls.is_empty() {
+            anyhow::bail!("[events] `fallback_urls` needs `url` (the first node)");
         }
         if self.events.batch == 0 {
             anyhow::bail!("[events] `batch` must be at least 1");

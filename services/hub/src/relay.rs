@@ -15,7 +15,7 @@ use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use trainhub_connectors::amqp::Backoff;
+use trainhub_connectors::amqp::Nodes;
 use trainhub_connectors::status::{ConnectorStatus, State};
 use trainhub_store::Store;
 
@@ -32,12 +32,16 @@ pub async fn run(
     let Some(url) = config.url.clone() else {
         return;
     };
-    let mut backoff = Backoff::default();
+    let mut nodes = Nodes::new(
+        std::iter::once(url)
+            .chain(config.fallback_urls.iter().cloned())
+            .collect(),
+    );
     while !*stop.borrow() {
-        match session(&store, &config, &url, &status, &mut stop, &mut backoff).await {
+        match session(&store, &config, &status, &mut stop, &mut nodes).await {
             Ok(()) => break,
             Err(e) => {
-                let wait = backoff.wait();
+                let wait = nodes.lost();
                 tracing::warn!(error = %e, retry_in = ?wait,
                     "Outbox relay lost its broker; events wait in the outbox.");
                 let fail_after = Duration::from_secs(config.fail_after_seconds);
@@ -55,14 +59,13 @@ pub async fn run(
 async fn session(
     store: &Store,
     config: &EventsConfig,
-    url: &str,
     status: &ConnectorStatus,
     stop: &mut watch::Receiver<bool>,
-    backoff: &mut Backoff,
+    nodes: &mut Nodes,
 ) -> Result<(), String> {
     let broker = |e: lapin::Error| format!("broker: {e}");
     let connection = Connection::connect(
-        url,
+        nodes.current(),
         ConnectionProperties::default().with_connection_name("trainhub outbox relay".into()),
     )
     .await
@@ -85,7 +88,7 @@ async fn session(
         .await
         .map_err(broker)?;
     status.running();
-    backoff.reset();
+    nodes.connected();
     tracing::info!(exchange = %config.exchange, "Outbox relay publishing.");
     loop {
         if *stop.borrow() {

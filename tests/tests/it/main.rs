@@ -5,6 +5,7 @@ mod amqp;
 mod bad_input;
 mod concurrent;
 mod crash;
+mod failover;
 mod fixtures;
 mod health;
 mod ingest;
