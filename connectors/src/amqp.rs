@@ -663,7 +663,10 @@ mod tests {
         let mut c = config();
         c.fallback_urls = vec!["amqp://b".into(), "b:5672".into()];
         let e = c.validate().unwrap_err();
-        assert!(e.contains("`fallback_urls`") && e.contains("`b:5672`"), "{e}");
+        assert!(
+            e.contains("`fallback_urls`") && e.contains("`b:5672`"),
+            "{e}"
+        );
         assert!(serde_json::from_str::<AmqpConfig>(
             r#"{"name":"a","system":"b","url":"amqp://x","prefech":5}"#
         )
@@ -695,7 +698,11 @@ mod tests {
         assert!(nodes.lost() > Duration::ZERO, "all three failed: wait");
         assert_eq!(nodes.current(), c.url);
         nodes.connected();
-        assert_eq!(nodes.lost(), Duration::ZERO, "a fresh round after a connection");
+        assert_eq!(
+            nodes.lost(),
+            Duration::ZERO,
+            "a fresh round after a connection"
+        );
         assert_eq!(nodes.index(), 1);
     }
 }

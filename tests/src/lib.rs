@@ -78,6 +78,18 @@ impl TestStore {
     }
 }
 
+impl TestStore {
+    /// The same database for a second hub, with a folder of its own (the original keeps the
+    /// database and drops it; drop the alias's hub first).
+    pub fn alias(&self) -> TestStore {
+        TestStore {
+            url: self.url.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg_db: None,
+        }
+    }
+}
+
 impl Drop for TestStore {
     fn drop(&mut self) {
         if let Some(name) = self.pg_db.take() {

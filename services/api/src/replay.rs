@@ -11,6 +11,8 @@ use trainhub_store::read::{DeadLetter, LetterFilter};
 
 /// Letters replayed per transaction.
 const BATCH: usize = 500;
+/// How long a replay holds its letters against other replays (it releases them when done).
+const LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// One replayed letter and its new outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +36,23 @@ impl Pipeline {
         };
         let mut letters = self.store().dead_letters(&filter, None, limit).await?;
         letters.reverse();
+        // Another instance (or operator) replaying the same letters now keeps those it claimed.
+        let claimant = format!("replay-{:016x}", rand::random::<u64>());
+        let ids: Vec<i64> = letters.iter().map(|l| l.id).collect();
+        let claimed = self.store().claim_letters(&ids, &claimant, LEASE).await?;
+        letters.retain(|l| claimed.binary_search(&l.id).is_ok());
+        let result = self.replay_claimed(letters).await;
+        if let Err(e) = self.store().release_letters(&claimant).await {
+            // The lease ends by itself; until then other replays skip these letters.
+            tracing::warn!(error = %e, "Could not release replay claims.");
+        }
+        result
+    }
+
+    async fn replay_claimed(
+        &self,
+        letters: Vec<DeadLetter>,
+    ) -> Result<Vec<Replayed>, trainhub_store::Error> {
         // Grouped by connector, each run with the system its connector speaks for now (the
         // fix may have been to the configuration), or as received if it is gone.
         let mut groups: BTreeMap<(String, String), Vec<DeadLetter>> = BTreeMap::new();

@@ -23,7 +23,13 @@ pub trait StatusSource: Send + Sync + 'static {
     fn closing(&self) -> tokio::sync::watch::Receiver<bool>;
     /// Notes a partner's count against what the hub stored.
     fn reconcile(&self, system: &str, r: pb::Reconciliation);
+    /// This hub instance's id, as in each status's `instance`.
+    fn instance(&self) -> String;
 }
+
+/// Another instance's status counts as current while it is at most this old; instances
+/// republish every few seconds, so an instance that stopped or died drops out of the list.
+pub const FRESH: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The service over the pipeline's store and the hub's connectors.
 #[derive(Clone)]
@@ -36,6 +42,32 @@ impl SyncHealth {
     /// The service over `pipeline` and `status`.
     pub fn new(pipeline: Pipeline, status: std::sync::Arc<dyn StatusSource>) -> Self {
         SyncHealth { pipeline, status }
+    }
+}
+
+impl SyncHealth {
+    /// This instance's connectors, then those other instances on the same store published
+    /// within [`FRESH`] (each with its `instance`). When the store cannot be read, this
+    /// instance's alone.
+    async fn cluster(&self) -> Vec<pb::ConnectorStatus> {
+        let mut out = self.status.connectors();
+        match self
+            .pipeline
+            .store()
+            .other_statuses(&self.status.instance(), FRESH)
+            .await
+        {
+            Ok(rows) => out.extend(rows.into_iter().filter_map(|r| {
+                prost::Message::decode(r.status.as_slice())
+                    .inspect_err(|e| {
+                        tracing::warn!(instance = %r.instance, error = %e,
+                        "Unreadable status of another instance.")
+                    })
+                    .ok()
+            })),
+            Err(e) => tracing::warn!(error = %e, "Other instances' status unreadable."),
+        }
+        out
     }
 }
 
@@ -81,7 +113,7 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
         _: Request<pb::ListConnectorsRequest>,
     ) -> Result<Response<pb::ListConnectorsResponse>, Status> {
         Ok(Response::new(pb::ListConnectorsResponse {
-            connectors: self.status.connectors(),
+            connectors: self.cluster().await,
         }))
     }
 
@@ -90,8 +122,9 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
         request: Request<pb::GetConnectorRequest>,
     ) -> Result<Response<pb::ConnectorStatus>, Status> {
         let name = request.into_inner().name;
-        self.status
-            .connectors()
+        // This instance's own connector first, else another instance's.
+        self.cluster()
+            .await
             .into_iter()
             .find(|c| c.name == name)
             .map(Response::new)

@@ -121,6 +121,9 @@ pub struct ServerConfig {
     pub http_addr: SocketAddr,
     /// Data folder for the embedded store and generated secrets.
     pub data_dir: PathBuf,
+    /// This hub instance's id in connector status; unique among the hubs sharing a store.
+    /// Default `<HOSTNAME>-<process id>` (the pod name on Kubernetes).
+    pub instance: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -129,7 +132,21 @@ impl Default for ServerConfig {
             grpc_addr: "127.0.0.1:50051".parse().expect("valid"),
             http_addr: "127.0.0.1:8080".parse().expect("valid"),
             data_dir: PathBuf::from("./trainhub-data"),
+            instance: None,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The instance id in force.
+    pub fn instance(&self) -> String {
+        self.instance.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "hub".into()),
+                std::process::id()
+            )
+        })
     }
 }
 

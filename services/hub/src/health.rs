@@ -142,9 +142,10 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry for configured `partners` (system → silence limit); metrics are exported in
+    /// The registry of hub instance `instance`, for configured `partners` (system → silence limit); metrics are exported in
     /// Prometheus format, and over OTLP to `otlp` when given.
     pub fn new(
+        instance: String,
         partners: BTreeMap<String, Option<Duration>>,
         otlp: Option<&str>,
     ) -> anyhow::Result<Arc<Registry>> {
@@ -167,11 +168,7 @@ impl Registry {
         let meter = provider.meter("trainhub");
         let metrics = Arc::new(Metrics::new(&meter));
         let registry = Arc::new(Registry {
-            instance: format!(
-                "{}-{}",
-                std::env::var("HOSTNAME").unwrap_or_else(|_| "hub".into()),
-                std::process::id()
-            ),
+            instance,
             statuses: RwLock::default(),
             partners: partners.clone(),
             metrics,
@@ -325,11 +322,22 @@ impl Registry {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    if let Err(e) = store.withdraw_statuses(&self.instance).await {
+                        tracing::warn!(error = %e, "Could not withdraw this instance's status.");
+                    }
+                    return;
+                }
             }
+            // Every few seconds, for the other instances on the same store to list.
+            if ticks.is_multiple_of(PUBLISH_EVERY) {
+                self.publish(&store).await;
+            }
+            ticks += 1;
             let statuses: Vec<_> = self
                 .statuses
                 .read()
@@ -360,6 +368,18 @@ impl Registry {
         }
     }
 
+    /// Writes this instance's statuses to the store for the other instances.
+    async fn publish(&self, store: &trainhub_store::Store) {
+        let encoded: Vec<(String, Vec<u8>)> = self
+            .connectors()
+            .into_iter()
+            .map(|c| (c.name.clone(), prost::Message::encode_to_vec(&c)))
+            .collect();
+        if let Err(e) = store.publish_statuses(&self.instance, &encoded).await {
+            tracing::debug!(error = %e, "Could not publish this instance's status.");
+        }
+    }
+
     /// The hub is shutting down: long-lived watch streams end.
     pub fn close(&self) {
         self.closing.send_replace(true);
@@ -370,6 +390,9 @@ impl Registry {
         let _ = self.provider.shutdown();
     }
 }
+
+/// Seconds between two publications of this instance's status to the store.
+const PUBLISH_EVERY: u64 = 5;
 
 /// A status as sent by `SyncHealthService`.
 pub fn to_wire(s: Snapshot, instance: &str) -> pb::ConnectorStatus {
@@ -428,6 +451,10 @@ impl StatusSource for Registry {
 
     fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
         self.closing.subscribe()
+    }
+
+    fn instance(&self) -> String {
+        self.instance.clone()
     }
 
     fn reconcile(&self, system: &str, r: pb::Reconciliation) {

@@ -50,7 +50,11 @@ impl Application {
                 )
             })
             .collect();
-        let registry = Registry::new(partners, config.telemetry.otlp_endpoint.as_deref())?;
+        let registry = Registry::new(
+            config.server.instance(),
+            partners,
+            config.telemetry.otlp_endpoint.as_deref(),
+        )?;
         let pipeline = open_pipeline(config, true)
             .await?
             .with_observer(registry.clone());

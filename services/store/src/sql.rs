@@ -36,9 +36,19 @@ pub(crate) fn tuples(backend: Backend, first: usize, rows: usize, cols: usize) -
 
 /// `$1,$2,…` or `?,?,…`: an `IN` list of `n` parameters.
 pub(crate) fn list(backend: Backend, n: usize) -> String {
-    tuples(backend, 1, 1, n)
+    list_from(backend, 1, n)
+}
+
+/// An `IN` list of `n` parameters numbered from `first`.
+pub(crate) fn list_from(backend: Backend, first: usize, n: usize) -> String {
+    tuples(backend, first, 1, n)
         .trim_matches(|c| c == '(' || c == ')')
         .to_owned()
+}
+
+/// The `n`th placeholder: `$n` or `?`.
+pub(crate) fn param(backend: Backend, n: usize) -> String {
+    list_from(backend, n, 1)
 }
 
 /// Most rows a single statement binds, keeping well under both databases' parameter limits.
@@ -54,5 +64,7 @@ mod tests {
         assert_eq!(super::tuples(Sqlite, 3, 2, 1), "(?),(?)");
         assert_eq!(super::list(Sqlite, 2), "?,?");
         assert_eq!(super::list(Postgres, 2), "$1,$2");
+        assert_eq!(super::list_from(Postgres, 4, 2), "$4,$5");
+        assert_eq!(super::param(Sqlite, 4), "?");
     }
 }

@@ -3,6 +3,7 @@
 
 mod amqp;
 mod bad_input;
+mod cluster;
 mod concurrent;
 mod crash;
 mod failover;
