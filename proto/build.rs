@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("trainhub_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
+        // Ordered maps: the same message always encodes to the same bytes.
+        .btree_map(".")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

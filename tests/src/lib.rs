@@ -10,6 +10,8 @@
 pub mod broker;
 pub mod proxy;
 
+use sqlx::Row;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use tempfile::TempDir;
 use tonic::transport::Channel;
@@ -365,4 +367,105 @@ pub fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
             ok.then(|| value.parse::<f64>().ok()).flatten()
         })
         .sum()
+}
+
+/// The single `n` column of a counting query.
+pub async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect("query")
+        .try_get("n")
+        .expect("n")
+}
+
+/// Every stored `(system, kind, record_id)`.
+pub async fn stored_keys(store: &Store) -> HashSet<(String, String, String)> {
+    sqlx::query("SELECT system, kind, record_id FROM source_records")
+        .fetch_all(store.pool())
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("system").unwrap(),
+                r.try_get("kind").unwrap(),
+                r.try_get("record_id").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The key of a record.
+pub fn key(r: &pb::Record) -> (String, String, String) {
+    let s = r.source.as_ref().expect("source");
+    (s.system.clone(), s.kind.clone(), s.record_id.clone())
+}
+
+/// Removes `received_at` everywhere: when a version arrived differs by run.
+pub fn without_arrival(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.remove("received_at");
+            m.values_mut().for_each(without_arrival);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(without_arrival),
+        _ => {}
+    }
+}
+
+/// The stored current versions and the projected dossier state, in a comparable form (without
+/// arrival times, which differ by run).
+pub async fn comparable_state(store: &Store) -> (Vec<String>, Vec<String>) {
+    let versions = sqlx::query(
+        "SELECT system, kind, record_id, version, deleted, content_hash FROM source_records \
+         ORDER BY system, kind, record_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        format!(
+            "{}/{}/{} v{} d{} {}",
+            r.get::<String, _>("system"),
+            r.get::<String, _>("kind"),
+            r.get::<String, _>("record_id"),
+            r.get::<i64, _>("version"),
+            r.get::<i64, _>("deleted"),
+            r.get::<String, _>("content_hash")
+        )
+    })
+    .collect();
+    let dossiers = sqlx::query(
+        "SELECT person_key, name, unit_code, rank, light, required_hours, credited_hours, \
+         in_scope, participated, results_total, results_passed, facts FROM dossier_state \
+         ORDER BY person_key",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let mut facts: serde_json::Value =
+            serde_json::from_str(&r.get::<String, _>("facts")).unwrap();
+        without_arrival(&mut facts);
+        format!(
+            "{} {} {} {} {} {} {} {} {} {} {} {}",
+            r.get::<String, _>("person_key"),
+            r.get::<String, _>("name"),
+            r.get::<String, _>("unit_code"),
+            r.get::<String, _>("rank"),
+            r.get::<String, _>("light"),
+            r.get::<f64, _>("required_hours"),
+            r.get::<f64, _>("credited_hours"),
+            r.get::<i64, _>("in_scope"),
+            r.get::<i64, _>("participated"),
+            r.get::<i64, _>("results_total"),
+            r.get::<i64, _>("results_passed"),
+            facts
+        )
+    })
+    .collect();
+    (versions, dossiers)
 }

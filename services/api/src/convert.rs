@@ -69,7 +69,7 @@ fn themes(field: &str, themes: &[String]) -> Result<Vec<Theme>, Rejection> {
 
 fn dimensions(
     field: &str,
-    dims: &std::collections::HashMap<String, f64>,
+    dims: &BTreeMap<String, f64>,
 ) -> Result<BTreeMap<String, f64>, Rejection> {
     dims.iter()
         .map(|(k, v)| {

@@ -22,10 +22,14 @@ use trainhub_store::Store;
 /// The status name of the relay.
 pub const NAME: &str = "outbox";
 
-/// Publishes until `stop` turns true.
+/// Header naming the hub instance that published an event.
+pub const INSTANCE_HEADER: &str = "trainhub-instance";
+
+/// Publishes until `stop` turns true; events carry `instance` in [`INSTANCE_HEADER`].
 pub async fn run(
     store: Store,
     config: EventsConfig,
+    instance: String,
     status: Arc<ConnectorStatus>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -38,7 +42,7 @@ pub async fn run(
             .collect(),
     );
     while !*stop.borrow() {
-        match session(&store, &config, &status, &mut stop, &mut nodes).await {
+        match session(&store, &config, &instance, &status, &mut stop, &mut nodes).await {
             Ok(()) => break,
             Err(e) => {
                 let wait = nodes.lost();
@@ -59,10 +63,16 @@ pub async fn run(
 async fn session(
     store: &Store,
     config: &EventsConfig,
+    instance: &str,
     status: &ConnectorStatus,
     stop: &mut watch::Receiver<bool>,
     nodes: &mut Nodes,
 ) -> Result<(), String> {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        INSTANCE_HEADER.into(),
+        lapin::types::AMQPValue::LongString(instance.into()),
+    );
     let broker = |e: lapin::Error| format!("broker: {e}");
     let connection = Connection::connect(
         nodes.current(),
@@ -120,7 +130,8 @@ async fn session(
                 .with_content_type("application/json".into())
                 .with_type("dossier.changed".into())
                 .with_delivery_mode(2)
-                .with_app_id("trainhub".into());
+                .with_app_id("trainhub".into())
+                .with_headers(headers.clone());
             let confirm = channel
                 .basic_publish(
                     config.exchange.as_str().into(),

@@ -153,6 +153,7 @@ impl Application {
             sources.push(tokio::spawn(crate::relay::run(
                 self.pipeline.store().clone(),
                 self.events,
+                self.registry.instance().to_owned(),
                 status,
                 stop.clone(),
             )));

@@ -2,7 +2,6 @@
 //! records stored exactly once, invalid ones dead-lettered in the store and by the broker,
 //! every message accounted for.
 
-use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use trainhub_connectors::synthetic::{self, HR};
@@ -11,38 +10,7 @@ use trainhub_store::read::LetterFilter;
 use trainhub_tests::broker::{wait_for, Broker, Feed};
 use trainhub_tests::{Backend, TestHub, TestStore};
 
-/// The single `n` column of a counting query.
-pub async fn count(store: &trainhub_store::Store, sql: &str) -> i64 {
-    sqlx::query(sql)
-        .fetch_one(store.pool())
-        .await
-        .expect("query")
-        .try_get("n")
-        .expect("n")
-}
-
-/// Every stored `(system, kind, record_id)`.
-pub async fn stored_keys(store: &trainhub_store::Store) -> HashSet<(String, String, String)> {
-    sqlx::query("SELECT system, kind, record_id FROM source_records")
-        .fetch_all(store.pool())
-        .await
-        .expect("query")
-        .iter()
-        .map(|r| {
-            (
-                r.try_get("system").unwrap(),
-                r.try_get("kind").unwrap(),
-                r.try_get("record_id").unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// The key of a record.
-pub fn key(r: &pb::Record) -> (String, String, String) {
-    let s = r.source.as_ref().expect("source");
-    (s.system.clone(), s.kind.clone(), s.record_id.clone())
-}
+pub use trainhub_tests::{count, key, stored_keys};
 
 /// 500 invalid messages of every kind: undecodable bytes, unknown JSON fields, records that fail
 /// validation, and records of a system the connector does not speak for. Returns the messages

@@ -5,7 +5,6 @@
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use sqlx::Row;
 use std::sync::Arc;
 use trainhub_api::Pipeline;
 use trainhub_connectors::synthetic;
@@ -14,73 +13,6 @@ use trainhub_model::PersonKeyer;
 use trainhub_proto::v1 as pb;
 use trainhub_store::Store;
 use trainhub_tests::{Backend, TestStore};
-
-/// Removes `received_at` everywhere: when a version arrived differs by run.
-fn without_arrival(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(m) => {
-            m.remove("received_at");
-            m.values_mut().for_each(without_arrival);
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(without_arrival),
-        _ => {}
-    }
-}
-
-/// The stored current versions and the projected dossier state, in a comparable form.
-async fn state(store: &Store) -> (Vec<String>, Vec<String>) {
-    let versions = sqlx::query(
-        "SELECT system, kind, record_id, version, deleted, content_hash FROM source_records \
-         ORDER BY system, kind, record_id",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| {
-        format!(
-            "{}/{}/{} v{} d{} {}",
-            r.get::<String, _>("system"),
-            r.get::<String, _>("kind"),
-            r.get::<String, _>("record_id"),
-            r.get::<i64, _>("version"),
-            r.get::<i64, _>("deleted"),
-            r.get::<String, _>("content_hash")
-        )
-    })
-    .collect();
-    let dossiers = sqlx::query(
-        "SELECT person_key, name, unit_code, rank, light, required_hours, credited_hours, \
-         in_scope, participated, results_total, results_passed, facts FROM dossier_state \
-         ORDER BY person_key",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| {
-        let mut facts: serde_json::Value =
-            serde_json::from_str(&r.get::<String, _>("facts")).unwrap();
-        without_arrival(&mut facts);
-        format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {}",
-            r.get::<String, _>("person_key"),
-            r.get::<String, _>("name"),
-            r.get::<String, _>("unit_code"),
-            r.get::<String, _>("rank"),
-            r.get::<String, _>("light"),
-            r.get::<f64, _>("required_hours"),
-            r.get::<f64, _>("credited_hours"),
-            r.get::<i64, _>("in_scope"),
-            r.get::<i64, _>("participated"),
-            r.get::<i64, _>("results_total"),
-            r.get::<i64, _>("results_passed"),
-            facts
-        )
-    })
-    .collect();
-    (versions, dossiers)
-}
 
 async fn open(test_store: &TestStore) -> Pipeline {
     let store = Store::connect(&test_store.url).await.unwrap();
@@ -183,8 +115,8 @@ async fn concurrent_equals_sequential(seed: u64) {
         .await
         .unwrap();
 
-    let (seq_versions, seq_dossiers) = state(sequential.store()).await;
-    let (conc_versions, conc_dossiers) = state(concurrent.store()).await;
+    let (seq_versions, seq_dossiers) = trainhub_tests::comparable_state(sequential.store()).await;
+    let (conc_versions, conc_dossiers) = trainhub_tests::comparable_state(concurrent.store()).await;
     assert!(seq_dossiers.len() >= 30, "{}", seq_dossiers.len());
     assert_eq!(seq_versions, conc_versions, "seed {seed}: current versions");
     assert_eq!(seq_dossiers, conc_dossiers, "seed {seed}: dossiers");
