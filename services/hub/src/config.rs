@@ -124,6 +124,10 @@ pub struct ServerConfig {
     /// This hub instance's id in connector status; unique among the hubs sharing a store.
     /// Default `<HOSTNAME>-<process id>` (the pod name on Kubernetes).
     pub instance: Option<String>,
+    /// Lets a hub with no principals listen beyond loopback. Only for a private network that
+    /// nothing untrusted can reach (the compose network, a namespace behind a NetworkPolicy):
+    /// the hub then serves everyone who reaches it. Off by default (DESIGN §6.3).
+    pub allow_open_network: bool,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +137,7 @@ impl Default for ServerConfig {
             http_addr: "127.0.0.1:8080".parse().expect("valid"),
             data_dir: PathBuf::from("./trainhub-data"),
             instance: None,
+            allow_open_network: false,
         }
     }
 }

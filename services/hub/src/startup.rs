@@ -33,12 +33,18 @@ impl Application {
     pub async fn build(config: &Config) -> Result<Application> {
         for addr in [config.server.grpc_addr, config.server.http_addr] {
             // No principals can be configured yet, so the hub always runs open (DESIGN §6.3).
-            if !addr.ip().is_loopback() {
+            if addr.ip().is_loopback() {
+                continue;
+            }
+            if !config.server.allow_open_network {
                 bail!(
                     "refusing to listen on {addr}: with no partners or readers configured the hub \
-                     runs open and only listens on loopback"
+                     runs open and only listens on loopback (set [server] allow_open_network = \
+                     true only on a private network nothing untrusted can reach)"
                 );
             }
+            tracing::warn!(%addr, "Listening beyond loopback with no authentication: \
+                allow_open_network is set; anyone who reaches this address can read and write.");
         }
         let partners = config
             .partners

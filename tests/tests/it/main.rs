@@ -6,6 +6,7 @@ mod bad_input;
 mod cluster;
 mod concurrent;
 mod crash;
+mod deploy;
 mod failover;
 mod fixtures;
 mod health;
