@@ -1,6 +1,7 @@
 //! `trainhub.v1.DossierService`: dossiers, listings, coverage, dispatch checks and appointment
 //! lines. Handlers parse, read the projected facts, apply the model's rules and convert.
 
+use crate::auth::{Caller, Role};
 use crate::convert;
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
@@ -271,6 +272,7 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::GetDossierRequest>,
     ) -> Result<Response<pb::Dossier>, Status> {
+        Caller::of(&request).require(Role::DossierRead)?;
         let req = request.into_inner();
         let as_of = date_opt("as_of", &req.as_of).map_err(ApiError::from)?;
         let dossier = self
@@ -285,6 +287,7 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::ListDossiersRequest>,
     ) -> Result<Response<Self::ListDossiersStream>, Status> {
+        Caller::of(&request).require(Role::DossierRead)?;
         let req = request.into_inner();
         let filter = Filter::parse(req.filter.as_ref()).map_err(ApiError::from)?;
         let as_of = date_opt("as_of", &req.as_of)
@@ -345,6 +348,7 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::CoverageRequest>,
     ) -> Result<Response<pb::CoverageReport>, Status> {
+        Caller::of(&request).require(Role::CoverageRead)?;
         let req = request.into_inner();
         let group_by = GroupBy::parse(&req.group_by).map_err(ApiError::from)?;
         let filter = Filter::parse(req.filter.as_ref()).map_err(ApiError::from)?;
@@ -366,6 +370,7 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::DispatchPlan>,
     ) -> Result<Response<pb::DispatchCheck>, Status> {
+        Caller::of(&request).require(Role::DossierRead)?;
         Ok(Response::new(
             self.check_dispatch(&request.into_inner()).await?,
         ))
@@ -375,6 +380,7 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::AppointmentLinesRequest>,
     ) -> Result<Response<pb::AppointmentLines>, Status> {
+        Caller::of(&request).require(Role::DossierRead)?;
         let req = request.into_inner();
         let as_of = date_opt("as_of", &req.as_of).map_err(ApiError::from)?;
         let dossier = self

@@ -1,5 +1,6 @@
 //! `trainhub.v1.IngestService`: thin handlers over the [`Pipeline`].
 
+use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
 use std::pin::Pin;
@@ -25,10 +26,12 @@ impl Ingest {
 
 async fn submit_one(
     pipeline: &Pipeline,
+    scope: &str,
     req: pb::SubmitRequest,
 ) -> Result<pb::SubmitResponse, Status> {
+    let batch = pipeline.prepare_as(scope, &req.records);
     let outcomes = pipeline
-        .submit(GRPC_CONNECTOR, &req.records)
+        .commit(GRPC_CONNECTOR, batch)
         .await
         .map_err(ApiError::from)?;
     Ok(pb::SubmitResponse {
@@ -44,7 +47,11 @@ impl IngestService for Ingest {
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        submit_one(&self.pipeline, request.into_inner())
+        // A partner submits as its own system only; another system's records are refused
+        // one by one (`SYSTEM_MISMATCH`) and dead-lettered.
+        let caller = Caller::of(&request);
+        caller.require(Role::Ingest)?;
+        submit_one(&self.pipeline, caller.scope(), request.into_inner())
             .await
             .map(Response::new)
     }
@@ -55,6 +62,9 @@ impl IngestService for Ingest {
         &self,
         request: Request<Streaming<pb::SubmitRequest>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
+        let caller = Caller::of(&request);
+        caller.require(Role::Ingest)?;
+        let scope = caller.scope().to_owned();
         let mut inbound = request.into_inner();
         let pipeline = self.pipeline.clone();
         let (prepared_tx, mut prepared_rx) = tokio::sync::mpsc::channel(2);
@@ -68,7 +78,7 @@ impl IngestService for Ingest {
                 match next {
                     Ok(req) => {
                         if prepared_tx
-                            .send(preparer.prepare(&req.records))
+                            .send(preparer.prepare_as(&scope, &req.records))
                             .await
                             .is_err()
                         {

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod convert;
 pub mod dossier;
 pub mod error;

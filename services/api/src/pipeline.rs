@@ -112,6 +112,12 @@ impl Pipeline {
     /// The CPU half of [`Pipeline::submit`]: decode, validate and prepare the rows. Streams run
     /// it for the next batch while the previous one commits.
     pub fn prepare(&self, records: &[pb::Record]) -> PreparedBatch {
+        self.prepare_as("", records)
+    }
+
+    /// [`Pipeline::prepare`] for a caller that speaks for system `scope` only (none when
+    /// empty): records of any other system are refused with `SYSTEM_MISMATCH`.
+    pub fn prepare_as(&self, scope: &str, records: &[pb::Record]) -> PreparedBatch {
         let inbound = records.iter().map(|r| Inbound {
             payload: r.encode_to_vec(),
             record: Ok(r.clone()),
@@ -119,7 +125,7 @@ impl Pipeline {
             headers: String::new(),
             replay_of: None,
         });
-        self.prepare_inbound("", inbound)
+        self.prepare_inbound(scope, inbound)
     }
 
     /// Prepares records as they arrived from a transport: decoded or not, with their bytes.
@@ -144,7 +150,7 @@ impl Pipeline {
                         code: ReasonCode::SystemMismatch,
                         field: "source.system".into(),
                         message: format!(
-                            "this connector speaks for system `{scope}`, not `{}`",
+                            "the sender (connector or partner) speaks for system `{scope}`, not `{}`",
                             source.system
                         ),
                     });

@@ -1,6 +1,7 @@
 //! The gRPC server: trainhub services plus `grpc.health.v1.Health` and server reflection
 //! (`v1` and `v1alpha`, since common clients still speak the latter).
 
+use crate::auth::{Principals, Role};
 use crate::dossier::Dossiers;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
@@ -8,6 +9,7 @@ use crate::sync_health::SyncHealth;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use trainhub_proto::v1::{
     dossier_service_server::DossierServiceServer, ingest_service_server::IngestServiceServer,
     sync_health_service_server::SyncHealthServiceServer,
@@ -31,10 +33,13 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Serves the trainhub gRPC API on `listener` until `shutdown` completes; in-flight calls are
 /// allowed to finish.
+/// Every trainhub service authenticates its callers with `principals` (open when there are
+/// none); health and reflection answer anyone.
 pub async fn serve(
     listener: TcpListener,
     pipeline: Pipeline,
     status: std::sync::Arc<dyn crate::sync_health::StatusSource>,
+    principals: Principals,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -54,17 +59,26 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .expect("the embedded descriptor set is valid");
-    let ingest = IngestServiceServer::new(Ingest::new(pipeline.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let ingest = InterceptedService::new(
+        IngestServiceServer::new(Ingest::new(pipeline.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        principals.interceptor(&[Role::Ingest]),
+    );
     // Coverage of a whole province carries its RED list; allow large answers.
     health_reporter
         .set_serving::<SyncHealthServiceServer<SyncHealth>>()
         .await;
     // Dead letters carry their payloads; a page of them may be large.
-    let sync_health = SyncHealthServiceServer::new(SyncHealth::new(pipeline.clone(), status))
-        .max_encoding_message_size(64 * 1024 * 1024);
-    let dossiers = DossierServiceServer::new(Dossiers::new(pipeline))
-        .max_encoding_message_size(256 * 1024 * 1024);
+    let sync_health = InterceptedService::new(
+        SyncHealthServiceServer::new(SyncHealth::new(pipeline.clone(), status))
+            .max_encoding_message_size(64 * 1024 * 1024),
+        principals.interceptor(&[Role::HealthRead, Role::DlqReplay, Role::Ingest]),
+    );
+    let dossiers = InterceptedService::new(
+        DossierServiceServer::new(Dossiers::new(pipeline))
+            .max_encoding_message_size(256 * 1024 * 1024),
+        principals.interceptor(&[Role::DossierRead, Role::CoverageRead]),
+    );
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)

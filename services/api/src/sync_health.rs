@@ -1,6 +1,7 @@
 //! `SyncHealthService`: connector status for ops teams, partner reconciliation, and dead
 //! letters — listing and replay.
 
+use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
 use tonic::{Request, Response, Status};
@@ -110,8 +111,9 @@ pub fn letter_to_wire(l: DeadLetter) -> pb::DeadLetter {
 impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
     async fn list_connectors(
         &self,
-        _: Request<pb::ListConnectorsRequest>,
+        request: Request<pb::ListConnectorsRequest>,
     ) -> Result<Response<pb::ListConnectorsResponse>, Status> {
+        Caller::of(&request).require(Role::HealthRead)?;
         Ok(Response::new(pb::ListConnectorsResponse {
             connectors: self.cluster().await,
         }))
@@ -121,6 +123,7 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
         &self,
         request: Request<pb::GetConnectorRequest>,
     ) -> Result<Response<pb::ConnectorStatus>, Status> {
+        Caller::of(&request).require(Role::HealthRead)?;
         let name = request.into_inner().name;
         // This instance's own connector first, else another instance's.
         self.cluster()
@@ -137,8 +140,9 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
 
     async fn watch_connectors(
         &self,
-        _: Request<pb::WatchConnectorsRequest>,
+        request: Request<pb::WatchConnectorsRequest>,
     ) -> Result<Response<Self::WatchConnectorsStream>, Status> {
+        Caller::of(&request).require(Role::HealthRead)?;
         let source = self.status.clone();
         let mut changes = source.changes();
         let mut closing = source.closing();
@@ -175,9 +179,21 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
         &self,
         request: Request<pb::ReportCountsRequest>,
     ) -> Result<Response<pb::ReportCountsResponse>, Status> {
+        // A partner reports its own counts; a reader with health:read may report any.
+        let caller = Caller::of(&request);
+        if caller.require(Role::HealthRead).is_err() {
+            caller.require(Role::Ingest)?;
+        }
         let r = request.into_inner();
         if r.system.is_empty() {
             return Err(bad("system", "`system` names the partner counting".into()));
+        }
+        if !caller.scope().is_empty() && caller.scope() != r.system {
+            return Err(Status::permission_denied(format!(
+                "a partner reports for its own system `{}`, not `{}`",
+                caller.scope(),
+                r.system
+            )));
         }
         if r.count < 0 {
             return Err(bad("count", "`count` cannot be negative".into()));
@@ -214,6 +230,7 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
         &self,
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        Caller::of(&request).require(Role::HealthRead)?;
         let r = request.into_inner();
         let size = match r.page_size {
             0 => PAGE.0,
@@ -262,6 +279,7 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
         &self,
         request: Request<pb::ReplayDeadLettersRequest>,
     ) -> Result<Response<pb::ReplayDeadLettersResponse>, Status> {
+        Caller::of(&request).require(Role::DlqReplay)?;
         let r = request.into_inner();
         let ids = r
             .ids

@@ -32,6 +32,9 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Connector status of a running hub; exits 1 when a connector has failed.
     Status(StatusArgs),
+    /// Make a new bearer token: prints the token (give it to the partner or reader) and the
+    /// `token_sha256` line for the configuration (the hub keeps only that).
+    Token,
 }
 
 /// `status`.
@@ -43,6 +46,9 @@ pub struct StatusArgs {
     /// The hub's gRPC URL; default `http://` + the configured `grpc_addr`.
     #[arg(long)]
     pub hub: Option<String>,
+    /// Bearer token of a reader with `health:read`, when the hub has principals.
+    #[arg(long, env = "TRAINHUB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// JSON instead of a table.
     #[arg(long)]
     pub json: bool,

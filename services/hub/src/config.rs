@@ -31,6 +31,9 @@ pub struct Config {
     /// Partner systems expected over gRPC (`[[partners]]`).
     #[serde(default)]
     pub partners: Vec<PartnerConfig>,
+    /// `[[readers]]`: systems and people that read dossiers, coverage or sync health.
+    #[serde(default)]
+    pub readers: Vec<ReaderConfig>,
     /// Metrics and traces export.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
@@ -48,6 +51,93 @@ pub struct PartnerConfig {
     /// Seconds of silence after which its status turns `degraded`; none by default.
     #[serde(default)]
     pub max_silence_seconds: Option<u64>,
+    /// Hex SHA-256 of the partner's bearer token (never the token; `trainhub token` makes
+    /// one), or a list of them while a token is being rotated. A partner without one is only
+    /// listed in sync health.
+    #[serde(default)]
+    pub token_sha256: Option<Digests>,
+    /// What it may do; `["ingest"]` by default.
+    #[serde(default = "ingest_only")]
+    pub roles: Vec<String>,
+}
+
+/// One token digest, or several: during a rotation both the old and the new token work.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Digests {
+    /// One digest.
+    One(String),
+    /// Several, e.g. `[old, new]`.
+    Many(Vec<String>),
+}
+
+impl Digests {
+    /// The digests.
+    pub fn all(&self) -> Vec<String> {
+        match self {
+            Digests::One(d) => vec![d.clone()],
+            Digests::Many(d) => d.clone(),
+        }
+    }
+}
+
+fn ingest_only() -> Vec<String> {
+    vec!["ingest".into()]
+}
+
+/// `[[readers]]`: a principal that reads (the appointment system, an ops team).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderConfig {
+    /// The reader's name.
+    pub name: String,
+    /// Hex SHA-256 of its bearer token, or a list of them while rotating.
+    pub token_sha256: Digests,
+    /// `dossier:read`, `coverage:read`, `review:write`, `health:read`, `dlq:replay`.
+    pub roles: Vec<String>,
+}
+
+impl Config {
+    /// The principals configured: partners with a token and every reader. Unknown roles and
+    /// malformed digests are errors naming the principal.
+    pub fn principals(&self) -> Result<trainhub_api::auth::Principals> {
+        use trainhub_api::auth::{Principal, Principals, Role};
+        let roles = |who: &str, names: &[String]| -> Result<std::collections::BTreeSet<Role>> {
+            names
+                .iter()
+                .map(|n| {
+                    Role::parse(n).ok_or_else(|| {
+                        let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                        anyhow::anyhow!("`{who}`: unknown role `{n}` (known: {})", known.join(", "))
+                    })
+                })
+                .collect()
+        };
+        let mut entries = Vec::new();
+        for p in &self.partners {
+            if let Some(digests) = &p.token_sha256 {
+                let principal = Principal {
+                    name: p.name.clone(),
+                    system: Some(p.system.clone()),
+                    roles: roles(&p.name, &p.roles)?,
+                };
+                for digest in digests.all() {
+                    entries.push((digest, principal.clone()));
+                }
+            }
+        }
+        for r in &self.readers {
+            let principal = Principal {
+                name: r.name.clone(),
+                system: None,
+                roles: roles(&r.name, &r.roles)?,
+            };
+            for digest in r.token_sha256.all() {
+                entries.push((digest, principal.clone()));
+            }
+        }
+        Principals::new(entries).map_err(anyhow::Error::msg)
+    }
 }
 
 /// `[telemetry]`.
@@ -124,10 +214,10 @@ pub struct ServerConfig {
     /// This hub instance's id in connector status; unique among the hubs sharing a store.
     /// Default `<HOSTNAME>-<process id>` (the pod name on Kubernetes).
     pub instance: Option<String>,
-    /// Lets a hub with no principals listen beyond loopback. Only for a private network that
-    /// nothing untrusted can reach (the compose network, a namespace behind a NetworkPolicy):
-    /// the hub then serves everyone who reaches it. Off by default (DESIGN §6.3).
-    pub allow_open_network: bool,
+    /// Lets the hub listen beyond loopback without TLS — and, with no principals configured,
+    /// without authentication. Only for a private network that nothing untrusted can reach
+    /// (the compose network, a namespace behind a NetworkPolicy). Off by default (DESIGN §6.3).
+    pub allow_plaintext_network: bool,
 }
 
 impl Default for ServerConfig {
@@ -137,7 +227,7 @@ impl Default for ServerConfig {
             http_addr: "127.0.0.1:8080".parse().expect("valid"),
             data_dir: PathBuf::from("./trainhub-data"),
             instance: None,
-            allow_open_network: false,
+            allow_plaintext_network: false,
         }
     }
 }
@@ -255,6 +345,7 @@ impl Config {
         if self.events.url.is_none() && !self.events.fallback_urls.is_empty() {
             anyhow::bail!("[events] `fallback_urls` needs `url` (the first node)");
         }
+        self.principals()?;
         if self.events.batch == 0 {
             anyhow::bail!("[events] `batch` must be at least 1");
         }
@@ -353,5 +444,42 @@ mod tests {
         let kind = "[[connectors]]\nname = \"q\"\nkind = \"kafka\"\n";
         let err = format!("{:#}", load_text(kind).unwrap_err());
         assert!(err.contains("kafka"), "{err}");
+    }
+
+    #[test]
+    fn principals_as_the_design_shows() {
+        let digest = "a".repeat(64);
+        let c = load_text(&format!(
+            r#"
+            [[partners]]
+            name   = "party-school"
+            system = "party-school"
+            token_sha256 = "{digest}"
+            roles  = ["ingest"]
+
+            [[readers]]
+            name  = "appointment-system"
+            token_sha256 = ["{}", "{}"]
+            roles = ["dossier:read", "coverage:read"]
+            "#,
+            "b".repeat(64),
+            "c".repeat(64)
+        ))
+        .unwrap();
+        assert!(!c.principals().unwrap().is_open());
+        assert_eq!(c.readers[0].token_sha256.all().len(), 2);
+
+        let unknown = format!(
+            "[[readers]]\nname = \"r\"\ntoken_sha256 = \"{digest}\"\nroles = [\"dossier:write\"]\n"
+        );
+        let err = format!("{:#}", load_text(&unknown).unwrap_err());
+        assert!(
+            err.contains("`r`") && err.contains("dossier:write"),
+            "{err}"
+        );
+        let short = "[[readers]]\nname = \"r\"\ntoken_sha256 = \"abc\"\nroles = []\n";
+        let err = format!("{:#}", load_text(short).unwrap_err());
+        assert!(err.contains("token_sha256"), "{err}");
+        assert!(load_text("").unwrap().principals().unwrap().is_open());
     }
 }

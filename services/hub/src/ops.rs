@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use trainhub_api::auth::{Principals, Role};
 use trainhub_store::read::LetterFilter;
 use trainhub_store::Store;
 
@@ -21,6 +22,8 @@ pub struct Ops {
     pub store: Store,
     /// The hub's connectors and metrics.
     pub registry: Arc<Registry>,
+    /// Who may read the dashboard and its data (everyone when open).
+    pub principals: Principals,
 }
 
 /// The dashboard page: one file, no external assets.
@@ -28,13 +31,43 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// The ops router.
 pub fn router(ops: Ops) -> Router {
-    Router::new()
+    // Probes and the scraper need no token; the dashboard and its data need `health:read`.
+    let guarded = Router::new()
         .route("/", get(|| async { Html(DASHBOARD) }))
+        .route("/api/status", get(status))
+        .route_layer(axum::middleware::from_fn_with_state(ops.clone(), guard));
+    Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/status", get(status))
+        .merge(guarded)
         .with_state(ops)
+}
+
+/// Lets a request through when the hub is open or it carries a token with `health:read`.
+async fn guard(
+    State(ops): State<Ops>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let verdict = ops
+        .principals
+        .authenticate(header)
+        .and_then(|caller| caller.require(Role::HealthRead));
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(status) if status.code() == tonic::Code::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            format!("{}\n", status.message()),
+        )
+            .into_response(),
+        Err(status) => (StatusCode::FORBIDDEN, format!("{}\n", status.message())).into_response(),
+    }
 }
 
 async fn readyz(State(ops): State<Ops>) -> (StatusCode, String) {

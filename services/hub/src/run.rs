@@ -142,6 +142,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,
         Command::Coverage(args) => report::coverage(&load_config(&args.store)?, &args).await,
+        Command::Token => {
+            let token = hex::encode(rand::random::<[u8; 32]>());
+            println!("token        {token}");
+            println!(
+                "token_sha256 = \"{}\"",
+                trainhub_api::auth::token_digest(&token)
+            );
+            eprintln!(
+                "Give the token to its holder over a safe channel; configure only the digest."
+            );
+            Ok(())
+        }
         Command::Status(args) => {
             let healthy = crate::status_cmd::run(&load_config(&args.store)?, &args).await?;
             if !healthy {

@@ -26,25 +26,38 @@ pub struct Application {
     events: EventsConfig,
     relay_status: Option<Arc<ConnectorStatus>>,
     registry: Arc<Registry>,
+    principals: trainhub_api::auth::Principals,
 }
 
 impl Application {
     /// Connects and migrates the store, loads the secret and binds both listeners.
     pub async fn build(config: &Config) -> Result<Application> {
+        let principals = config.principals()?;
+        if principals.is_open() {
+            tracing::warn!(
+                "No partners or readers with tokens: the hub runs open (every call \
+                allowed)."
+            );
+        }
         for addr in [config.server.grpc_addr, config.server.http_addr] {
-            // No principals can be configured yet, so the hub always runs open (DESIGN §6.3).
+            // No TLS yet: beyond loopback tokens and records would cross the network in clear.
             if addr.ip().is_loopback() {
                 continue;
             }
-            if !config.server.allow_open_network {
+            if !config.server.allow_plaintext_network {
+                let why = if principals.is_open() {
+                    "with no partners or readers configured the hub runs open"
+                } else {
+                    "without TLS, tokens and records would cross the network in plain text"
+                };
                 bail!(
-                    "refusing to listen on {addr}: with no partners or readers configured the hub \
-                     runs open and only listens on loopback (set [server] allow_open_network = \
-                     true only on a private network nothing untrusted can reach)"
+                    "refusing to listen on {addr}: {why}, so it only listens on loopback (set \
+                     [server] allow_plaintext_network = true only on a private network nothing \
+                     untrusted can reach)"
                 );
             }
-            tracing::warn!(%addr, "Listening beyond loopback with no authentication: \
-                allow_open_network is set; anyone who reaches this address can read and write.");
+            tracing::warn!(%addr, open = principals.is_open(), "Listening beyond loopback in plain \
+                text: allow_plaintext_network is set.");
         }
         let partners = config
             .partners
@@ -94,6 +107,7 @@ impl Application {
             events: config.events.clone(),
             relay_status,
             registry,
+            principals,
         })
     }
 
@@ -130,6 +144,7 @@ impl Application {
             self.grpc,
             self.pipeline.clone(),
             self.registry.clone(),
+            self.principals.clone(),
             async move {
                 let _ = grpc_stop.recv().await;
             },
@@ -139,6 +154,7 @@ impl Application {
             ops::Ops {
                 store: self.pipeline.store().clone(),
                 registry: self.registry.clone(),
+                principals: self.principals.clone(),
             },
             async move {
                 let _ = http_stop.recv().await;

@@ -17,8 +17,17 @@ pub async fn run(config: &Config, args: &StatusArgs) -> Result<bool> {
     let mut client = pb::sync_health_service_client::SyncHealthServiceClient::connect(url.clone())
         .await
         .with_context(|| format!("no hub answers at {url}"))?;
+    let mut request = tonic::Request::new(pb::ListConnectorsRequest {});
+    if let Some(token) = &args.token {
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .context("the token must be printable ASCII")?,
+        );
+    }
     let connectors = client
-        .list_connectors(pb::ListConnectorsRequest {})
+        .list_connectors(request)
         .await
         .with_context(|| format!("asking {url} for its connectors"))?
         .into_inner()

@@ -27,7 +27,7 @@ fn variables(text: &str) -> Vec<(String, String)> {
         }
         let value = if name.ends_with("_ADDR") {
             "0.0.0.0:50051"
-        } else if name.ends_with("__ALLOW_OPEN_NETWORK") {
+        } else if name.ends_with("__ALLOW_PLAINTEXT_NETWORK") {
             "true"
         } else {
             "/some/value"
@@ -63,7 +63,7 @@ fn the_deploy_configurations_load() {
         "TRAINHUB_IDENTITY__SECRET_FILE",
         "TRAINHUB_SERVER__INSTANCE",
         "TRAINHUB_SERVER__GRPC_ADDR",
-        "TRAINHUB_SERVER__ALLOW_OPEN_NETWORK",
+        "TRAINHUB_SERVER__ALLOW_PLAINTEXT_NETWORK",
     ] {
         assert!(names.contains(&needed), "{needed} set somewhere: {names:?}");
     }
@@ -79,7 +79,7 @@ fn the_deploy_configurations_load() {
         assert_eq!(c.queue_type.as_deref(), Some("quorum"));
         assert_eq!(c.addresses().len(), 3);
         assert_eq!(config.server.instance.as_deref(), Some("/some/value"));
-        assert!(config.server.allow_open_network);
+        assert!(config.server.allow_plaintext_network);
     }
 }
 
@@ -98,10 +98,10 @@ async fn beyond_loopback_only_when_the_network_is_declared_private() {
         .err()
         .expect("refused");
     assert!(
-        format!("{refused:#}").contains("allow_open_network"),
+        format!("{refused:#}").contains("allow_plaintext_network"),
         "{refused:#}"
     );
-    config.server.allow_open_network = true;
+    config.server.allow_plaintext_network = true;
     let app = trainhub::startup::Application::build(&config)
         .await
         .expect("builds when allowed");

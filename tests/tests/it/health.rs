@@ -34,6 +34,8 @@ async fn a_silent_partner_turns_degraded_and_recovers() {
             name: "a partner".into(),
             system: system.clone(),
             max_silence_seconds: Some(2),
+            token_sha256: None,
+            roles: vec!["ingest".into()],
         }];
     })
     .await;

@@ -1,0 +1,244 @@
+//! Partner and reader authentication (issue 6, DESIGN §6.3, §8): bearer tokens checked against
+//! configured SHA-256 digests, roles per service, a partner only submits as its own system, and
+//! the ops port guards everything but probes and metrics.
+
+use std::collections::HashSet;
+use tonic::{Code, Request};
+use trainhub::config::{Digests, PartnerConfig, ReaderConfig};
+use trainhub_api::auth::token_digest;
+use trainhub_connectors::synthetic::{self, HR, SCHOOL};
+use trainhub_proto::v1 as pb;
+use trainhub_store::read::{LetterFilter, Table};
+use trainhub_tests::{http_get_with, Backend, TestHub, TestStore};
+
+const HR_TOKEN: &str = "3b0c6f1e9d2a4c8b7e5f0a1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f7";
+const READER_TOKEN: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0ffeeddccbbaa99887766554433221100";
+const OPS_TOKEN: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef";
+/// The ops team's next token, configured beside the current one during a rotation.
+const OPS_TOKEN_NEXT: &str = "1122334455667788990011223344556677889900112233445566778899001122";
+
+fn with<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    request
+}
+
+async fn secured_hub() -> Option<TestHub> {
+    let test_store = TestStore::new(Backend::Sqlite).await?;
+    Some(
+        TestHub::start_with(test_store, |c| {
+            c.partners = vec![PartnerConfig {
+                name: "hr-system".into(),
+                system: HR.into(),
+                max_silence_seconds: None,
+                token_sha256: Some(Digests::One(token_digest(HR_TOKEN))),
+                roles: vec!["ingest".into()],
+            }];
+            c.readers = vec![
+                ReaderConfig {
+                    name: "appointments".into(),
+                    token_sha256: Digests::One(token_digest(READER_TOKEN)),
+                    roles: vec!["dossier:read".into()],
+                },
+                ReaderConfig {
+                    name: "ops".into(),
+                    token_sha256: Digests::Many(vec![
+                        token_digest(OPS_TOKEN),
+                        token_digest(OPS_TOKEN_NEXT),
+                    ]),
+                    roles: vec!["health:read".into()],
+                },
+            ];
+        })
+        .await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_authenticated_scoped_and_held_to_their_roles() {
+    let Some(hub) = secured_hub().await else {
+        return;
+    };
+    let population = synthetic::population(89, 6);
+    let of = |system: &str| -> Vec<pb::Record> {
+        population
+            .records
+            .iter()
+            .filter(|r| r.source.as_ref().unwrap().system == system)
+            .cloned()
+            .collect()
+    };
+    let (hr, school) = (of(HR), of(SCHOOL));
+    assert!(!hr.is_empty() && !school.is_empty());
+    let mut ingest = hub.ingest().await;
+
+    // No token, a malformed header, an unknown token: UNAUTHENTICATED, nothing stored.
+    let request = || pb::SubmitRequest {
+        records: hr.clone(),
+    };
+    let none = ingest.submit(request()).await.unwrap_err();
+    assert_eq!(none.code(), Code::Unauthenticated, "{none:?}");
+    let wrong = ingest
+        .submit(with(request(), "not-a-configured-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated, "{wrong:?}");
+    let mut basic = Request::new(request());
+    basic
+        .metadata_mut()
+        .insert("authorization", "Basic aHI6aHI=".parse().unwrap());
+    assert_eq!(
+        ingest.submit(basic).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        hub.store.table_count(Table::RawLog).await.unwrap(),
+        0,
+        "a refused call leaves nothing"
+    );
+
+    // The HR partner submitting the party school's records: each refused, dead-lettered.
+    let mut mixed = hr.clone();
+    mixed.extend(school.iter().cloned());
+    let outcomes = ingest
+        .submit(with(pb::SubmitRequest { records: mixed }, HR_TOKEN))
+        .await
+        .expect("an authenticated partner submits")
+        .into_inner()
+        .outcomes;
+    let (mine, others) = outcomes.split_at(hr.len());
+    assert!(mine
+        .iter()
+        .all(|o| o.status() != pb::RecordStatus::Rejected));
+    for o in others {
+        assert_eq!(o.status(), pb::RecordStatus::Rejected);
+        assert_eq!(o.reason_code, "SYSTEM_MISMATCH", "{o:?}");
+    }
+    let stored: HashSet<String> = trainhub_tests::stored_keys(&hub.store)
+        .await
+        .into_iter()
+        .map(|(system, _, _)| system)
+        .collect();
+    assert_eq!(
+        stored,
+        HashSet::from([HR.to_owned()]),
+        "no school record stored"
+    );
+    let letters = hub
+        .store
+        .dead_letters(&LetterFilter::default(), None, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), school.len());
+    assert!(letters
+        .iter()
+        .all(|l| l.reason_code == "SYSTEM_MISMATCH" && l.scope == HR));
+
+    // Roles: a partner may not read dossiers, a reader may not submit, and each reads only
+    // what its roles allow.
+    let national_id = hr
+        .iter()
+        .find_map(|r| match &r.body {
+            Some(pb::record::Body::Person(p)) => Some(p.national_id.clone()),
+            _ => None,
+        })
+        .expect("an HR person");
+    let read = || pb::GetDossierRequest {
+        national_id: national_id.clone(),
+        purpose: "appointment-review".into(),
+        ..Default::default()
+    };
+    let mut dossiers = hub.dossiers().await;
+    let denied = dossiers
+        .get_dossier(with(read(), HR_TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert_eq!(
+        dossiers.get_dossier(read()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let dossier = dossiers
+        .get_dossier(with(read(), READER_TOKEN))
+        .await
+        .expect("a reader reads")
+        .into_inner();
+    assert!(!dossier.person_key.is_empty());
+    let coverage = dossiers
+        .get_coverage(with(
+            pb::CoverageRequest {
+                group_by: "unit".into(),
+                ..Default::default()
+            },
+            READER_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(coverage.code(), Code::PermissionDenied, "no coverage:read");
+    let submit = ingest
+        .submit(with(request(), READER_TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(submit.code(), Code::PermissionDenied);
+    let mut health = hub.sync_health().await;
+    assert_eq!(
+        health
+            .list_connectors(with(pb::ListConnectorsRequest {}, HR_TOKEN))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied,
+        "a partner does not read sync health"
+    );
+    assert!(health
+        .list_connectors(with(pb::ListConnectorsRequest {}, OPS_TOKEN))
+        .await
+        .is_ok());
+    let replay = health
+        .replay_dead_letters(with(pb::ReplayDeadLettersRequest::default(), OPS_TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(replay.code(), Code::PermissionDenied, "no dlq:replay");
+
+    // The ops port: probes and metrics open, the dashboard and its data behind health:read.
+    let http = hub.http_addr;
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            http_get_with(http, open, &[]).await.unwrap().0,
+            200,
+            "{open}"
+        );
+    }
+    for guarded in ["/", "/api/status"] {
+        assert_eq!(http_get_with(http, guarded, &[]).await.unwrap().0, 401);
+        let reader = format!("Bearer {READER_TOKEN}");
+        let ops = format!("Bearer {OPS_TOKEN}");
+        let next = format!("Bearer {OPS_TOKEN_NEXT}");
+        assert_eq!(
+            http_get_with(http, guarded, &[("Authorization", &next)])
+                .await
+                .unwrap()
+                .0,
+            200,
+            "both tokens work during a rotation"
+        );
+        assert_eq!(
+            http_get_with(http, guarded, &[("Authorization", &reader)])
+                .await
+                .unwrap()
+                .0,
+            403
+        );
+        assert_eq!(
+            http_get_with(http, guarded, &[("Authorization", &ops)])
+                .await
+                .unwrap()
+                .0,
+            200
+        );
+    }
+    hub.stop().await;
+}
