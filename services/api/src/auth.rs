@@ -94,6 +94,11 @@ impl Caller {
         }
     }
 
+    /// The caller's name for the audit trail: the principal's, or `open`.
+    pub fn name(&self) -> &str {
+        self.0.as_ref().map_or("open", |p| p.name.as_str())
+    }
+
     /// The source system the caller may submit as; empty when the hub is open or the caller
     /// is not a partner (then any system).
     pub fn scope(&self) -> &str {

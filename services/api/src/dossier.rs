@@ -18,12 +18,57 @@ use trainhub_model::record::PersonRef;
 use trainhub_model::values::date_opt;
 use trainhub_model::{NationalId, PersonKey, Rejection};
 use trainhub_proto::v1::{self as pb, dossier_service_server::DossierService};
+use trainhub_store::audit::AuditEntry;
 use trainhub_store::projection::StateFilter;
 
 /// The dossier service.
 #[derive(Debug, Clone)]
 pub struct Dossiers {
     pipeline: Pipeline,
+}
+
+/// The stated purpose of a read of personal data (e.g. `appointment-review`): required, one
+/// line of at most 200 characters.
+fn purpose(stated: &str) -> Result<String, Status> {
+    let p = stated.trim();
+    if p.is_empty() {
+        return Err(Status::invalid_argument(
+            "`purpose` is required: say why the data is read, e.g. `appointment-review`",
+        ));
+    }
+    if p.chars().count() > 200 || p.chars().any(char::is_control) {
+        return Err(Status::invalid_argument(
+            "`purpose` must be one line of at most 200 characters",
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+/// The audit row of a dossier returned to `caller`.
+fn audited(caller: &Caller, method: &str, purpose: &str, d: &pb::Dossier) -> AuditEntry {
+    AuditEntry {
+        principal: caller.name().to_owned(),
+        method: method.to_owned(),
+        person_key: d.person_key.clone(),
+        purpose: purpose.to_owned(),
+        returned: format!(
+            "dossier as_of {} light {:?} credited {} of {} hours, {} trainings, {} flags",
+            d.as_of,
+            d.light(),
+            d.credited_hours,
+            d.required_hours,
+            d.trainings.len(),
+            d.flags.len()
+        ),
+    }
+}
+
+/// Writes the audit rows; the data is not returned unless they are stored.
+async fn account(pipeline: &Pipeline, entries: &[AuditEntry]) -> Result<(), Status> {
+    pipeline.store().audit(entries).await.map_err(|e| {
+        tracing::error!(error = %e, "Audit trail unwritable; the read is refused.");
+        Status::unavailable("the audit trail cannot be written; the read is refused")
+    })
 }
 
 /// Today in the hub's time zone: the default `as_of` and the projection day.
@@ -272,13 +317,21 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::GetDossierRequest>,
     ) -> Result<Response<pb::Dossier>, Status> {
-        Caller::of(&request).require(Role::DossierRead)?;
+        let caller = Caller::of(&request);
+        caller.require(Role::DossierRead)?;
         let req = request.into_inner();
+        let purpose = purpose(&req.purpose)?;
         let as_of = date_opt("as_of", &req.as_of).map_err(ApiError::from)?;
         let dossier = self
             .dossier(&req.national_id, &req.person_key, as_of)
             .await?;
-        Ok(Response::new(wire::dossier(&dossier)))
+        let out = wire::dossier(&dossier);
+        account(
+            &self.pipeline,
+            &[audited(&caller, "GetDossier", &purpose, &out)],
+        )
+        .await?;
+        Ok(Response::new(out))
     }
 
     type ListDossiersStream = DossierStream;
@@ -287,8 +340,10 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::ListDossiersRequest>,
     ) -> Result<Response<Self::ListDossiersStream>, Status> {
-        Caller::of(&request).require(Role::DossierRead)?;
+        let caller = Caller::of(&request);
+        caller.require(Role::DossierRead)?;
         let req = request.into_inner();
+        let purpose = purpose(&req.purpose)?;
         let filter = Filter::parse(req.filter.as_ref()).map_err(ApiError::from)?;
         let as_of = date_opt("as_of", &req.as_of)
             .map_err(ApiError::from)?
@@ -322,20 +377,29 @@ impl DossierService for Dossiers {
                 };
                 let Some((last, _)) = page.last() else { return };
                 after = last.to_string();
+                let mut out = Vec::new();
                 for (key, records) in &page {
                     let Some(d) = d::compute(key, records, as_of, pipeline.policy()) else {
                         continue;
                     };
-                    if !filter.matches(&d) {
-                        continue;
+                    if filter.matches(&d) && sent + out.len() < limit {
+                        out.push(wire::dossier(&d));
                     }
-                    if tx.send(Ok(wire::dossier(&d))).await.is_err() {
+                }
+                // A page is accounted for before any of it leaves.
+                let entries: Vec<AuditEntry> = out
+                    .iter()
+                    .map(|d| audited(&caller, "ListDossiers", &purpose, d))
+                    .collect();
+                if let Err(status) = account(&pipeline, &entries).await {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                for d in out {
+                    if tx.send(Ok(d)).await.is_err() {
                         return; // the reader went away
                     }
                     sent += 1;
-                    if sent >= limit {
-                        return;
-                    }
                 }
             }
         });
@@ -348,14 +412,29 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::CoverageRequest>,
     ) -> Result<Response<pb::CoverageReport>, Status> {
-        Caller::of(&request).require(Role::CoverageRead)?;
+        let caller = Caller::of(&request);
+        caller.require(Role::CoverageRead)?;
         let req = request.into_inner();
+        let purpose = purpose(&req.purpose)?;
         let group_by = GroupBy::parse(&req.group_by).map_err(ApiError::from)?;
         let filter = Filter::parse(req.filter.as_ref()).map_err(ApiError::from)?;
         let as_of = date_opt("as_of", &req.as_of)
             .map_err(ApiError::from)?
             .unwrap_or_else(today);
         let groups = self.coverage(group_by, &filter, as_of).await?;
+        let red: i64 = groups.values().map(|g| g.red).sum();
+        let entry = AuditEntry {
+            principal: caller.name().to_owned(),
+            method: "GetCoverage".into(),
+            person_key: String::new(),
+            purpose,
+            returned: format!(
+                "coverage by {} as_of {as_of}: {} groups, {red} persons on RED lists",
+                req.group_by,
+                groups.len()
+            ),
+        };
+        account(&self.pipeline, &[entry]).await?;
         Ok(Response::new(pb::CoverageReport {
             groups: groups
                 .iter()
@@ -380,13 +459,23 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::AppointmentLinesRequest>,
     ) -> Result<Response<pb::AppointmentLines>, Status> {
-        Caller::of(&request).require(Role::DossierRead)?;
+        let caller = Caller::of(&request);
+        caller.require(Role::DossierRead)?;
         let req = request.into_inner();
+        let purpose = purpose(&req.purpose)?;
         let as_of = date_opt("as_of", &req.as_of).map_err(ApiError::from)?;
         let dossier = self
             .dossier(&req.national_id, &req.person_key, as_of)
             .await?;
         let lines = dispatch::appointment_lines(&dossier);
+        let entry = AuditEntry {
+            principal: caller.name().to_owned(),
+            method: "GetAppointmentLines".into(),
+            person_key: dossier.person_key.to_string(),
+            purpose,
+            returned: format!("{} appointment-form lines", lines.len()),
+        };
+        account(&self.pipeline, &[entry]).await?;
         Ok(Response::new(pb::AppointmentLines {
             person_key: dossier.person_key.to_string(),
             jianli: lines.join("\n"),

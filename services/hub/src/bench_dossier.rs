@@ -92,6 +92,7 @@ async fn measure(
     let started = Instant::now();
     let report = client
         .get_coverage(pb::CoverageRequest {
+            purpose: "benchmark".into(),
             group_by: "unit".into(),
             ..Default::default()
         })
@@ -107,6 +108,7 @@ async fn measure(
         let started = Instant::now();
         client
             .get_coverage(pb::CoverageRequest {
+                purpose: "benchmark".into(),
                 group_by: "unit".into(),
                 ..Default::default()
             })

@@ -32,6 +32,8 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Connector status of a running hub; exits 1 when a connector has failed.
     Status(StatusArgs),
+    /// The audit trail of reads: who read whose data, why and when (newest first).
+    Audit(AuditArgs),
     /// Make a new bearer token: prints the token (give it to the partner or reader) and the
     /// `token_sha256` line for the configuration (the hub keeps only that).
     Token,
@@ -52,6 +54,26 @@ pub struct StatusArgs {
     /// JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only reads about this person (a national ID or a person_key).
+    #[arg(long)]
+    pub person: Option<String>,
+    /// Only reads by this principal.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub limit: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// `dlq`.

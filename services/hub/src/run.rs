@@ -142,6 +142,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,
         Command::Coverage(args) => report::coverage(&load_config(&args.store)?, &args).await,
+        Command::Audit(args) => crate::audit::run(&load_config(&args.store)?, &args).await,
         Command::Token => {
             let token = hex::encode(rand::random::<[u8; 32]>());
             println!("token        {token}");

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cluster;
 pub mod ingest;
 pub mod outbox;

@@ -161,15 +161,91 @@ async fn callers_are_authenticated_scoped_and_held_to_their_roles() {
         dossiers.get_dossier(read()).await.unwrap_err().code(),
         Code::Unauthenticated
     );
+    let audited =
+        || async { trainhub_tests::count(&hub.store, "SELECT COUNT(*) AS n FROM audit_log").await };
+    assert_eq!(audited().await, 0, "refused reads leave no audit row");
+    let no_purpose = pb::GetDossierRequest {
+        purpose: "  ".into(),
+        ..read()
+    };
+    let invalid = dossiers
+        .get_dossier(with(no_purpose, READER_TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument, "{invalid:?}");
+    assert!(invalid.message().contains("purpose"), "{invalid:?}");
     let dossier = dossiers
         .get_dossier(with(read(), READER_TOKEN))
         .await
         .expect("a reader reads")
         .into_inner();
     assert!(!dossier.person_key.is_empty());
+    let trail = hub.store.audit_log(None, None, 10).await.unwrap();
+    assert_eq!(trail.len(), 1, "one read, one audit row");
+    let row = &trail[0].entry;
+    assert_eq!(
+        (
+            row.principal.as_str(),
+            row.method.as_str(),
+            row.person_key.as_str(),
+            row.purpose.as_str()
+        ),
+        (
+            "appointments",
+            "GetDossier",
+            dossier.person_key.as_str(),
+            "appointment-review"
+        )
+    );
+    assert!(
+        !row.returned.contains(&national_id),
+        "the trail holds no national ID"
+    );
+    dossiers
+        .get_dossier(with(read(), READER_TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(audited().await, 2, "each read its own row");
+
+    // The trail cannot be changed, not even by someone holding the store's connection.
+    for change in [
+        "UPDATE audit_log SET purpose = 'x'",
+        "DELETE FROM audit_log",
+    ] {
+        let refused = sqlx::query(change).execute(hub.store.pool()).await;
+        assert!(refused.is_err(), "{change} must fail");
+    }
+    assert_eq!(audited().await, 2);
+
+    // `trainhub audit` lists the reads about a person, found by national ID.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trainhub-under-test"))
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--person",
+            &national_id,
+            "--store",
+        ])
+        .arg(&hub.test_store.url)
+        .arg("--data-dir")
+        .arg(hub.test_store.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(
+        |r| r["principal"] == "appointments" && r["person_key"] == dossier.person_key.as_str()
+    ));
     let coverage = dossiers
         .get_coverage(with(
             pb::CoverageRequest {
+                purpose: "test".into(),
                 group_by: "unit".into(),
                 ..Default::default()
             },
@@ -241,4 +317,40 @@ async fn callers_are_authenticated_scoped_and_held_to_their_roles() {
         );
     }
     hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_is_append_only_on_postgres() {
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let store = trainhub_store::Store::connect(&test_store.url)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let entry = trainhub_store::audit::AuditEntry {
+        principal: "appointments".into(),
+        method: "GetDossier".into(),
+        person_key: "k".repeat(64),
+        purpose: "appointment-review".into(),
+        returned: "dossier".into(),
+    };
+    store.audit(&[entry.clone(), entry]).await.unwrap();
+    for change in [
+        "UPDATE audit_log SET purpose = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let refused = sqlx::query(change).execute(store.pool()).await;
+        assert!(refused.is_err(), "{change} must fail");
+    }
+    assert_eq!(
+        store
+            .audit_log(None, Some("appointments"), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    store.close().await;
 }

@@ -227,6 +227,7 @@ async fn population_dossiers_coverage_and_dispatch() {
     // Coverage by unit at the same as_of, against the same expectations.
     let report = dossiers
         .get_coverage(pb::CoverageRequest {
+            purpose: "test".into(),
             group_by: "unit".into(),
             as_of: as_of.to_string(),
             ..Default::default()
@@ -286,6 +287,7 @@ async fn population_dossiers_coverage_and_dispatch() {
     let today = chrono::Local::now().date_naive();
     let report = dossiers
         .get_coverage(pb::CoverageRequest {
+            purpose: "test".into(),
             group_by: "rank".into(),
             ..Default::default()
         })
@@ -465,6 +467,7 @@ async fn list_dossiers_filters_and_pages_and_appointment_lines() {
         .dossiers()
         .await
         .get_appointment_lines(pb::AppointmentLinesRequest {
+            purpose: "test".into(),
             national_id: ids[0].clone(),
             as_of: "2025-06-30".into(),
             ..Default::default()
@@ -490,6 +493,7 @@ async fn list_dossiers_filters_and_pages_and_appointment_lines() {
                 .unwrap();
             let mut stream = client
                 .list_dossiers(pb::ListDossiersRequest {
+                    purpose: "test".into(),
                     filter: Some(pb::DossierFilter {
                         unit_code: "U-A".into(),
                         light: light as i32,
