@@ -66,6 +66,8 @@ pub struct Principal {
     pub system: Option<String>,
     /// What it may do.
     pub roles: BTreeSet<Role>,
+    /// For a partner: most records a second it may submit (none: no limit).
+    pub records_per_second: Option<u32>,
 }
 
 /// The caller of a request: a principal, or nobody in particular when the hub is open.
@@ -97,6 +99,12 @@ impl Caller {
     /// The caller's name for the audit trail: the principal's, or `open`.
     pub fn name(&self) -> &str {
         self.0.as_ref().map_or("open", |p| p.name.as_str())
+    }
+
+    /// The caller's record rate limit, with its name: `None` when open or unlimited.
+    pub fn rate(&self) -> Option<(&str, u32)> {
+        let p = self.0.as_ref()?;
+        Some((p.name.as_str(), p.records_per_second?))
     }
 
     /// The source system the caller may submit as; empty when the hub is open or the caller
@@ -223,6 +231,7 @@ mod tests {
                     name: "hr".into(),
                     system: Some("hr-prov".into()),
                     roles: [Role::Ingest].into(),
+                    records_per_second: None,
                 },
             ),
             (
@@ -231,6 +240,7 @@ mod tests {
                     name: "appointments".into(),
                     system: None,
                     roles: [Role::DossierRead].into(),
+                    records_per_second: None,
                 },
             ),
         ])
@@ -278,6 +288,7 @@ mod tests {
             name: "x".into(),
             system: None,
             roles: BTreeSet::new(),
+            records_per_second: None,
         };
         let e = Principals::new(vec![("abc".into(), p.clone())]).unwrap_err();
         assert!(e.contains("`x`") && e.contains("token_sha256"), "{e}");

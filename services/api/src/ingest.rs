@@ -2,8 +2,10 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::limits::{Limits, RateLimiter};
 use crate::pipeline::Pipeline;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use trainhub_proto::v1::{self as pb, ingest_service_server::IngestService};
@@ -15,12 +17,32 @@ pub const GRPC_CONNECTOR: &str = "grpc";
 #[derive(Debug, Clone)]
 pub struct Ingest {
     pipeline: Pipeline,
+    limits: Limits,
+    rates: Arc<RateLimiter>,
 }
 
 impl Ingest {
-    /// A service over `pipeline`.
+    /// A service over `pipeline` with the default limits.
     pub fn new(pipeline: Pipeline) -> Self {
-        Ingest { pipeline }
+        Ingest::with_limits(pipeline, Limits::default())
+    }
+
+    /// A service over `pipeline` holding callers to `limits`.
+    pub fn with_limits(pipeline: Pipeline, limits: Limits) -> Self {
+        Ingest {
+            pipeline,
+            limits,
+            rates: Arc::default(),
+        }
+    }
+
+    /// Refuses a batch over the size limit or over the caller's rate.
+    fn admit(&self, caller: &Caller, records: usize) -> Result<(), Status> {
+        self.limits.check_batch(records)?;
+        match caller.rate() {
+            Some((name, rate)) => self.rates.take(name, rate, records),
+            None => Ok(()),
+        }
     }
 }
 
@@ -51,6 +73,7 @@ impl IngestService for Ingest {
         // one by one (`SYSTEM_MISMATCH`) and dead-lettered.
         let caller = Caller::of(&request);
         caller.require(Role::Ingest)?;
+        self.admit(&caller, request.get_ref().records.len())?;
         submit_one(&self.pipeline, caller.scope(), request.into_inner())
             .await
             .map(Response::new)
@@ -73,12 +96,20 @@ impl IngestService for Ingest {
         // one task decodes and prepares, the other commits in order and answers each request
         // once its transaction has committed. A closed channel means the partner went away.
         let preparer = pipeline.clone();
+        let admission = self.clone();
+        let refusals = tx.clone();
         tokio::spawn(async move {
             while let Some(next) = inbound.next().await {
                 match next {
                     Ok(req) => {
+                        // Over a limit: the stream ends with the reason (and when to retry);
+                        // batches already sent are still committed and answered.
+                        if let Err(status) = admission.admit(&caller, req.records.len()) {
+                            let _ = prepared_tx.send(Err(status)).await;
+                            break;
+                        }
                         if prepared_tx
-                            .send(preparer.prepare_as(&scope, &req.records))
+                            .send(Ok(preparer.prepare_as(&scope, &req.records)))
                             .await
                             .is_err()
                         {
@@ -94,6 +125,13 @@ impl IngestService for Ingest {
         });
         tokio::spawn(async move {
             while let Some(batch) = prepared_rx.recv().await {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(status) => {
+                        let _ = refusals.send(Err(status)).await;
+                        break;
+                    }
+                };
                 let reply = pipeline
                     .commit(GRPC_CONNECTOR, batch)
                     .await

@@ -14,6 +14,7 @@ pub mod convert;
 pub mod dossier;
 pub mod error;
 pub mod ingest;
+pub mod limits;
 pub mod pipeline;
 pub mod replay;
 pub mod server;

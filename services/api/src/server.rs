@@ -4,6 +4,7 @@
 use crate::auth::{Principals, Role};
 use crate::dossier::Dossiers;
 use crate::ingest::Ingest;
+use crate::limits::Limits;
 use crate::pipeline::Pipeline;
 use crate::sync_health::SyncHealth;
 use std::future::Future;
@@ -28,9 +29,6 @@ fn incoming(
     })
 }
 
-/// Largest gRPC message accepted, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
-
 /// Serves the trainhub gRPC API on `listener` until `shutdown` completes; in-flight calls are
 /// allowed to finish.
 /// Every trainhub service authenticates its callers with `principals` (open when there are
@@ -40,6 +38,7 @@ pub async fn serve(
     pipeline: Pipeline,
     status: std::sync::Arc<dyn crate::sync_health::StatusSource>,
     principals: Principals,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -60,8 +59,8 @@ pub async fn serve(
         .build_v1alpha()
         .expect("the embedded descriptor set is valid");
     let ingest = InterceptedService::new(
-        IngestServiceServer::new(Ingest::new(pipeline.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        IngestServiceServer::new(Ingest::with_limits(pipeline.clone(), limits.clone()))
+            .max_decoding_message_size(limits.max_message_bytes),
         principals.interceptor(&[Role::Ingest]),
     );
     // Coverage of a whole province carries its RED list; allow large answers.
@@ -80,6 +79,8 @@ pub async fn serve(
         principals.interceptor(&[Role::DossierRead, Role::CoverageRead]),
     );
     tonic::transport::Server::builder()
+        .timeout(limits.request_timeout)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -34,6 +34,9 @@ pub struct Config {
     /// `[[readers]]`: systems and people that read dossiers, coverage or sync health.
     #[serde(default)]
     pub readers: Vec<ReaderConfig>,
+    /// Sizes, deadlines and concurrency per call.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Metrics and traces export.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
@@ -59,6 +62,48 @@ pub struct PartnerConfig {
     /// What it may do; `["ingest"]` by default.
     #[serde(default = "ingest_only")]
     pub roles: Vec<String>,
+    /// Most records a second it may submit over gRPC (a burst of one second's worth); over
+    /// it, calls get `RESOURCE_EXHAUSTED` with a retry hint. No limit by default.
+    #[serde(default)]
+    pub records_per_second: Option<u32>,
+}
+
+/// `[limits]`: what one call may carry and take.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Most records in one `SubmitRequest` (default 10,000).
+    pub max_batch_records: usize,
+    /// Largest gRPC message, in bytes (default 16 MiB).
+    pub max_message_bytes: usize,
+    /// Seconds before a call is cancelled with `DEADLINE_EXCEEDED` (default 120).
+    pub request_timeout_seconds: u64,
+    /// Calls served at once per connection; more wait (default 32).
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = trainhub_api::limits::Limits::default();
+        LimitsConfig {
+            max_batch_records: d.max_batch_records,
+            max_message_bytes: d.max_message_bytes,
+            request_timeout_seconds: d.request_timeout.as_secs(),
+            concurrency_per_connection: d.concurrency_per_connection,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The limits the server applies.
+    pub fn limits(&self) -> trainhub_api::limits::Limits {
+        trainhub_api::limits::Limits {
+            max_batch_records: self.max_batch_records,
+            max_message_bytes: self.max_message_bytes,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_seconds),
+            concurrency_per_connection: self.concurrency_per_connection,
+        }
+    }
 }
 
 /// One token digest, or several: during a rotation both the old and the new token work.
@@ -120,6 +165,7 @@ impl Config {
                     name: p.name.clone(),
                     system: Some(p.system.clone()),
                     roles: roles(&p.name, &p.roles)?,
+                    records_per_second: p.records_per_second,
                 };
                 for digest in digests.all() {
                     entries.push((digest, principal.clone()));
@@ -131,6 +177,7 @@ impl Config {
                 name: r.name.clone(),
                 system: None,
                 roles: roles(&r.name, &r.roles)?,
+                records_per_second: None,
             };
             for digest in r.token_sha256.all() {
                 entries.push((digest, principal.clone()));
@@ -346,6 +393,17 @@ impl Config {
             anyhow::bail!("[events] `fallback_urls` needs `url` (the first node)");
         }
         self.principals()?;
+        let l = &self.limits;
+        if l.max_batch_records == 0
+            || l.max_message_bytes < 1024
+            || l.request_timeout_seconds == 0
+            || l.concurrency_per_connection == 0
+        {
+            anyhow::bail!(
+                "[limits]: max_batch_records, request_timeout_seconds and \
+                 concurrency_per_connection must be at least 1, max_message_bytes at least 1024"
+            );
+        }
         if self.events.batch == 0 {
             anyhow::bail!("[events] `batch` must be at least 1");
         }

@@ -27,6 +27,7 @@ pub struct Application {
     relay_status: Option<Arc<ConnectorStatus>>,
     registry: Arc<Registry>,
     principals: trainhub_api::auth::Principals,
+    limits: trainhub_api::limits::Limits,
 }
 
 impl Application {
@@ -108,6 +109,7 @@ impl Application {
             relay_status,
             registry,
             principals,
+            limits: config.limits.limits(),
         })
     }
 
@@ -145,6 +147,7 @@ impl Application {
             self.pipeline.clone(),
             self.registry.clone(),
             self.principals.clone(),
+            self.limits,
             async move {
                 let _ = grpc_stop.recv().await;
             },

@@ -36,6 +36,7 @@ async fn secured_hub() -> Option<TestHub> {
                 max_silence_seconds: None,
                 token_sha256: Some(Digests::One(token_digest(HR_TOKEN))),
                 roles: vec!["ingest".into()],
+                records_per_second: None,
             }];
             c.readers = vec![
                 ReaderConfig {
@@ -353,4 +354,109 @@ async fn the_audit_trail_is_append_only_on_postgres() {
         2
     );
     store.close().await;
+}
+
+/// A partner over its rate gets `RESOURCE_EXHAUSTED` with a retry hint, while another partner's
+/// stream, sending at the same time, is never refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_over_its_rate_is_refused_while_another_flows() {
+    const SCHOOL_TOKEN: &str = "5566778899aabbccddeeff00112233445566778899aabbccddeeff0011223344";
+    let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
+        return;
+    };
+    let partner = |name: &str, system: &str, token: &str, rate: Option<u32>| PartnerConfig {
+        name: name.into(),
+        system: system.into(),
+        max_silence_seconds: None,
+        token_sha256: Some(Digests::One(token_digest(token))),
+        roles: vec!["ingest".into()],
+        records_per_second: rate,
+    };
+    let hub = TestHub::start_with(test_store, |c| {
+        c.partners = vec![
+            partner("hr-system", HR, HR_TOKEN, Some(300)),
+            partner("school", SCHOOL, SCHOOL_TOKEN, None),
+        ];
+    })
+    .await;
+    let population = synthetic::population(91, 700);
+    let of = |system: &str| -> Vec<pb::Record> {
+        population
+            .records
+            .iter()
+            .filter(|r| r.source.as_ref().unwrap().system == system)
+            .cloned()
+            .collect()
+    };
+    let (hr, school) = (of(HR), of(SCHOOL));
+    assert!(
+        hr.len() >= 1_200 && school.len() >= 500,
+        "{} {}",
+        hr.len(),
+        school.len()
+    );
+
+    // The school streams 20 batches while HR sends 1,200 records as fast as it can.
+    let mut ingest = hub.ingest().await;
+    let batches: Vec<pb::SubmitRequest> = (0..20)
+        .map(|i| pb::SubmitRequest {
+            records: school[(i * 25) % (school.len() - 250)..][..250].to_vec(),
+        })
+        .collect();
+    let school_stream = {
+        let mut client = hub.ingest().await;
+        tokio::spawn(async move {
+            let requests = with(tokio_stream::iter(batches), SCHOOL_TOKEN);
+            let mut replies = client.stream(requests).await.unwrap().into_inner();
+            let mut answered = 0;
+            while let Some(reply) = replies.message().await.expect("never refused") {
+                assert_eq!(reply.outcomes.len(), 250);
+                answered += 1;
+            }
+            answered
+        })
+    };
+    let (mut accepted, mut refused, mut hint) = (0, 0, None);
+    for chunk in hr[..1_200].chunks(150) {
+        let request = with(
+            pb::SubmitRequest {
+                records: chunk.to_vec(),
+            },
+            HR_TOKEN,
+        );
+        match ingest.submit(request).await {
+            Ok(_) => accepted += chunk.len(),
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                refused += 1;
+                hint = status
+                    .metadata()
+                    .get("grpc-retry-pushback-ms")
+                    .map(|v| v.to_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        school_stream.await.unwrap(),
+        20,
+        "every school batch answered"
+    );
+    assert!(refused > 0, "HR went over 300 records a second");
+    assert!(hint.is_some(), "a refusal says when to retry");
+    assert!(accepted >= 300, "HR's first second went through");
+    println!("HR: {accepted} accepted, {refused} calls refused (retry hint {hint:?} ms); school: 20 of 20 batches");
+
+    // An oversized batch is refused outright, naming the limit.
+    let oversized = ingest
+        .submit(with(
+            pb::SubmitRequest {
+                records: vec![hr[0].clone(); 10_001],
+            },
+            SCHOOL_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(oversized.code(), Code::InvalidArgument);
+    assert!(oversized.message().contains("10000"), "{oversized:?}");
+    hub.stop().await;
 }

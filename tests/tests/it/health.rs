@@ -36,6 +36,7 @@ async fn a_silent_partner_turns_degraded_and_recovers() {
             max_silence_seconds: Some(2),
             token_sha256: None,
             roles: vec!["ingest".into()],
+            records_per_second: None,
         }];
     })
     .await;
