@@ -117,10 +117,22 @@ impl Caller {
     }
 }
 
-/// The configured principals, by the digest of their token.
+/// The configured principals, by the digest of their token and by the common name (CN) of
+/// their client certificate.
 #[derive(Debug, Clone, Default)]
 pub struct Principals {
     by_digest: Arc<Vec<([u8; 32], Arc<Principal>)>>,
+    by_subject: Arc<Vec<(String, Arc<Principal>)>>,
+}
+
+/// The common name of the first certificate a TLS client presented (already verified against
+/// the configured CA by the TLS layer).
+pub fn peer_common_name<T>(request: &Request<T>) -> Option<String> {
+    let certs = request.peer_certs()?;
+    let der = certs.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_owned)
 }
 
 /// The hex SHA-256 digest of a token, as configured in `token_sha256`.
@@ -158,18 +170,62 @@ impl Principals {
         }
         Ok(Principals {
             by_digest: Arc::new(by_digest),
+            by_subject: Arc::default(),
         })
+    }
+
+    /// Also maps client certificates, by subject common name, to principals.
+    pub fn with_subjects(
+        mut self,
+        subjects: Vec<(String, Principal)>,
+    ) -> Result<Principals, String> {
+        let mut by_subject: Vec<(String, Arc<Principal>)> = Vec::new();
+        for (cn, principal) in subjects {
+            if by_subject.iter().any(|(c, _)| *c == cn) {
+                return Err(format!(
+                    "`{}`: certificate subject `{cn}` is configured twice",
+                    principal.name
+                ));
+            }
+            by_subject.push((cn, Arc::new(principal)));
+        }
+        self.by_subject = Arc::new(by_subject);
+        Ok(self)
     }
 
     /// No principals: every call is allowed.
     pub fn is_open(&self) -> bool {
-        self.by_digest.is_empty()
+        self.by_digest.is_empty() && self.by_subject.is_empty()
     }
 
     /// The principal an `authorization` header value names, `None` when open.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, Status> {
+        self.authenticate_with(authorization, None)
+    }
+
+    /// The principal a bearer token or, without one, a verified client certificate's common
+    /// name names.
+    pub fn authenticate_with(
+        &self,
+        authorization: Option<&str>,
+        certificate_cn: Option<&str>,
+    ) -> Result<Caller, Status> {
         if self.is_open() {
             return Ok(Caller(None));
+        }
+        if authorization.is_none() {
+            if let Some(cn) = certificate_cn {
+                return self
+                    .by_subject
+                    .iter()
+                    .find(|(c, _)| c == cn)
+                    .map(|(_, p)| Caller(Some(p.clone())))
+                    .ok_or_else(|| {
+                        Status::unauthenticated(format!(
+                            "no partner or reader has the certificate subject `{cn}`"
+                        ))
+                    });
+            }
         }
         let token = authorization
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -202,7 +258,8 @@ impl Principals {
                 .metadata()
                 .get("authorization")
                 .and_then(|v| v.to_str().ok());
-            let caller = principals.authenticate(header)?;
+            let cn = peer_common_name(&request);
+            let caller = principals.authenticate_with(header, cn.as_deref())?;
             if let Some(p) = &caller.0 {
                 if !any_of.iter().any(|r| p.roles.contains(r)) {
                     let wanted: Vec<&str> = any_of.iter().map(|r| r.as_str()).collect();

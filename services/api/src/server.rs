@@ -39,6 +39,7 @@ pub async fn serve(
     status: std::sync::Arc<dyn crate::sync_health::StatusSource>,
     principals: Principals,
     limits: Limits,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -78,7 +79,11 @@ pub async fn serve(
             .max_encoding_message_size(256 * 1024 * 1024),
         principals.interceptor(&[Role::DossierRead, Role::CoverageRead]),
     );
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .add_service(health)

@@ -66,6 +66,10 @@ pub struct PartnerConfig {
     /// it, calls get `RESOURCE_EXHAUSTED` with a retry hint. No limit by default.
     #[serde(default)]
     pub records_per_second: Option<u32>,
+    /// Common name (CN) of the partner's client certificate, signed by
+    /// `[server] tls_client_ca_file`: the certificate then authenticates it.
+    #[serde(default)]
+    pub cert_subject: Option<String>,
 }
 
 /// `[limits]`: what one call may carry and take.
@@ -159,17 +163,28 @@ impl Config {
                 .collect()
         };
         let mut entries = Vec::new();
+        let mut subjects = Vec::new();
         for p in &self.partners {
+            let principal = Principal {
+                name: p.name.clone(),
+                system: Some(p.system.clone()),
+                roles: roles(&p.name, &p.roles)?,
+                records_per_second: p.records_per_second,
+            };
             if let Some(digests) = &p.token_sha256 {
-                let principal = Principal {
-                    name: p.name.clone(),
-                    system: Some(p.system.clone()),
-                    roles: roles(&p.name, &p.roles)?,
-                    records_per_second: p.records_per_second,
-                };
                 for digest in digests.all() {
                     entries.push((digest, principal.clone()));
                 }
+            }
+            if let Some(cn) = &p.cert_subject {
+                if self.server.tls_client_ca_file.is_none() {
+                    anyhow::bail!(
+                        "`{}`: `cert_subject` needs [server] tls_client_ca_file (the CA that signs \
+                         partner certificates)",
+                        p.name
+                    );
+                }
+                subjects.push((cn.clone(), principal));
             }
         }
         for r in &self.readers {
@@ -183,7 +198,9 @@ impl Config {
                 entries.push((digest, principal.clone()));
             }
         }
-        Principals::new(entries).map_err(anyhow::Error::msg)
+        Principals::new(entries)
+            .and_then(|p| p.with_subjects(subjects))
+            .map_err(anyhow::Error::msg)
     }
 }
 
@@ -261,6 +278,13 @@ pub struct ServerConfig {
     /// This hub instance's id in connector status; unique among the hubs sharing a store.
     /// Default `<HOSTNAME>-<process id>` (the pod name on Kubernetes).
     pub instance: Option<String>,
+    /// PEM certificate chain for gRPC over TLS (with `tls_key_file`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificate(s) that sign partners' client certificates (mTLS). A client may
+    /// still authenticate with a token instead; a certificate it presents must verify.
+    pub tls_client_ca_file: Option<PathBuf>,
     /// Lets the hub listen beyond loopback without TLS — and, with no principals configured,
     /// without authentication. Only for a private network that nothing untrusted can reach
     /// (the compose network, a namespace behind a NetworkPolicy). Off by default (DESIGN §6.3).
@@ -274,6 +298,9 @@ impl Default for ServerConfig {
             http_addr: "127.0.0.1:8080".parse().expect("valid"),
             data_dir: PathBuf::from("./trainhub-data"),
             instance: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
             allow_plaintext_network: false,
         }
     }
@@ -393,6 +420,13 @@ impl Config {
             anyhow::bail!("[events] `fallback_urls` needs `url` (the first node)");
         }
         self.principals()?;
+        let s = &self.server;
+        if s.tls_cert_file.is_some() != s.tls_key_file.is_some() {
+            anyhow::bail!("[server] tls_cert_file and tls_key_file go together");
+        }
+        if s.tls_client_ca_file.is_some() && s.tls_cert_file.is_none() {
+            anyhow::bail!("[server] tls_client_ca_file needs tls_cert_file and tls_key_file");
+        }
         let l = &self.limits;
         if l.max_batch_records == 0
             || l.max_message_bytes < 1024
@@ -539,5 +573,11 @@ mod tests {
         let err = format!("{:#}", load_text(short).unwrap_err());
         assert!(err.contains("token_sha256"), "{err}");
         assert!(load_text("").unwrap().principals().unwrap().is_open());
+        let no_ca = "[[partners]]\nname = \"p\"\nsystem = \"s\"\ncert_subject = \"p\"\n";
+        let err = format!("{:#}", load_text(no_ca).unwrap_err());
+        assert!(err.contains("tls_client_ca_file"), "{err}");
+        let half = "[server]\ntls_cert_file = \"a.pem\"\n";
+        let err = format!("{:#}", load_text(half).unwrap_err());
+        assert!(err.contains("tls_key_file"), "{err}");
     }
 }

@@ -28,6 +28,7 @@ pub struct Application {
     registry: Arc<Registry>,
     principals: trainhub_api::auth::Principals,
     limits: trainhub_api::limits::Limits,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Application {
@@ -40,9 +41,15 @@ impl Application {
                 allowed)."
             );
         }
-        for addr in [config.server.grpc_addr, config.server.http_addr] {
-            // No TLS yet: beyond loopback tokens and records would cross the network in clear.
-            if addr.ip().is_loopback() {
+        let tls = tls_config(config)?;
+        let grpc_secure = tls.is_some() && !principals.is_open();
+        for (addr, secure) in [
+            (config.server.grpc_addr, grpc_secure),
+            (config.server.http_addr, false),
+        ] {
+            // Beyond loopback only with TLS and principals, or when the operator says the
+            // network is private (the ops port has no TLS of its own).
+            if addr.ip().is_loopback() || secure {
                 continue;
             }
             if !config.server.allow_plaintext_network {
@@ -110,6 +117,7 @@ impl Application {
             registry,
             principals,
             limits: config.limits.limits(),
+            tls,
         })
     }
 
@@ -148,6 +156,7 @@ impl Application {
             self.registry.clone(),
             self.principals.clone(),
             self.limits,
+            self.tls,
             async move {
                 let _ = grpc_stop.recv().await;
             },
@@ -288,6 +297,26 @@ async fn project(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
             _ = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+/// The gRPC TLS settings from `[server] tls_*`, reading the PEM files now so a wrong path or
+/// an unreadable file stops the start with its name.
+fn tls_config(config: &Config) -> Result<Option<tonic::transport::ServerTlsConfig>> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let s = &config.server;
+    let (Some(cert), Some(key)) = (&s.tls_cert_file, &s.tls_key_file) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("reading TLS file {}", path.display()))
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    if let Some(ca) = &s.tls_client_ca_file {
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read(ca)?))
+            .client_auth_optional(true);
+    }
+    Ok(Some(tls))
 }
 
 /// Reads the hub secret, generating one in the data folder on first start when `create`.

@@ -37,6 +37,7 @@ async fn secured_hub() -> Option<TestHub> {
                 token_sha256: Some(Digests::One(token_digest(HR_TOKEN))),
                 roles: vec!["ingest".into()],
                 records_per_second: None,
+                cert_subject: None,
             }];
             c.readers = vec![
                 ReaderConfig {
@@ -371,6 +372,7 @@ async fn a_partner_over_its_rate_is_refused_while_another_flows() {
         token_sha256: Some(Digests::One(token_digest(token))),
         roles: vec!["ingest".into()],
         records_per_second: rate,
+        cert_subject: None,
     };
     let hub = TestHub::start_with(test_store, |c| {
         c.partners = vec![

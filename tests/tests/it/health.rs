@@ -37,6 +37,7 @@ async fn a_silent_partner_turns_degraded_and_recovers() {
             token_sha256: None,
             roles: vec!["ingest".into()],
             records_per_second: None,
+            cert_subject: None,
         }];
     })
     .await;

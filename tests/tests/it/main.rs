@@ -16,3 +16,4 @@ mod order;
 mod reflection;
 mod replay;
 mod rules;
+mod tls;
