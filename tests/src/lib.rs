@@ -483,3 +483,19 @@ pub async fn comparable_state(store: &Store) -> (Vec<String>, Vec<String>) {
     .collect();
     (versions, dossiers)
 }
+
+/// `tests/browser` when Chromium and `playwright-core` are installed; `None` (with a message)
+/// otherwise — unless `CI` is set, in which case the test fails.
+pub fn browser_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let ready = dir.join("node_modules/playwright-core").exists()
+        && std::path::Path::new("/usr/bin/chromium").exists();
+    if ready {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("browser tests need /usr/bin/chromium and `npm ci` in tests/browser (.ci/run installs both)");
+    }
+    eprintln!("SKIPPED: install chromium and run `npm ci --prefix tests/browser`");
+    None
+}

@@ -31,12 +31,14 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// The ops router.
 pub fn router(ops: Ops) -> Router {
-    // Probes and the scraper need no token; the dashboard and its data need `health:read`.
+    // Probes, the scraper and the dashboard page (no data of its own) need no token; the data
+    // the page shows needs `health:read` (the page asks for a token when the hub has
+    // principals).
     let guarded = Router::new()
-        .route("/", get(|| async { Html(DASHBOARD) }))
         .route("/api/status", get(status))
         .route_layer(axum::middleware::from_fn_with_state(ops.clone(), guard));
     Router::new()
+        .route("/", get(|| async { Html(DASHBOARD) }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

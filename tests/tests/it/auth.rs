@@ -281,16 +281,17 @@ async fn callers_are_authenticated_scoped_and_held_to_their_roles() {
         .unwrap_err();
     assert_eq!(replay.code(), Code::PermissionDenied, "no dlq:replay");
 
-    // The ops port: probes and metrics open, the dashboard and its data behind health:read.
+    // The ops port: probes, metrics and the (data-free) dashboard page open, the data behind
+    // health:read.
     let http = hub.http_addr;
-    for open in ["/healthz", "/readyz", "/metrics"] {
+    for open in ["/healthz", "/readyz", "/metrics", "/"] {
         assert_eq!(
             http_get_with(http, open, &[]).await.unwrap().0,
             200,
             "{open}"
         );
     }
-    for guarded in ["/", "/api/status"] {
+    for guarded in ["/api/status"] {
         assert_eq!(http_get_with(http, guarded, &[]).await.unwrap().0, 401);
         let reader = format!("Bearer {READER_TOKEN}");
         let ops = format!("Bearer {OPS_TOKEN}");
@@ -460,5 +461,32 @@ async fn a_partner_over_its_rate_is_refused_while_another_flows() {
         .unwrap_err();
     assert_eq!(oversized.code(), Code::InvalidArgument);
     assert!(oversized.message().contains("10000"), "{oversized:?}");
+    hub.stop().await;
+}
+
+/// The dashboard of a hub with principals asks for a token in the browser and shows its data
+/// once given one with `health:read`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_asks_for_a_token() {
+    let Some(browser_dir) = trainhub_tests::browser_dir() else {
+        return;
+    };
+    let Some(hub) = secured_hub().await else {
+        return;
+    };
+    let output = tokio::process::Command::new("node")
+        .arg(browser_dir.join("dashboard_token.mjs"))
+        .arg(format!("http://{}/", hub.http_addr))
+        .arg(READER_TOKEN)
+        .arg(OPS_TOKEN)
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     hub.stop().await;
 }

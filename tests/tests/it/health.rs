@@ -246,16 +246,9 @@ async fn metrics_add_up_to_what_was_sent() {
 /// a dead letter's reason; the screenshot is kept in `target/test-artifacts/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_browser() {
-    let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    let ready = browser_dir.join("node_modules/playwright-core").exists()
-        && std::path::Path::new("/usr/bin/chromium").exists();
-    if !ready {
-        if std::env::var_os("CI").is_some() {
-            panic!("the browser test needs /usr/bin/chromium and `npm ci` in tests/browser (.ci/run installs both)");
-        }
-        eprintln!("SKIPPED: install chromium and run `npm ci --prefix tests/browser`");
+    let Some(browser_dir) = trainhub_tests::browser_dir() else {
         return;
-    }
+    };
     let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
         return;
     };
