@@ -144,7 +144,8 @@ impl AmqpConfig {
     }
 }
 
-fn is_amqp_url(url: &str) -> bool {
+/// Whether `url` is an AMQP broker URL (`amqp://` or `amqps://`).
+pub fn is_amqp_url(url: &str) -> bool {
     url.starts_with("amqp://") || url.starts_with("amqps://")
 }
 

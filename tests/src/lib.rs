@@ -499,3 +499,12 @@ pub fn browser_dir() -> Option<std::path::PathBuf> {
     eprintln!("SKIPPED: install chromium and run `npm ci --prefix tests/browser`");
     None
 }
+
+/// The records of source system `system`, in order.
+pub fn of_system(records: &[pb::Record], system: &str) -> Vec<pb::Record> {
+    records
+        .iter()
+        .filter(|r| r.source.as_ref().is_some_and(|s| s.system == system))
+        .cloned()
+        .collect()
+}

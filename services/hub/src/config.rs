@@ -411,9 +411,7 @@ impl Config {
             }
         }
         let mut events_urls = self.events.url.iter().chain(&self.events.fallback_urls);
-        if let Some(bad) =
-            events_urls.find(|u| !u.starts_with("amqp://") && !u.starts_with("amqps://"))
-        {
+        if let Some(bad) = events_urls.find(|u| !trainhub_connectors::amqp::is_amqp_url(u)) {
             anyhow::bail!("[events] broker URLs must start with amqp:// or amqps://, not `{bad}`");
         }
         if self.events.url.is_none() && !self.events.fallback_urls.is_empty() {

@@ -65,14 +65,7 @@ async fn callers_are_authenticated_scoped_and_held_to_their_roles() {
         return;
     };
     let population = synthetic::population(89, 6);
-    let of = |system: &str| -> Vec<pb::Record> {
-        population
-            .records
-            .iter()
-            .filter(|r| r.source.as_ref().unwrap().system == system)
-            .cloned()
-            .collect()
-    };
+    let of = |system| trainhub_tests::of_system(&population.records, system);
     let (hr, school) = (of(HR), of(SCHOOL));
     assert!(!hr.is_empty() && !school.is_empty());
     let mut ingest = hub.ingest().await;
@@ -383,14 +376,7 @@ async fn a_partner_over_its_rate_is_refused_while_another_flows() {
     })
     .await;
     let population = synthetic::population(91, 700);
-    let of = |system: &str| -> Vec<pb::Record> {
-        population
-            .records
-            .iter()
-            .filter(|r| r.source.as_ref().unwrap().system == system)
-            .cloned()
-            .collect()
-    };
+    let of = |system| trainhub_tests::of_system(&population.records, system);
     let (hr, school) = (of(HR), of(SCHOOL));
     assert!(
         hr.len() >= 1_200 && school.len() >= 500,

@@ -107,18 +107,8 @@ async fn client_certificates_from_the_ca_authenticate_their_partner() {
     })
     .await;
     let population = synthetic::population(93, 5);
-    let hr: Vec<pb::Record> = population
-        .records
-        .iter()
-        .filter(|r| r.source.as_ref().unwrap().system == HR)
-        .cloned()
-        .collect();
-    let school = population
-        .records
-        .iter()
-        .find(|r| r.source.as_ref().unwrap().system == SCHOOL)
-        .cloned()
-        .unwrap();
+    let hr = trainhub_tests::of_system(&population.records, HR);
+    let school = trainhub_tests::of_system(&population.records, SCHOOL)[0].clone();
 
     // Signed by the CA: accepted as hr-system, and held to its system.
     let trusted = channel(&hub, &pki.ca_pem, Some(&pki.partner))
