@@ -21,6 +21,7 @@ use trainhub_proto::v1::{
     self as pb, dossier_service_client::DossierServiceClient,
     ingest_service_client::IngestServiceClient,
 };
+use trainhub_store::seal::column;
 use trainhub_store::Store;
 
 /// Which store a test runs against.
@@ -164,7 +165,8 @@ impl TestHub {
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
-        let store = Store::connect(&test_store.url).await.expect("store");
+        let keys = trainhub::startup::load_keys(&config, false).expect("the hub's data keys");
+        let store = Store::connect(&test_store.url, keys).await.expect("store");
         TestHub {
             grpc_addr,
             http_addr,
@@ -461,13 +463,20 @@ pub async fn comparable_state(store: &Store) -> (Vec<String>, Vec<String>) {
     .unwrap()
     .iter()
     .map(|r| {
+        // Sealed values differ between stores (keys, nonces): their plain text is compared.
+        let open = |col: &str, label: &str| {
+            store
+                .keys()
+                .open_text(label, &r.get::<String, _>(col))
+                .expect("sealed under the store's keyring")
+        };
         let mut facts: serde_json::Value =
-            serde_json::from_str(&r.get::<String, _>("facts")).unwrap();
+            serde_json::from_str(&open("facts", column::FACTS)).unwrap();
         without_arrival(&mut facts);
         format!(
             "{} {} {} {} {} {} {} {} {} {} {} {}",
             r.get::<String, _>("person_key"),
-            r.get::<String, _>("name"),
+            open("name", column::NAME),
             r.get::<String, _>("unit_code"),
             r.get::<String, _>("rank"),
             r.get::<String, _>("light"),
@@ -507,4 +516,87 @@ pub fn of_system(records: &[pb::Record], system: &str) -> Vec<pb::Record> {
         .filter(|r| r.source.as_ref().is_some_and(|s| s.system == system))
         .cloned()
         .collect()
+}
+
+/// A `trainhub serve` process (the real program), its output going to files in a folder.
+pub struct HubProcess {
+    /// The process; killed when dropped.
+    pub child: tokio::process::Child,
+    /// gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// Ops HTTP address.
+    pub http_addr: SocketAddr,
+    /// Where its stderr (the log) goes.
+    pub log: std::path::PathBuf,
+}
+
+impl HubProcess {
+    /// Runs `program serve --config config` (`program` is the test's
+    /// `env!("CARGO_BIN_EXE_trainhub-under-test")`) with extra environment `env`; stdout and
+    /// stderr go to `name.out` and `name.log` beside the config. Waits until the hub prints its
+    /// addresses.
+    pub async fn start(
+        program: &str,
+        config: &std::path::Path,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> HubProcess {
+        let dir = config.parent().expect("config in a folder");
+        let (out, log) = (
+            dir.join(format!("{name}.out")),
+            dir.join(format!("{name}.log")),
+        );
+        let child = tokio::process::Command::new(program)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .envs(env.iter().copied())
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the hub starts");
+        let addr = |text: &str, label: &str| {
+            text.lines().find_map(|l| {
+                let rest = l.trim().strip_prefix(label)?.trim();
+                let rest = rest.strip_prefix("http://").unwrap_or(rest);
+                rest.split('/').next()?.parse::<SocketAddr>().ok()
+            })
+        };
+        for _ in 0..600 {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if let (Some(grpc_addr), Some(http_addr)) =
+                (addr(&text, "gRPC"), addr(&text, "ops HTTP"))
+            {
+                return HubProcess {
+                    child,
+                    grpc_addr,
+                    http_addr,
+                    log,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "hub {name} did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops it with SIGTERM and waits; panics (with its log) unless it exits cleanly.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("running");
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let status = tokio::time::timeout(std::time::Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("stops on SIGTERM")
+            .expect("waits");
+        assert!(
+            status.success(),
+            "{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
 }

@@ -37,6 +37,20 @@ pub enum Command {
     /// Make a new bearer token: prints the token (give it to the partner or reader) and the
     /// `token_sha256` line for the configuration (the hub keeps only that).
     Token,
+    /// Make a new data key: prints an `id:hex` entry for the data keyring. To rotate, put it
+    /// first in the key file (keep the old entries), restart the hubs, then run `rekey`.
+    Key(KeyArgs),
+    /// Reseal every stored national ID, name and received record under the keyring's first
+    /// key; afterwards the older keys can be removed. Safe while hubs run; resumable.
+    Rekey(StoreArgs),
+}
+
+/// `key`.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The new key's id (letters, digits, `-`, `_`); default `k` + today's date.
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 /// `status`.

@@ -342,6 +342,24 @@ pub struct IdentityConfig {
     /// File holding the hex secret for `person_key`; generated in the data folder on first
     /// start when absent. Every hub sharing a store must use the same secret.
     pub secret_file: Option<PathBuf>,
+    /// File holding the data keyring that seals personal data at rest (`id:hex` entries, the
+    /// first seals); `data.keys` in the data folder, generated on first start, when absent.
+    /// Every hub sharing a store must hold the keys its rows are sealed under.
+    pub data_key_file: Option<PathBuf>,
+    /// The keyring itself, for deployments that pass secrets in the environment
+    /// (`TRAINHUB_IDENTITY__DATA_KEYS`, entries separated by commas). Not with `data_key_file`.
+    pub data_keys: Option<SecretText>,
+}
+
+/// A secret given as text: never shown by `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Config {

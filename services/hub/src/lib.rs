@@ -4,7 +4,8 @@
 //! Layout: [`cli`] (arguments), [`config`] (typed config with env overrides), [`startup`]
 //! (wiring and serving), [`ops`] (health port), [`demo`] (synthetic partners), [`bench`]
 //! (throughput figures), [`report`] (dossier and coverage on the command line), [`sink`] (the
-//! pipeline as connectors see it), [`relay`] (outbox → `dossier.changed` events).
+//! pipeline as connectors see it), [`relay`] (outbox → `dossier.changed` events), [`keys`] (data
+//! key rotation).
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod dlq;
 pub mod health;
+pub mod keys;
 pub mod ops;
 pub mod relay;
 pub mod report;

@@ -108,6 +108,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("  gRPC     {}", app.grpc_addr());
             println!("  ops HTTP http://{}/healthz", app.http_addr());
             println!("  store    {}", startup::redact(&config.store_url()));
+            println!(
+                "  sealed   national IDs, names, records at rest: key {} ({})",
+                app.keys().active(),
+                startup::data_key_source(&config)
+            );
             for c in &config.connectors {
                 match c {
                     ConnectorConfig::Amqp(a) => println!(
@@ -134,7 +139,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Migrate(args) => {
             let config = load_config(&args)?;
             std::fs::create_dir_all(&config.server.data_dir)?;
-            let store = trainhub_store::Store::connect(&config.store_url()).await?;
+            // Migrations read and write no personal data: no keyring is needed.
+            let keys = trainhub_store::Keyring::generate("migrate");
+            let store = trainhub_store::Store::connect(&config.store_url(), keys).await?;
             store.migrate().await?;
             println!("migrated {}", startup::redact(&config.store_url()));
             Ok(())
@@ -155,6 +162,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Key(args) => crate::keys::new_key(&args),
+        Command::Rekey(args) => crate::keys::rekey(&load_config(&args)?).await,
         Command::Status(args) => {
             let healthy = crate::status_cmd::run(&load_config(&args.store)?, &args).await?;
             if !healthy {

@@ -15,7 +15,7 @@ use trainhub_api::Pipeline;
 use trainhub_connectors::status::ConnectorStatus;
 use trainhub_model::policy::Policy;
 use trainhub_model::PersonKeyer;
-use trainhub_store::Store;
+use trainhub_store::{Keyring, Store};
 
 /// A built hub, listening but not yet serving.
 pub struct Application {
@@ -142,6 +142,11 @@ impl Application {
         self.http.local_addr().expect("bound")
     }
 
+    /// The keyring sealing personal data in the store.
+    pub fn keys(&self) -> &Keyring {
+        self.pipeline.store().keys()
+    }
+
     /// Serves gRPC and ops HTTP until `shutdown` completes, then lets in-flight calls finish.
     pub async fn run_until_stopped(
         self,
@@ -230,7 +235,8 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
         })?;
     }
     let secret = load_secret(config, create_secret)?;
-    let store = Store::connect(&config.store_url())
+    let keys = load_keys(config, create_secret)?;
+    let store = Store::connect(&config.store_url(), keys)
         .await
         .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?
         .with_events(config.events.url.is_some());
@@ -346,6 +352,67 @@ fn load_secret(config: &Config, create: bool) -> Result<Vec<u8>> {
         bail!("hub secret {} is shorter than 16 bytes", path.display());
     }
     Ok(secret)
+}
+
+/// Where the data keyring file is: `[identity] data_key_file`, else `data.keys` in the data
+/// folder.
+pub fn data_key_path(config: &Config) -> std::path::PathBuf {
+    config
+        .identity
+        .data_key_file
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("data.keys"))
+}
+
+/// Where the data keyring comes from, for messages: the setting or the file.
+pub fn data_key_source(config: &Config) -> String {
+    match &config.identity.data_keys {
+        Some(_) => "[identity] data_keys".to_owned(),
+        None => data_key_path(config).display().to_string(),
+    }
+}
+
+/// Reads the data keyring (`[identity] data_keys`, else the key file), generating a one-key
+/// file in the data folder on first start when `create`.
+pub fn load_keys(config: &Config, create: bool) -> Result<Keyring> {
+    let id = &config.identity;
+    if let Some(text) = &id.data_keys {
+        if id.data_key_file.is_some() {
+            bail!("[identity] data_keys and data_key_file are both set: keep one");
+        }
+        return Keyring::parse(&text.0).map_err(|e| {
+            anyhow::anyhow!("[identity] data_keys (TRAINHUB_IDENTITY__DATA_KEYS): {e}")
+        });
+    }
+    let path = data_key_path(config);
+    if !path.exists() && id.data_key_file.is_none() {
+        if !create {
+            bail!(
+                "no data keys at {}: this data folder has never been served; point --data-dir, \
+                 --store or --config at the hub's",
+                path.display()
+            );
+        }
+        let key_id = format!("k{}", chrono::Utc::now().format("%Y%m%d"));
+        write_private(
+            &path,
+            &format!(
+                "# trainhub data keys: `id:hex`, the first seals, every one opens.\n\
+                 # Keep this file with the store: without it, stored personal data cannot be \
+                 read.\n{}\n",
+                Keyring::new_entry(&key_id)
+            ),
+        )?;
+        tracing::warn!(
+            path = %path.display(),
+            key = %key_id,
+            "Generated a local data key; national IDs, names and received records are sealed \
+             with it. Keep it with the store."
+        );
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading data keys {}", path.display()))?;
+    Keyring::parse(&text).map_err(|e| anyhow::anyhow!("data keys {}: {e}", path.display()))
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

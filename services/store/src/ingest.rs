@@ -1,6 +1,7 @@
 //! Committing a batch: one transaction writes the raw log, the winning versions and the dead
 //! letters, and tells each record's outcome. Nothing is acknowledged before it commits.
 
+use crate::seal::column;
 use crate::sql::{list, tuples, MAX_PARAMS};
 use crate::Backend;
 use crate::{now_rfc3339, PreparedRecord, Result, Store};
@@ -69,10 +70,16 @@ impl Store {
         records: &[PreparedRecord],
         rejects: &[DeadLetterInput],
     ) -> Result<BatchOutcome> {
+        // Sealing is CPU work: done before the write lock is taken.
+        let sealed = self.seal_records(records);
+        let rejects_sealed: Vec<Vec<u8>> = rejects
+            .iter()
+            .map(|d| self.keys.seal(column::DEAD_LETTER, &d.payload))
+            .collect();
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        insert_raw_log(self.backend, &mut tx, connector, &now, records).await?;
+        insert_raw_log(self.backend, &mut tx, connector, &now, records, &sealed).await?;
 
         // Within the batch, only the greatest version of each key goes to the database.
         let mut winner: HashMap<Key, usize> = HashMap::with_capacity(records.len());
@@ -90,6 +97,7 @@ impl Store {
             &mut tx,
             &now,
             records,
+            &sealed,
             &candidates,
             &mut touched,
         )
@@ -126,7 +134,8 @@ impl Store {
             };
             statuses.push(status);
         }
-        let dead_letter_ids = insert_dead_letters(&mut tx, connector, &now, rejects).await?;
+        let dead_letter_ids =
+            insert_dead_letters(&mut tx, connector, &now, rejects, &rejects_sealed).await?;
         for (r, status) in records.iter().zip(&statuses) {
             if let Some(id) = r.replay_of {
                 sqlx::query(
@@ -178,21 +187,44 @@ fn is_resolved(r: &PreparedRecord, known: &Known) -> bool {
     }
 }
 
+/// A record's sealed columns: its raw bytes, and its body when it has one.
+pub(crate) struct SealedRecord {
+    raw: Vec<u8>,
+    body: Option<String>,
+}
+
+impl Store {
+    fn seal_records(&self, records: &[PreparedRecord]) -> Vec<SealedRecord> {
+        records
+            .iter()
+            .map(|r| SealedRecord {
+                raw: self.keys.seal(column::RAW, &r.raw),
+                body: r
+                    .body_json
+                    .as_deref()
+                    .map(|b| self.keys.seal_text(column::BODY, b)),
+            })
+            .collect()
+    }
+}
+
 async fn insert_raw_log(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     connector: &str,
     now: &str,
     records: &[PreparedRecord],
+    sealed: &[SealedRecord],
 ) -> Result<()> {
     const COLS: usize = 8;
-    for chunk in records.chunks(MAX_PARAMS / COLS) {
+    let rows: Vec<_> = records.iter().zip(sealed).collect();
+    for chunk in rows.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO raw_log (received_at, connector, system, kind, record_id, version, hash, bytes) VALUES {}",
             tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
-        for r in chunk {
+        for (r, s) in chunk {
             q = q
                 .bind(now)
                 .bind(connector)
@@ -201,7 +233,7 @@ async fn insert_raw_log(
                 .bind(&r.source.record_id)
                 .bind(r.source.version)
                 .bind(&r.raw_hash)
-                .bind(&r.raw);
+                .bind(&s.raw);
         }
         q.execute(&mut **tx).await?;
     }
@@ -224,6 +256,7 @@ async fn upsert_current(
     tx: &mut Transaction<'static, Any>,
     now: &str,
     records: &[PreparedRecord],
+    sealed: &[SealedRecord],
     candidates: &[usize],
     touched: &mut Touched,
 ) -> Result<HashSet<usize>> {
@@ -261,7 +294,7 @@ async fn upsert_current(
                 .bind(r.account.as_ref().map(|a| a.0.as_str()))
                 .bind(r.account.as_ref().map(|a| a.1.as_str()))
                 .bind(r.class_id.as_deref())
-                .bind(r.body_json.as_deref())
+                .bind(sealed[i].body.as_deref())
                 .bind(&r.profile)
                 .bind(now);
         }
@@ -398,9 +431,10 @@ async fn insert_dead_letters(
     connector: &str,
     now: &str,
     rejects: &[DeadLetterInput],
+    sealed_payloads: &[Vec<u8>],
 ) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(rejects.len());
-    for d in rejects {
+    for (d, payload) in rejects.iter().zip(sealed_payloads) {
         if let Some(id) = d.replay_of {
             // Still refused on replay: the letter stays, with the new reason.
             sqlx::query(
@@ -429,7 +463,7 @@ async fn insert_dead_letters(
         .bind(&d.system)
         .bind(&d.kind)
         .bind(&d.record_id)
-        .bind(&d.payload)
+        .bind(payload)
         .bind(&d.format)
         .bind(&d.headers)
         .bind(&d.scope)
@@ -445,13 +479,23 @@ impl Store {
     /// statements the hub uses, without reading anything back or deciding outcomes. This is
     /// the database's own limit for the benchmark to compare the hub against.
     pub async fn insert_direct(&self, connector: &str, records: &[PreparedRecord]) -> Result<()> {
+        let sealed = self.seal_records(records);
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        insert_raw_log(self.backend, &mut tx, connector, &now, records).await?;
+        insert_raw_log(self.backend, &mut tx, connector, &now, records, &sealed).await?;
         let all: Vec<usize> = (0..records.len()).collect();
         let mut touched = Touched::default();
-        upsert_current(self.backend, &mut tx, &now, records, &all, &mut touched).await?;
+        upsert_current(
+            self.backend,
+            &mut tx,
+            &now,
+            records,
+            &sealed,
+            &all,
+            &mut touched,
+        )
+        .await?;
         crate::projection::mark_dirty(self.backend, &mut tx, &touched).await?;
         tx.commit().await?;
         Ok(())

@@ -21,10 +21,13 @@ pub mod outbox;
 pub mod prepared;
 pub mod projection;
 pub mod read;
+pub mod rekey;
+pub mod seal;
 mod sql;
 
 pub use ingest::{BatchOutcome, DeadLetterInput};
 pub use prepared::PreparedRecord;
+pub use seal::Keyring;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
@@ -57,6 +60,9 @@ pub enum Error {
     /// A stored body could not be decoded (a bug or a schema drift, never input).
     #[error("stored record {0} is corrupt: {1}")]
     Corrupt(String, String),
+    /// A sealed column value could not be opened with the keyring.
+    #[error("cannot open {0}: {1}")]
+    Sealed(String, seal::OpenError),
 }
 
 impl Error {
@@ -95,11 +101,14 @@ pub struct Store {
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Whether dossier changes are written to the outbox (a relay is configured).
     events: bool,
+    /// Seals and opens the columns that hold personal data.
+    keys: Arc<Keyring>,
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`). SQLite files are created if missing.
-    pub async fn connect(url: &str) -> Result<Store> {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`), sealing personal data with `keys`.
+    /// SQLite files are created if missing.
+    pub async fn connect(url: &str, keys: Keyring) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -138,6 +147,7 @@ impl Store {
             backend,
             write_lock: (backend == Backend::Sqlite).then(Default::default),
             events: false,
+            keys: Arc::new(keys),
         })
     }
 
@@ -168,6 +178,23 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The keyring that seals personal data.
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// Opens a sealed text value of `column`; `row` names it in the error.
+    pub(crate) fn open_text(
+        &self,
+        column: &str,
+        row: &dyn std::fmt::Display,
+        stored: &str,
+    ) -> Result<String> {
+        self.keys
+            .open_text(column, stored)
+            .map_err(|e| Error::Sealed(format!("{column} of {row}"), e))
     }
 
     /// The backend in use.

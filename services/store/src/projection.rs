@@ -10,8 +10,9 @@
 //! caught by deferred account and class marks that the projector resolves after they commit.
 
 use crate::ingest::Touched;
+use crate::seal::column;
 use crate::sql::{list, tuples, MAX_PARAMS};
-use crate::{now_rfc3339, Backend, Error, Result, Store};
+use crate::{now_rfc3339, Backend, Error, Keyring, Result, Store};
 use chrono::NaiveDate;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
@@ -110,11 +111,18 @@ async fn insert_marks(
 
 const COLUMNS: &str = "system, kind, record_id, version, received_at, profile, body";
 
-fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
+fn stored_record(row: &AnyRow, keys: &Keyring) -> Result<StoredRecord> {
     let kind: String = row.try_get("kind")?;
     let record_id: String = row.try_get("record_id")?;
     let corrupt = |e: String| Error::Corrupt(format!("{kind}/{record_id}"), e);
     let body: String = row.try_get("body")?;
+    let body = keys.open_text(column::BODY, &body).map_err(|e| {
+        let system: String = row.try_get("system").unwrap_or_default();
+        Error::Sealed(
+            format!("{} of {system}/{kind}/{record_id}", column::BODY),
+            e,
+        )
+    })?;
     let body: Body = serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
     Ok(StoredRecord {
         source: SourceRef {
@@ -135,6 +143,7 @@ fn stored_record(row: &AnyRow) -> Result<StoredRecord> {
 pub(crate) async fn records_of(
     backend: Backend,
     conn: &mut AnyConnection,
+    keys: &Keyring,
     persons: &[String],
 ) -> Result<BTreeMap<String, Vec<StoredRecord>>> {
     let mut out: BTreeMap<String, Vec<StoredRecord>> =
@@ -152,7 +161,7 @@ pub(crate) async fn records_of(
         }
         for row in q.fetch_all(&mut *conn).await? {
             let person: String = row.try_get("person_key")?;
-            let record = stored_record(&row)?;
+            let record = stored_record(&row, keys)?;
             if record.source.kind == Kind::Link {
                 let account = (row.try_get("account_system")?, row.try_get("account_id")?);
                 accounts.entry(account).or_default().push(person.clone());
@@ -176,7 +185,7 @@ pub(crate) async fn records_of(
             let account: (String, String) =
                 (row.try_get("account_system")?, row.try_get("account_id")?);
             if let Some(owners) = accounts.get(&account) {
-                let record = stored_record(&row)?;
+                let record = stored_record(&row, keys)?;
                 for owner in owners {
                     out.entry(owner.clone()).or_default().push(record.clone());
                 }
@@ -206,7 +215,7 @@ pub(crate) async fn records_of(
             q = q.bind(c.as_str());
         }
         for row in q.fetch_all(&mut *conn).await? {
-            let record = stored_record(&row)?;
+            let record = stored_record(&row, keys)?;
             let class = record.body.class_id().unwrap_or_default().to_owned();
             for person in by_class.get(&class).into_iter().flatten() {
                 out.entry(person.clone()).or_default().push(record.clone());
@@ -282,7 +291,7 @@ impl Store {
         let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
         let facts = {
             let mut conn = self.pool.acquire().await?;
-            records_of(self.backend, &mut conn, &keys).await?
+            records_of(self.backend, &mut conn, &self.keys, &keys).await?
         };
         let mut computed: BTreeMap<&str, Option<(Dossier, String)>> = BTreeMap::new();
         for (key, records) in &facts {
@@ -296,6 +305,20 @@ impl Store {
             });
             computed.insert(key.as_str(), state);
         }
+        // Sealed before the write lock is taken: the state's name and facts.
+        let sealed: BTreeMap<&str, (String, String)> = computed
+            .iter()
+            .filter_map(|(key, state)| {
+                let (d, facts) = state.as_ref()?;
+                Some((
+                    *key,
+                    (
+                        self.keys.seal_text(column::NAME, &d.name),
+                        self.keys.seal_text(column::FACTS, facts),
+                    ),
+                ))
+            })
+            .collect();
 
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
@@ -347,9 +370,11 @@ impl Store {
                 person_key: key,
                 dossier: state.as_ref().map(|(d, f)| (d, f.as_str())),
             });
-            match state {
-                Some(row) => rows.push(row),
-                None => gone.push(*key),
+            match (state, sealed.get(key)) {
+                (Some((d, _)), Some((name, facts))) => {
+                    rows.push((d, name.as_str(), facts.as_str()))
+                }
+                _ => gone.push(*key),
             }
         }
         write_state(self.backend, &mut tx, &rows, &now).await?;
@@ -445,6 +470,7 @@ impl Store {
         if let Some(row) = row {
             if row.try_get::<i64, _>("dirty")? == 0 {
                 let facts: String = row.try_get("facts")?;
+                let facts = self.open_text(column::FACTS, &format!("person {person}"), &facts)?;
                 return serde_json::from_str(&facts)
                     .map_err(|e| Error::Corrupt(format!("facts of {person}"), e.to_string()));
             }
@@ -472,6 +498,7 @@ impl Store {
         for row in q.fetch_all(&self.pool).await? {
             let key: String = row.try_get("person_key")?;
             let facts: String = row.try_get("facts")?;
+            let facts = self.open_text(column::FACTS, &format!("person {key}"), &facts)?;
             let records = serde_json::from_str(&facts)
                 .map_err(|e| Error::Corrupt(format!("facts of {key}"), e.to_string()))?;
             let key = PersonKey::parse("person_key", &key)
@@ -521,7 +548,7 @@ impl StateFilter {
 async fn write_state(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
-    rows: &[&(Dossier, String)],
+    rows: &[(&Dossier, &str, &str)],
     now: &str,
 ) -> Result<()> {
     const COLS: usize = 16;
@@ -540,11 +567,11 @@ async fn write_state(
             tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
-        for &(d, facts) in chunk {
+        for &(d, name, facts) in chunk {
             q = q
                 .bind(d.person_key.as_str())
                 .bind(d.as_of.to_string())
-                .bind(d.name.as_str())
+                .bind(name)
                 .bind(d.unit_code.as_str())
                 .bind(d.rank.map(|r| r.as_str()).unwrap_or_default())
                 .bind(d.category.map(|c| c.as_str()).unwrap_or_default())
@@ -556,7 +583,7 @@ async fn write_state(
                 .bind(i64::from(d.participated))
                 .bind(i64::from(d.results_in_window))
                 .bind(i64::from(d.results_passed))
-                .bind(facts.as_str())
+                .bind(facts)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;
@@ -615,11 +642,10 @@ impl Store {
         for row in q.fetch_all(&self.pool).await? {
             let key: String = row.try_get("k")?;
             if let Some(g) = out.get_mut(&key) {
-                g.red_list.push((
-                    row.try_get("person_key")?,
-                    row.try_get("name")?,
-                    row.try_get("unit_code")?,
-                ));
+                let person: String = row.try_get("person_key")?;
+                let name: String = row.try_get("name")?;
+                let name = self.open_text(column::NAME, &format!("person {person}"), &name)?;
+                g.red_list.push((person, name, row.try_get("unit_code")?));
             }
         }
         Ok(out)

@@ -1,6 +1,7 @@
 //! Reading back: a person's current records (for the dossier) and the dead letters.
 
-use crate::{Result, Store};
+use crate::seal::column;
+use crate::{Error, Keyring, Result, Store};
 use sqlx::Row;
 use trainhub_model::dossier::StoredRecord;
 use trainhub_model::PersonKey;
@@ -56,9 +57,14 @@ pub struct LetterFilter {
 const LETTER_COLUMNS: &str = "id, connector, stage, reason_code, message, system, kind, \
     record_id, payload, received_at, format, headers, scope, replayed_at, replay_attempts";
 
-fn letter(row: &sqlx::any::AnyRow) -> Result<DeadLetter> {
+fn letter(row: &sqlx::any::AnyRow, keys: &Keyring) -> Result<DeadLetter> {
+    let id: i64 = row.try_get("id")?;
+    let payload: Vec<u8> = row.try_get("payload")?;
+    let payload = keys
+        .open(column::DEAD_LETTER, &payload)
+        .map_err(|e| Error::Sealed(format!("{} of dead letter {id}", column::DEAD_LETTER), e))?;
     Ok(DeadLetter {
-        id: row.try_get("id")?,
+        id,
         connector: row.try_get("connector")?,
         stage: row.try_get("stage")?,
         reason_code: row.try_get("reason_code")?,
@@ -66,7 +72,7 @@ fn letter(row: &sqlx::any::AnyRow) -> Result<DeadLetter> {
         system: row.try_get("system")?,
         kind: row.try_get("kind")?,
         record_id: row.try_get("record_id")?,
-        payload: row.try_get("payload")?,
+        payload,
         received_at: row.try_get("received_at")?,
         format: row.try_get("format")?,
         headers: row.try_get("headers")?,
@@ -83,7 +89,7 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let keys = [person.as_str().to_owned()];
         Ok(
-            crate::projection::records_of(self.backend, &mut conn, &keys)
+            crate::projection::records_of(self.backend, &mut conn, &self.keys, &keys)
                 .await?
                 .remove(person.as_str())
                 .unwrap_or_default(),
@@ -116,7 +122,7 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(letter).collect()
+        rows.iter().map(|r| letter(r, &self.keys)).collect()
     }
 
     /// Unreplayed dead letters counted by connector, stage and reason.
@@ -182,6 +188,8 @@ pub enum Table {
     SourceRecords,
     /// Refused records.
     DeadLetters,
+    /// Projected dossiers.
+    DossierState,
 }
 
 impl Table {
@@ -190,6 +198,7 @@ impl Table {
             Table::RawLog => "raw_log",
             Table::SourceRecords => "source_records",
             Table::DeadLetters => "dead_letters",
+            Table::DossierState => "dossier_state",
         }
     }
 }

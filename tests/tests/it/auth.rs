@@ -320,7 +320,8 @@ async fn the_audit_trail_is_append_only_on_postgres() {
     let Some(test_store) = TestStore::new(Backend::Postgres).await else {
         return;
     };
-    let store = trainhub_store::Store::connect(&test_store.url)
+    let keys = trainhub_store::Keyring::generate("test");
+    let store = trainhub_store::Store::connect(&test_store.url, keys)
         .await
         .unwrap();
     store.migrate().await.unwrap();

@@ -85,8 +85,12 @@ async fn every_instance_lists_every_instances_connectors() {
     broker.delete(&feed.queues()).await;
 }
 
+/// The cluster's shared data keys, as every instance reads them from one key file.
+static KEYS: std::sync::LazyLock<trainhub_store::Keyring> =
+    std::sync::LazyLock::new(|| trainhub_store::Keyring::generate("cluster"));
+
 async fn pipeline(url: &str, scope: &str) -> Pipeline {
-    let store = Store::connect(url).await.unwrap();
+    let store = Store::connect(url, KEYS.clone()).await.unwrap();
     store.migrate().await.unwrap();
     Pipeline::new(
         store,

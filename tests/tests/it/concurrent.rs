@@ -15,7 +15,9 @@ use trainhub_store::Store;
 use trainhub_tests::{Backend, TestStore};
 
 async fn open(test_store: &TestStore) -> Pipeline {
-    let store = Store::connect(&test_store.url).await.unwrap();
+    let store = Store::connect(&test_store.url, trainhub_store::Keyring::generate("test"))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     Pipeline::new(
         store,

@@ -2,6 +2,7 @@
 //! fresh SQLite file and, for the `_postgres` variants, a fresh PostgreSQL database.
 
 mod amqp;
+mod at_rest;
 mod auth;
 mod bad_input;
 mod cluster;

@@ -108,7 +108,9 @@ const TEMPLATES: usize = 13;
 
 async fn dossiers(records: &[pb::Record], batches: &[usize]) -> Vec<Option<Dossier>> {
     let test_store = TestStore::new(Backend::Sqlite).await.expect("sqlite");
-    let store = Store::connect(&test_store.url).await.unwrap();
+    let store = Store::connect(&test_store.url, trainhub_store::Keyring::generate("test"))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let keyer = PersonKeyer::new(b"property secret");
     let policy = Policy::default();

@@ -1,0 +1,78 @@
+//! Data key rotation on the command line: `trainhub key` makes a keyring entry, `trainhub
+//! rekey` reseals the store under the keyring's first key.
+
+use crate::cli::KeyArgs;
+use crate::config::Config;
+use crate::startup::{data_key_source, open_pipeline};
+use anyhow::Result;
+use std::io::{IsTerminal, Write};
+use trainhub_store::Keyring;
+
+/// Prints a fresh `id:hex` entry.
+pub fn new_key(args: &KeyArgs) -> Result<()> {
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("k{}", chrono::Utc::now().format("%Y%m%d")));
+    let entry = Keyring::new_entry(&id);
+    // Parsing it checks the id.
+    Keyring::parse(&entry).map_err(|e| anyhow::anyhow!("--id {id:?}: {e}"))?;
+    println!("{entry}");
+    eprintln!(
+        "Put this line first in the data key file (keep the older lines), restart every hub, \
+         then run `trainhub rekey`; afterwards the older lines can go."
+    );
+    Ok(())
+}
+
+/// Reseals every personal-data column under the active key, with progress on a terminal.
+pub async fn rekey(config: &Config) -> Result<()> {
+    let pipeline = open_pipeline(config, false).await?;
+    let store = pipeline.store();
+    let keys = store.keys();
+    eprintln!(
+        "Resealing under key {} (keyring {}: {})",
+        keys.active(),
+        data_key_source(config),
+        keys.ids().collect::<Vec<_>>().join(", ")
+    );
+    let terminal = std::io::stderr().is_terminal();
+    let report = store
+        .rekey(|done| {
+            if terminal {
+                eprint!(
+                    "\r  {:<22} {:>10} read {:>10} resealed",
+                    done.column, done.examined, done.resealed
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })
+        .await;
+    if terminal {
+        eprintln!();
+    }
+    let report = report?;
+    println!(
+        "{:<22} {:>10} {:>10} {:>10}",
+        "column", "read", "resealed", "changed"
+    );
+    for r in &report {
+        println!(
+            "{:<22} {:>10} {:>10} {:>10}",
+            r.column, r.examined, r.resealed, r.skipped
+        );
+    }
+    println!(
+        "Every row is sealed under key {}; keys no longer needed: {}.",
+        keys.active(),
+        match keys
+            .ids()
+            .filter(|id| *id != keys.active())
+            .collect::<Vec<_>>()
+        {
+            old if old.is_empty() => "none".to_owned(),
+            old => old.join(", "),
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Resealing every personal-data column under the keyring's active key: the second half of a
+//! key rotation (see [`crate::seal`]). Rows stored before encryption are sealed too.
+//!
+//! Safe beside a running hub: each row is rewritten only if its value is still the one that
+//! was read (`… AND column = old`), so a record a hub replaced meanwhile keeps the new version
+//! (already sealed under the active key). Re-running resumes: rows already current are skipped.
+
+use crate::seal::column;
+use crate::{Error, Result, Store};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// One sealed column and how to walk its table.
+struct Target {
+    table: &'static str,
+    /// Primary key columns, in index order.
+    key: &'static [&'static str],
+    /// Whether the key is one integer column (else text columns).
+    int_key: bool,
+    column: &'static str,
+    /// The associated data of its values.
+    label: &'static str,
+    text: bool,
+}
+
+const TARGETS: [Target; 5] = [
+    Target {
+        table: "raw_log",
+        key: &["id"],
+        int_key: true,
+        column: "bytes",
+        label: column::RAW,
+        text: false,
+    },
+    Target {
+        table: "dead_letters",
+        key: &["id"],
+        int_key: true,
+        column: "payload",
+        label: column::DEAD_LETTER,
+        text: false,
+    },
+    Target {
+        table: "source_records",
+        key: &["system", "kind", "record_id"],
+        int_key: false,
+        column: "body",
+        label: column::BODY,
+        text: true,
+    },
+    Target {
+        table: "dossier_state",
+        key: &["person_key"],
+        int_key: false,
+        column: "name",
+        label: column::NAME,
+        text: true,
+    },
+    Target {
+        table: "dossier_state",
+        key: &["person_key"],
+        int_key: false,
+        column: "facts",
+        label: column::FACTS,
+        text: true,
+    },
+];
+
+/// Rows per page read and per transaction written.
+const PAGE: usize = 500;
+
+/// What `rekey` did to one column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rekeyed {
+    /// `table.column`.
+    pub column: &'static str,
+    /// Rows read.
+    pub examined: u64,
+    /// Rows resealed under the active key.
+    pub resealed: u64,
+    /// Rows changed by a writer between read and reseal (left as the writer wrote them).
+    pub skipped: u64,
+}
+
+/// A position in a table's key order.
+#[derive(Clone)]
+enum Cursor {
+    Int(i64),
+    Text(Vec<String>),
+}
+
+/// A stored value, as its column holds it.
+#[derive(Clone, PartialEq)]
+enum Value {
+    Bytes(Vec<u8>),
+    Text(String),
+}
+
+impl Store {
+    /// Reseals every personal-data column under the active key; `progress` is told after each
+    /// page. Fails, naming the row, on a value no key of the keyring opens.
+    pub async fn rekey(&self, mut progress: impl FnMut(&Rekeyed)) -> Result<Vec<Rekeyed>> {
+        let mut report = Vec::with_capacity(TARGETS.len());
+        for target in &TARGETS {
+            let mut done = Rekeyed {
+                column: target.label,
+                ..Rekeyed::default()
+            };
+            let mut cursor = None;
+            loop {
+                let rows = self.page(target, cursor.as_ref()).await?;
+                let Some(last) = rows.last() else { break };
+                cursor = Some(cursor_of(target, last)?);
+                done.examined += rows.len() as u64;
+                let mut changes = Vec::new();
+                for row in &rows {
+                    if let Some((key, old, new)) = self.reseal(target, row)? {
+                        changes.push((key, old, new));
+                    }
+                }
+                let written = self.write_resealed(target, &changes).await?;
+                done.resealed += written;
+                done.skipped += changes.len() as u64 - written;
+                progress(&done);
+            }
+            report.push(done);
+        }
+        Ok(report)
+    }
+
+    async fn page(&self, t: &Target, after: Option<&Cursor>) -> Result<Vec<AnyRow>> {
+        let keys = t.key.join(", ");
+        let place = (1..=t.key.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let clause = match after {
+            Some(_) => format!("WHERE ({keys}) > ({place})"),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT {keys}, {col} AS sealed FROM {table} {clause} ORDER BY {keys} LIMIT {PAGE}",
+            col = t.column,
+            table = t.table,
+        );
+        let mut q = sqlx::query(&sql);
+        match after {
+            Some(Cursor::Int(id)) => q = q.bind(*id),
+            Some(Cursor::Text(parts)) => {
+                for p in parts {
+                    q = q.bind(p.clone());
+                }
+            }
+            None => {}
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    /// The row's key, its stored value and that value resealed; `None` when it is already
+    /// sealed under the active key (or empty).
+    fn reseal(&self, t: &Target, row: &AnyRow) -> Result<Option<(Cursor, Value, Value)>> {
+        let keys = self.keys();
+        let key = cursor_of(t, row)?;
+        let named = |e| Error::Sealed(format!("{}.{} of {}", t.table, t.column, describe(&key)), e);
+        if t.text {
+            let Some(old) = row.try_get::<Option<String>, _>("sealed")? else {
+                return Ok(None);
+            };
+            if keys.is_current_text(&old) {
+                return Ok(None);
+            }
+            let plain = keys.open_text(t.label, &old).map_err(named)?;
+            let new = keys.seal_text(t.label, &plain);
+            Ok(Some((key, Value::Text(old), Value::Text(new))))
+        } else {
+            let old: Vec<u8> = row.try_get("sealed")?;
+            if keys.is_current(&old) {
+                return Ok(None);
+            }
+            let plain = keys.open(t.label, &old).map_err(named)?;
+            let new = keys.seal(t.label, &plain);
+            Ok(Some((key, Value::Bytes(old), Value::Bytes(new))))
+        }
+    }
+
+    /// Writes resealed values in one transaction, each only where the row still holds the
+    /// value that was read; returns how many were written.
+    async fn write_resealed(&self, t: &Target, changes: &[(Cursor, Value, Value)]) -> Result<u64> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let matches = t
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} = ${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "UPDATE {table} SET {col} = $1 WHERE {col} = $2 AND {matches}",
+            table = t.table,
+            col = t.column,
+        );
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for (key, old, new) in changes {
+            let mut q = sqlx::query(&sql);
+            for v in [new, old] {
+                q = match v {
+                    Value::Bytes(b) => q.bind(b.clone()),
+                    Value::Text(s) => q.bind(s.clone()),
+                };
+            }
+            match key {
+                Cursor::Int(id) => q = q.bind(*id),
+                Cursor::Text(parts) => {
+                    for p in parts {
+                        q = q.bind(p.clone());
+                    }
+                }
+            }
+            written += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
+fn cursor_of(t: &Target, row: &AnyRow) -> Result<Cursor> {
+    if t.int_key {
+        Ok(Cursor::Int(row.try_get(t.key[0])?))
+    } else {
+        Ok(Cursor::Text(
+            t.key
+                .iter()
+                .map(|k| row.try_get::<String, _>(*k))
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+}
+
+fn describe(key: &Cursor) -> String {
+    match key {
+        Cursor::Int(id) => format!("row {id}"),
+        Cursor::Text(parts) => parts.join("/"),
+    }
+}
