@@ -168,13 +168,80 @@ async fn status(State(ops): State<Ops>) -> Response {
     .into_response()
 }
 
-/// Serves the ops port until `shutdown` completes.
+/// Serves the ops port until `shutdown` completes: HTTPS when `tls` is given (the
+/// certificate of `[server] tls_cert_file`), else plain HTTP.
 pub async fn serve(
     listener: TcpListener,
     ops: Ops,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ops))
-        .with_graceful_shutdown(shutdown)
+    match tls {
+        None => {
+            axum::serve(listener, router(ops))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => serve_tls(listener, router(ops), tls, shutdown).await,
+    }
+}
+
+/// HTTPS: each accepted connection completes its TLS handshake (bounded in time) on a task of
+/// its own, then HTTP/1.1 is served on it. At shutdown no new connection is taken and open
+/// ones finish their request (for at most ten seconds).
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use std::time::Duration;
+    const HANDSHAKE: Duration = Duration::from_secs(10);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %e, "Ops port: accept failed.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "Ops port: TLS handshake failed.");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "Ops port: TLS handshake timed out.");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "Ops port: connection ended with an error.");
+            }
+        });
+    }
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("Ops port: connections still open after 10 s; closing them.");
+    }
+    Ok(())
 }

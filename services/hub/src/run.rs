@@ -106,7 +106,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let app = startup::Application::build(&config).await?;
             println!("trainhub {} listening", env!("CARGO_PKG_VERSION"));
             println!("  gRPC     {}", app.grpc_addr());
-            println!("  ops HTTP http://{}/healthz", app.http_addr());
+            println!(
+                "  ops HTTP {}://{}/healthz",
+                app.http_scheme(),
+                app.http_addr()
+            );
             println!("  store    {}", startup::redact(&config.store_url()));
             println!(
                 "  sealed   national IDs, names, records at rest: key {} ({})",

@@ -29,6 +29,7 @@ pub struct Application {
     principals: trainhub_api::auth::Principals,
     limits: trainhub_api::limits::Limits,
     tls: Option<tonic::transport::ServerTlsConfig>,
+    http_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Application {
@@ -42,13 +43,15 @@ impl Application {
             );
         }
         let tls = tls_config(config)?;
+        let http_tls = http_tls_config(config)?;
         let grpc_secure = tls.is_some() && !principals.is_open();
+        let http_secure = http_tls.is_some() && !principals.is_open();
         for (addr, secure) in [
             (config.server.grpc_addr, grpc_secure),
-            (config.server.http_addr, false),
+            (config.server.http_addr, http_secure),
         ] {
             // Beyond loopback only with TLS and principals, or when the operator says the
-            // network is private (the ops port has no TLS of its own).
+            // network is private.
             if addr.ip().is_loopback() || secure {
                 continue;
             }
@@ -118,6 +121,7 @@ impl Application {
             principals,
             limits: config.limits.limits(),
             tls,
+            http_tls,
         })
     }
 
@@ -140,6 +144,15 @@ impl Application {
     /// The bound ops HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http.local_addr().expect("bound")
+    }
+
+    /// The ops port's URL scheme: `https` when TLS is configured.
+    pub fn http_scheme(&self) -> &'static str {
+        if self.http_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The keyring sealing personal data in the store.
@@ -173,6 +186,7 @@ impl Application {
                 registry: self.registry.clone(),
                 principals: self.principals.clone(),
             },
+            self.http_tls,
             async move {
                 let _ = http_stop.recv().await;
             },
@@ -241,6 +255,13 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
         .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?
         .with_events(config.events.url.is_some());
     store.migrate().await.context("migrating the store")?;
+    store.check_keys().await.with_context(|| {
+        format!(
+            "the data keys ({}) do not open what the store holds: every hub sharing a store \
+             needs the same keyring",
+            data_key_source(config)
+        )
+    })?;
     let policy = match &config.policy.file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -323,6 +344,40 @@ fn tls_config(config: &Config) -> Result<Option<tonic::transport::ServerTlsConfi
             .client_auth_optional(true);
     }
     Ok(Some(tls))
+}
+
+/// The ops port's TLS settings: the certificate and key of `[server] tls_*` (no client
+/// certificates: the ops port takes tokens), HTTP/1.1.
+fn http_tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let s = &config.server;
+    let (Some(cert), Some(key)) = (&s.tls_cert_file, &s.tls_key_file) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("TLS certificate {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        bail!("TLS certificate {} holds no certificate", cert.display());
+    }
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("TLS key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .with_context(|| {
+            format!(
+                "TLS certificate {} and key {} do not make a pair",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(tls)))
 }
 
 /// Reads the hub secret, generating one in the data folder on first start when `create`.

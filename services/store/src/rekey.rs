@@ -128,6 +128,34 @@ impl Store {
         Ok(report)
     }
 
+    /// Opens the newest value of every sealed column: a keyring that lacks the key the store
+    /// is being written under fails here, at start, naming that key, rather than on a read.
+    pub async fn check_keys(&self) -> Result<()> {
+        for t in &TARGETS {
+            let keys = t.key.join(" DESC, ");
+            let sql = format!(
+                "SELECT {k}, {col} AS sealed FROM {table} WHERE {col} IS NOT NULL \
+                 ORDER BY {keys} DESC LIMIT 1",
+                k = t.key.join(", "),
+                col = t.column,
+                table = t.table,
+            );
+            if let Some(row) = sqlx::query(&sql).fetch_optional(&self.pool).await? {
+                let key = cursor_of(t, &row)?;
+                let named =
+                    |e| Error::Sealed(format!("{}.{} of {}", t.table, t.column, describe(&key)), e);
+                if t.text {
+                    let v: String = row.try_get("sealed")?;
+                    self.keys().open_text(t.label, &v).map_err(named)?;
+                } else {
+                    let v: Vec<u8> = row.try_get("sealed")?;
+                    self.keys().open(t.label, &v).map_err(named)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn page(&self, t: &Target, after: Option<&Cursor>) -> Result<Vec<AnyRow>> {
         let keys = t.key.join(", ");
         let place = (1..=t.key.len())

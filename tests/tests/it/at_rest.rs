@@ -129,6 +129,8 @@ async fn nothing_in_plain_text(backend: Backend) {
         ),
     )
     .unwrap();
+    // A first start: the hub makes its data key itself.
+    std::fs::remove_file(dir.join("data.keys")).unwrap();
     // Debug level: whatever the hub would ever log about a record is in the file.
     let program = env!("CARGO_BIN_EXE_trainhub-under-test");
     let hub = HubProcess::start(program, &config, "hub", &[("TRAINHUB_LOG", "debug")]).await;
@@ -397,5 +399,18 @@ async fn a_rotated_data_key_keeps_old_rows_readable() {
         "{err}"
     );
     stranger.close().await;
+    // A hub given such a keyring refuses to start, naming the key file and the key.
+    let mut config = TestHub::config_for(&hub.test_store);
+    let other = hub.test_store.dir.path().join("other.keys");
+    std::fs::write(&other, Keyring::new_entry("k1999")).unwrap();
+    config.identity.data_key_file = Some(other);
+    let Err(err) = trainhub::startup::open_pipeline(&config, false).await else {
+        panic!("a hub with the wrong keyring starts");
+    };
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("other.keys") && err.contains("\"k2026\""),
+        "{err}"
+    );
     hub.stop().await;
 }

@@ -61,6 +61,7 @@ fn the_deploy_configurations_load() {
     for needed in [
         "TRAINHUB_STORE__URL",
         "TRAINHUB_IDENTITY__SECRET_FILE",
+        "TRAINHUB_IDENTITY__DATA_KEY_FILE",
         "TRAINHUB_SERVER__INSTANCE",
         "TRAINHUB_SERVER__GRPC_ADDR",
         "TRAINHUB_SERVER__ALLOW_PLAINTEXT_NETWORK",

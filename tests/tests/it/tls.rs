@@ -8,10 +8,11 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use std::path::Path;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::Code;
-use trainhub::config::PartnerConfig;
+use trainhub::config::{Digests, PartnerConfig, ReaderConfig};
+use trainhub_api::auth::token_digest;
 use trainhub_connectors::synthetic::{self, HR, SCHOOL};
 use trainhub_proto::v1 as pb;
-use trainhub_tests::{Backend, TestHub, TestStore};
+use trainhub_tests::{http_get, http_get_on, Backend, TestHub, TestStore};
 
 struct Pki {
     ca_pem: String,
@@ -148,5 +149,92 @@ async fn client_certificates_from_the_ca_authenticate_their_partner() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    hub.stop().await;
+}
+
+/// `GET path` over HTTPS on `port` of loopback, trusting only `ca_pem`, as `localhost`.
+async fn https_get(
+    port: u16,
+    ca_pem: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String)> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    http_get_on(tls, &format!("localhost:{port}"), path, headers).await
+}
+
+const OPS_TOKEN: &str = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ops_port_speaks_https_with_the_hub_certificate() {
+    let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
+        return;
+    };
+    let pki = pki();
+    let dir = test_store.dir.path().to_owned();
+    let (cert, key) = (
+        write(&dir, "server.pem", &pki.server.0),
+        write(&dir, "server.key", &pki.server.1),
+    );
+    // Every interface, without allow_plaintext_network: allowed because the port has TLS and
+    // the hub has principals.
+    let hub = TestHub::start_with(test_store, |c| {
+        c.server.http_addr = "0.0.0.0:0".parse().unwrap();
+        c.server.tls_cert_file = Some(cert);
+        c.server.tls_key_file = Some(key);
+        c.readers = vec![ReaderConfig {
+            name: "ops".into(),
+            token_sha256: Digests::One(token_digest(OPS_TOKEN)),
+            roles: vec!["health:read".into()],
+        }];
+    })
+    .await;
+    assert!(hub.http_addr.ip().is_unspecified());
+    let port = hub.http_addr.port();
+
+    let (code, body) = https_get(port, &pki.ca_pem, "/healthz", &[]).await.unwrap();
+    assert_eq!((code, body.trim()), (200, "ok"));
+    let (code, _) = https_get(port, &pki.ca_pem, "/api/status", &[])
+        .await
+        .unwrap();
+    assert_eq!(code, 401, "the guarded data needs a token, over TLS too");
+    let bearer = format!("Bearer {OPS_TOKEN}");
+    let (code, body) = https_get(
+        port,
+        &pki.ca_pem,
+        "/api/status",
+        &[("authorization", &bearer)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("connectors"), "{body}");
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let plain = http_get(loopback, "/healthz").await;
+    assert!(
+        !matches!(plain, Ok((200, _))),
+        "plain HTTP is not served: {plain:?}"
+    );
+    // A client that does not trust the hub's CA fails the handshake.
+    let other_ca = self::pki().ca_pem;
+    assert!(https_get(port, &other_ca, "/healthz", &[]).await.is_err());
     hub.stop().await;
 }
