@@ -62,7 +62,8 @@ pub fn encode_json(record: &v1::Record) -> Vec<u8> {
     out
 }
 
-fn record_descriptor() -> &'static MessageDescriptor {
+/// The descriptor of `trainhub.v1.Record`: mapping profiles check their field names against it.
+pub fn record_descriptor() -> &'static MessageDescriptor {
     static DESCRIPTOR: OnceLock<MessageDescriptor> = OnceLock::new();
     DESCRIPTOR.get_or_init(|| {
         DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET)
