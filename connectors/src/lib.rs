@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod amqp;
+pub mod files;
 pub mod profile;
 pub mod sink;
 pub mod status;

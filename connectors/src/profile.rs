@@ -34,6 +34,12 @@ use std::sync::Arc;
 use trainhub_model::{ReasonCode, Rejection, Stage};
 use trainhub_proto::v1 as pb;
 
+/// The profiles shipped with trainhub (`connectors/profiles/<name>/profile.toml`), by name.
+pub const SHIPPED: &[(&str, &str)] = &[(
+    "cadre-a01",
+    include_str!("../profiles/cadre-a01/profile.toml"),
+)];
+
 /// Where a profile reads its values.
 pub trait Source {
     /// The value at `path`, if present and not blank (already trimmed).
@@ -226,6 +232,44 @@ impl Profile {
             message: format!("cannot read: {e}"),
         })?;
         Profile::parse(&path.display().to_string(), &text)
+    }
+
+    /// A shipped profile by name, or a profile file by path.
+    pub fn resolve(name_or_path: &str) -> Result<Profile, ProfileError> {
+        if let Some((name, text)) = SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
+            return Profile::parse(&format!("{name} (shipped)"), text);
+        }
+        let path = std::path::Path::new(name_or_path);
+        if path.exists() {
+            return Profile::load(path);
+        }
+        Err(ProfileError {
+            file: name_or_path.to_owned(),
+            line: None,
+            message: format!(
+                "no such profile file, and no shipped profile of that name (shipped: {})",
+                SHIPPED
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+
+    /// The source paths of required fields (a file lacking one cannot map any row).
+    pub fn required_paths(&self) -> Vec<(&str, String)> {
+        self.records
+            .iter()
+            .flat_map(|r| {
+                r.fields.iter().filter(|f| f.required).filter_map(move |f| {
+                    Some((
+                        f.from.as_deref()?,
+                        format!("{}.{}", r.kind, f.path.join(".")),
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Parses a profile's text; `file` names it in errors.
@@ -818,6 +862,16 @@ themes = { from = "THEMES", split = ";" }
         }
         // `when`: no minutes, no learning record.
         assert_eq!(p.map("hr", &row(&base)).len(), 1);
+    }
+
+    #[test]
+    fn shipped_profiles_load() {
+        for (name, _) in SHIPPED {
+            let p = Profile::resolve(name).unwrap();
+            assert_eq!(p.name(), *name);
+        }
+        let err = Profile::resolve("no-such-profile").unwrap_err().to_string();
+        assert!(err.contains("shipped: cadre-a01"), "{err}");
     }
 
     #[test]

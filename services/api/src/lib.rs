@@ -21,4 +21,4 @@ pub mod server;
 pub mod sync_health;
 pub mod wire;
 
-pub use pipeline::{CommitObserver, Inbound, Outcome, Pipeline};
+pub use pipeline::{CommitObserver, Inbound, Native, Outcome, Pipeline};

@@ -124,6 +124,7 @@ impl Pipeline {
             format: Format::Protobuf,
             headers: String::new(),
             replay_of: None,
+            native: None,
         });
         self.prepare_inbound(scope, inbound)
     }
@@ -155,12 +156,16 @@ impl Pipeline {
                         ),
                     });
                 }
-                convert::canonical(&record, &self.keyer)
+                convert::canonical(&record, &self.keyer).map_err(|r| match &item.native {
+                    Some(native) => native.name_source(r),
+                    None => r,
+                })
             });
+            let profile = item.native.as_ref().map_or("", |n| n.profile.as_str());
             match checked {
                 Ok(canonical) => {
                     batch.slots.push(Slot::Stored(batch.prepared.len()));
-                    let mut prepared = PreparedRecord::new(&canonical, item.payload, "");
+                    let mut prepared = PreparedRecord::new(&canonical, item.payload, profile);
                     prepared.replay_of = item.replay_of;
                     batch.prepared.push(prepared);
                 }
@@ -172,7 +177,10 @@ impl Pipeline {
                         kind: source.kind.clone(),
                         record_id: source.record_id.clone(),
                         payload: item.payload,
-                        format: item.format.as_str().to_owned(),
+                        format: match &item.native {
+                            Some(n) => format!("{}:{}", n.format, n.profile),
+                            None => item.format.as_str().to_owned(),
+                        },
                         headers: item.headers,
                         scope: scope.to_owned(),
                         replay_of: item.replay_of,
@@ -260,6 +268,30 @@ pub struct Inbound {
     pub headers: String,
     /// The dead letter this is a replay of.
     pub replay_of: Option<i64>,
+    /// Set when a mapping profile made the record from a partner's own format.
+    pub native: Option<Native>,
+}
+
+/// How a native record was made: the profile, the source format, and which source field
+/// each canonical field came from (so a validation rejection names the partner's field).
+#[derive(Debug, Clone)]
+pub struct Native {
+    /// `name@version` of the mapping profile; kept as the record's provenance.
+    pub profile: String,
+    /// The source format (`csv`, `jsonl`, `lrmx`, …).
+    pub format: &'static str,
+    /// Canonical field path → source path.
+    pub origin: Arc<std::collections::BTreeMap<String, String>>,
+}
+
+impl Native {
+    /// `rejection` with its field named as the source has it: `A0184 (person.national_id)`.
+    pub fn name_source(&self, mut rejection: Rejection) -> Rejection {
+        if let Some(source) = self.origin.get(&rejection.field) {
+            rejection.field = format!("{source} ({})", rejection.field);
+        }
+        rejection
+    }
 }
 
 impl Inbound {
@@ -277,6 +309,7 @@ impl Inbound {
             format,
             headers,
             replay_of: None,
+            native: None,
         }
     }
 }

@@ -85,6 +85,7 @@ impl Pipeline {
                             format: Format::Protobuf,
                             headers: l.headers.clone(),
                             replay_of: None,
+                            native: None,
                         },
                     };
                     item.replay_of = Some(l.id);

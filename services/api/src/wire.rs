@@ -108,8 +108,13 @@ pub fn dossier(d: &d::Dossier) -> pb::Dossier {
                 record_id: p.source.record_id.clone(),
                 version: p.source.version,
                 received_at: p.received_at.clone(),
-                profile: p.profile.clone(),
-                profile_version: String::new(),
+                // Stored as `name@version`.
+                profile: p.profile.split('@').next().unwrap_or_default().to_owned(),
+                profile_version: p
+                    .profile
+                    .split_once('@')
+                    .map(|(_, v)| v.to_owned())
+                    .unwrap_or_default(),
                 entry: p.entry.clone(),
             })
             .collect(),

@@ -18,6 +18,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the hub: gRPC API and ops HTTP port.
     Serve(ServeArgs),
+    /// Import partners' export files (CSV, JSON lines; a folder of them) through a mapping
+    /// profile into the store, with progress, a summary and a report of rejected rows. Safe
+    /// to re-run: records already stored come back `DUPLICATE`.
+    Import(ImportArgs),
     /// Apply store migrations and exit.
     Migrate(StoreArgs),
     /// Measure performance (prints figures; not a test).
@@ -43,6 +47,30 @@ pub enum Command {
     /// Reseal every stored national ID, name and received record under the keyring's first
     /// key; afterwards the older keys can be removed. Safe while hubs run; resumable.
     Rekey(StoreArgs),
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Store and config (the same flags and defaults as `serve`; no running hub needed).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The partner system the files come from (`source.system` of every record).
+    #[arg(long)]
+    pub system: String,
+    /// Mapping profile: a shipped one by name (`cadre-a01`) or a profile file.
+    #[arg(long)]
+    pub profile: String,
+    /// Where to write the rejected rows (CSV: file, row, kind, record_id, field, reason, stage,
+    /// message); default `<first file>.rejects.csv`.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Files, or folders of files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `key`.

@@ -18,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod dlq;
 pub mod health;
+pub mod import;
 pub mod keys;
 pub mod ops;
 pub mod relay;

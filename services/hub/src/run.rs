@@ -140,6 +140,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::Import(args) => crate::import::run(&load_config(&args.store)?, &args).await,
         Command::Migrate(args) => {
             let config = load_config(&args)?;
             std::fs::create_dir_all(&config.server.data_dir)?;

@@ -12,6 +12,7 @@ mod deploy;
 mod failover;
 mod fixtures;
 mod health;
+mod import;
 mod ingest;
 mod order;
 mod reflection;

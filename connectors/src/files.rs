@@ -1,0 +1,388 @@
+//! The files connector (DESIGN §7): partners' export files read as a stream of sources for a
+//! mapping profile — CSV (UTF-8, header row of column names) and JSON lines (one object per
+//! line). Rows are read one at a time, so a file of any size takes constant memory.
+//!
+//! Each row keeps bytes for the raw log and the dead letters that describe it on their own:
+//! for CSV the header line and the row, for JSON lines the line.
+
+use crate::profile::Source;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+use trainhub_model::{ReasonCode, Rejection, Stage};
+
+/// A file format the importer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+}
+
+impl FileFormat {
+    /// The format of `path`, by its extension.
+    pub fn of(path: &Path) -> Option<FileFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(FileFormat::Csv),
+            "jsonl" | "ndjson" => Some(FileFormat::JsonLines),
+            _ => None,
+        }
+    }
+
+    /// The name kept with dead letters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::JsonLines => "jsonl",
+        }
+    }
+}
+
+/// One row (or line) of a file.
+pub struct Row {
+    /// 1-based row number: the line of a JSON-lines file, the data row of a CSV file (the
+    /// header is row 0).
+    pub number: u64,
+    /// The bytes kept for it.
+    pub payload: Vec<u8>,
+    /// The row as a source, or why it is not one (stage `decode`).
+    pub source: Result<Box<dyn Source + Send>, Rejection>,
+}
+
+/// A CSV row: its cells by the header's column names.
+struct CsvRow {
+    columns: Arc<HashMap<String, usize>>,
+    record: csv::StringRecord,
+}
+
+impl Source for CsvRow {
+    fn get(&self, path: &str) -> Option<Cow<'_, str>> {
+        let text = self.record.get(*self.columns.get(path)?)?.trim();
+        (!text.is_empty()).then_some(Cow::Borrowed(text))
+    }
+}
+
+/// Why a file cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Opening or reading failed.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// The header row is missing or unreadable.
+    #[error("{0}: {1}")]
+    Header(String, String),
+}
+
+/// Rows of a file, read as they are consumed.
+pub struct Rows {
+    inner: Inner,
+    /// Bytes consumed so far (for progress).
+    position: u64,
+}
+
+enum Inner {
+    Csv {
+        reader: csv::Reader<std::fs::File>,
+        columns: Arc<HashMap<String, usize>>,
+        header_line: Vec<u8>,
+        number: u64,
+    },
+    Lines {
+        reader: std::io::BufReader<std::fs::File>,
+        number: u64,
+    },
+}
+
+impl Rows {
+    /// Opens `path` as `format`.
+    pub fn open(path: &Path, format: FileFormat) -> Result<Rows, FileError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| FileError::Io(name.clone(), e))?;
+        let inner = match format {
+            FileFormat::Csv => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .flexible(true)
+                    .trim(csv::Trim::None)
+                    .from_reader(file);
+                let headers = reader
+                    .headers()
+                    .map_err(|e| FileError::Header(name.clone(), e.to_string()))?
+                    .clone();
+                let mut columns = HashMap::new();
+                for (i, h) in headers.iter().enumerate() {
+                    // A UTF-8 byte order mark before the first name is not part of it.
+                    let h = h.trim_start_matches('\u{feff}').trim();
+                    if !h.is_empty() && columns.insert(h.to_owned(), i).is_some() {
+                        return Err(FileError::Header(
+                            name,
+                            format!("column `{h}` appears twice in the header"),
+                        ));
+                    }
+                }
+                if columns.is_empty() {
+                    return Err(FileError::Header(name, "the header row is empty".into()));
+                }
+                Inner::Csv {
+                    header_line: csv_line(&headers),
+                    reader,
+                    columns: Arc::new(columns),
+                    number: 0,
+                }
+            }
+            FileFormat::JsonLines => Inner::Lines {
+                reader: std::io::BufReader::new(file),
+                number: 0,
+            },
+        };
+        Ok(Rows { inner, position: 0 })
+    }
+
+    /// The CSV header's column names (empty for JSON lines).
+    pub fn columns(&self) -> Vec<&str> {
+        match &self.inner {
+            Inner::Csv { columns, .. } => {
+                let mut names: Vec<(&usize, &str)> =
+                    columns.iter().map(|(k, v)| (v, k.as_str())).collect();
+                names.sort();
+                names.into_iter().map(|(_, k)| k).collect()
+            }
+            Inner::Lines { .. } => Vec::new(),
+        }
+    }
+
+    /// Bytes of the file read so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+fn csv_line(record: &csv::StringRecord) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    writer.write_record(record).expect("writing into memory");
+    writer.into_inner().expect("writing into memory")
+}
+
+fn malformed(field: &str, message: String) -> Rejection {
+    Rejection {
+        stage: Stage::Decode,
+        code: ReasonCode::MalformedPayload,
+        field: field.to_owned(),
+        message,
+    }
+}
+
+impl Iterator for Rows {
+    type Item = Result<Row, FileError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Csv {
+                reader,
+                columns,
+                header_line,
+                number,
+            } => {
+                let mut record = csv::StringRecord::new();
+                let read = reader.read_record(&mut record);
+                self.position = reader.position().byte();
+                *number += 1;
+                let mut payload = header_line.clone();
+                match read {
+                    Ok(false) => None,
+                    Ok(true) => {
+                        payload.extend(csv_line(&record));
+                        let width = columns.len();
+                        let source: Result<Box<dyn Source + Send>, Rejection> = if record.len()
+                            < width
+                        {
+                            let missing = columns
+                                .iter()
+                                .filter(|(_, i)| **i >= record.len())
+                                .min_by_key(|(_, i)| **i)
+                                .map(|(k, _)| k.clone())
+                                .unwrap_or_default();
+                            Err(malformed(
+                                    &missing,
+                                    format!(
+                                        "the row has {} of the header's {width} columns; `{missing}` and after are missing",
+                                        record.len()
+                                    ),
+                                ))
+                        } else if record.len() > width {
+                            Err(malformed(
+                                "",
+                                format!(
+                                    "the row has {} cells, the header {width} columns",
+                                    record.len()
+                                ),
+                            ))
+                        } else {
+                            Ok(Box::new(CsvRow {
+                                columns: columns.clone(),
+                                record,
+                            }))
+                        };
+                        Some(Ok(Row {
+                            number: *number,
+                            payload,
+                            source,
+                        }))
+                    }
+                    // Bad UTF-8 or a broken quote: this row is refused, the file goes on.
+                    Err(e) if !e.is_io_error() => Some(Ok(Row {
+                        number: *number,
+                        payload,
+                        source: Err(malformed("", format!("unreadable CSV row: {}", redact(&e)))),
+                    })),
+                    Err(e) => Some(Err(FileError::Io(
+                        "csv".into(),
+                        std::io::Error::other(e.to_string()),
+                    ))),
+                }
+            }
+            Inner::Lines { reader, number } => loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return None,
+                    Ok(n) => {
+                        self.position += n as u64;
+                        *number += 1;
+                        if line.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                            line.pop();
+                        }
+                        let source: Result<Box<dyn Source + Send>, Rejection> =
+                            match serde_json::from_slice::<serde_json::Value>(&line) {
+                                Ok(v @ serde_json::Value::Object(_)) => Ok(Box::new(v)),
+                                Ok(_) => Err(malformed("", "the line is not a JSON object".into())),
+                                Err(e) => Err(malformed(
+                                    "",
+                                    format!(
+                                        "not JSON (line {}, column {}): {:?}",
+                                        e.line(),
+                                        e.column(),
+                                        e.classify()
+                                    ),
+                                )),
+                            };
+                        return Some(Ok(Row {
+                            number: *number,
+                            payload: line,
+                            source,
+                        }));
+                    }
+                    Err(e) => return Some(Err(FileError::Io("jsonl".into(), e))),
+                }
+            },
+        }
+    }
+}
+
+/// A CSV error without the cell contents it may quote.
+fn redact(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { pos, err } => format!(
+            "field {} is not UTF-8 (row starting at byte {}); export the file as UTF-8",
+            err.field() + 1,
+            pos.as_ref().map_or(0, |p| p.byte())
+        ),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("{len} cells where {expected_len} were expected")
+        }
+        _ => "malformed CSV".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn csv_rows_by_column_name_short_and_bad_rows_refused() {
+        let (_dir, path) = write(
+            "a.csv",
+            "\u{feff}ID,NAME,UNIT\n1, 张三 ,U1\n2,李四\n3,\"王\nfive\",U3\n4,a,b,c\n".as_bytes(),
+        );
+        let mut rows = Rows::open(&path, FileFormat::Csv).unwrap();
+        assert_eq!(rows.columns(), ["ID", "NAME", "UNIT"]);
+        let all: Vec<Row> = rows.by_ref().map(Result::unwrap).collect();
+        assert_eq!(all.len(), 4);
+        let first = all[0].source.as_ref().ok().unwrap();
+        assert_eq!(first.get("NAME").as_deref(), Some("张三"));
+        assert_eq!(first.get("NOPE"), None);
+        assert!(String::from_utf8_lossy(&all[0].payload).starts_with("ID,NAME,UNIT\n1,"));
+        let short = all[1].source.as_ref().err().unwrap();
+        assert_eq!(
+            (short.code, short.field.as_str()),
+            (ReasonCode::MalformedPayload, "UNIT")
+        );
+        assert!(all[2].source.is_ok(), "a quoted newline is one cell");
+        assert!(all[3].source.is_err());
+        assert_eq!(
+            all.iter().map(|r| r.number).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert!(rows.position() > 0);
+    }
+
+    #[test]
+    fn not_utf8_is_a_refused_row_that_names_no_value() {
+        let mut text = b"ID,NAME\n1,".to_vec();
+        text.extend([0xd5, 0xc5, 0xc8, 0xfd]); // 张三 in GBK
+        text.extend(b"\n2,ok\n");
+        let (_dir, path) = write("gbk.csv", &text);
+        let all: Vec<Row> = Rows::open(&path, FileFormat::Csv)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let err = all[0].source.as_ref().err().unwrap();
+        assert!(err.message.contains("not UTF-8"), "{}", err.message);
+        assert!(all[1].source.is_ok());
+    }
+
+    #[test]
+    fn json_lines_skip_blank_lines_and_refuse_non_objects() {
+        let (_dir, path) = write("a.jsonl", b"{\"a\":1}\n\n[1]\n{bad\n{\"a\":\" x \"}\n");
+        let all: Vec<Row> = Rows::open(&path, FileFormat::JsonLines)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            all.iter().map(|r| r.number).collect::<Vec<_>>(),
+            [1, 3, 4, 5]
+        );
+        assert!(all[1].source.is_err() && all[2].source.is_err());
+        assert_eq!(
+            all[3].source.as_ref().ok().unwrap().get("/a").as_deref(),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn header_problems_stop_the_file() {
+        let (_dir, path) = write("d.csv", b"ID,ID\n1,2\n");
+        assert!(Rows::open(&path, FileFormat::Csv)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("appears twice"));
+        assert!(Rows::open(Path::new("/nonexistent.csv"), FileFormat::Csv).is_err());
+    }
+}

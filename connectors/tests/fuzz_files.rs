@@ -1,0 +1,127 @@
+//! Fuzzing the file decoders (issues 6 and 7): CSV and JSON-lines files as partners drop them,
+//! read row by row and mapped through the shipped profiles. Random bytes, and the shipped
+//! sample damaged at random (cut short, bytes flipped, quotes and separators inserted): every
+//! row is a source or a `decode` rejection, every mapping a record or a rejection — never a
+//! panic. `PROPTEST_CASES` raises the 1,000 cases per property for a longer run.
+
+use proptest::prelude::*;
+use trainhub_connectors::files::{FileFormat, Rows};
+use trainhub_connectors::profile::{Profile, SHIPPED};
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+}
+
+const SAMPLE: &[u8] = include_bytes!("../profiles/cadre-a01/samples/a01.csv");
+
+/// Reads `bytes` as a file of `format` and maps every row with every shipped profile.
+fn read_and_map(bytes: &[u8], format: FileFormat) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("f.{}", format.as_str()));
+    std::fs::write(&path, bytes).unwrap();
+    let profiles: Vec<Profile> = SHIPPED
+        .iter()
+        .map(|(n, _)| Profile::resolve(n).unwrap())
+        .collect();
+    let Ok(rows) = Rows::open(&path, format) else {
+        return; // a file refused as a whole (no header): an error, not a panic
+    };
+    for row in rows {
+        let Ok(row) = row else { return };
+        assert!(row.number >= 1);
+        if let Ok(source) = &row.source {
+            for p in &profiles {
+                for mapped in p.map("fuzz", source.as_ref()) {
+                    if let Err(r) = mapped {
+                        assert!(!r.message.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Damage {
+    Cut(usize),
+    Flip(usize, u8),
+    Insert(usize, &'static [u8]),
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        any::<usize>().prop_map(Damage::Cut),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Damage::Flip(i, b)),
+        (
+            any::<usize>(),
+            prop::sample::select(vec![
+                b"\"".as_slice(),
+                b",".as_slice(),
+                b"\n".as_slice(),
+                b"\r\n".as_slice(),
+                b"\xff\xfe".as_slice(),
+                b"\"\"\"".as_slice(),
+                "\u{feff}".as_bytes(),
+            ])
+        )
+            .prop_map(|(i, s)| Damage::Insert(i, s)),
+    ]
+}
+
+fn apply(mut bytes: Vec<u8>, damages: &[Damage]) -> Vec<u8> {
+    for d in damages {
+        let n = bytes.len().max(1);
+        match d {
+            Damage::Cut(i) => bytes.truncate(i % n),
+            Damage::Flip(i, b) if !bytes.is_empty() => bytes[i % n] ^= b | 1,
+            Damage::Flip(..) => {}
+            Damage::Insert(i, s) => {
+                let at = i % (bytes.len() + 1);
+                bytes.splice(at..at, s.iter().copied());
+            }
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn random_bytes_as_csv_or_json_lines(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        read_and_map(&bytes, FileFormat::Csv);
+        read_and_map(&bytes, FileFormat::JsonLines);
+    }
+
+    #[test]
+    fn the_sample_damaged(damages in prop::collection::vec(damage(), 1..6)) {
+        read_and_map(&apply(SAMPLE.to_vec(), &damages), FileFormat::Csv);
+    }
+
+    #[test]
+    fn hostile_cells(cells in prop::collection::vec(".{0,40}", 12)) {
+        // Any text in any column of a well-formed row: a record or a rejection.
+        let mut file = String::from_utf8_lossy(SAMPLE).lines().next().unwrap().to_owned();
+        file.push('\n');
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&cells).unwrap();
+        file.push_str(&String::from_utf8(w.into_inner().unwrap()).unwrap());
+        read_and_map(file.as_bytes(), FileFormat::Csv);
+        let header: Vec<String> = String::from_utf8_lossy(SAMPLE)
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let json: serde_json::Map<String, serde_json::Value> = header
+            .into_iter()
+            .zip(cells.iter())
+            .map(|(h, c)| (h, serde_json::Value::String(c.clone())))
+            .collect();
+        read_and_map(serde_json::Value::Object(json).to_string().as_bytes(), FileFormat::JsonLines);
+    }
+}

@@ -1,0 +1,367 @@
+//! `trainhub import`: partners' export files through a mapping profile into the store, with
+//! the same pipeline (validation, dead letters, outcomes) as every other path. Rows stream:
+//! one thread reads, maps and validates batches while this task commits the previous one, so
+//! memory stays flat whatever the file size. Re-running is safe: the records keep their ids
+//! and versions, so a second run finds them all `DUPLICATE`.
+
+use crate::cli::ImportArgs;
+use crate::config::Config;
+use crate::startup::open_pipeline;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use trainhub_api::pipeline::PreparedBatch;
+use trainhub_api::{Inbound, Native, Outcome, Pipeline};
+use trainhub_connectors::files::{FileFormat, Rows};
+use trainhub_connectors::profile::Profile;
+use trainhub_model::merge::OutcomeStatus;
+use trainhub_proto::Format;
+
+/// Where each record of a batch came from: file and row.
+struct Origin {
+    file: usize,
+    row: u64,
+}
+
+/// What the reading thread hands over: a prepared batch, where its records came from, and the
+/// bytes read so far.
+struct Work {
+    batch: PreparedBatch,
+    origins: Vec<Origin>,
+    rows: u64,
+    bytes: u64,
+}
+
+/// Counts by outcome, and rejections by reason.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Source rows read.
+    pub rows: u64,
+    /// Records the rows mapped to, by outcome (`accepted`, …).
+    pub outcomes: BTreeMap<&'static str, u64>,
+    /// Rejected records by reason code.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    fn add(&mut self, outcome: &Outcome) {
+        *self.outcomes.entry(outcome.status.as_str()).or_default() += 1;
+        if let Some(r) = &outcome.rejection {
+            *self.rejected.entry(r.code.as_str().to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Records with outcome `status` (`accepted`, `duplicate`, …).
+    pub fn count(&self, status: &str) -> u64 {
+        self.outcomes.get(status).copied().unwrap_or(0)
+    }
+}
+
+/// The files to read: each argument, and the supported files inside a folder argument.
+fn expand(files: &[PathBuf]) -> Result<Vec<(PathBuf, FileFormat)>> {
+    let mut out = Vec::new();
+    for path in files {
+        if path.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading folder {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && FileFormat::of(p).is_some())
+                .collect();
+            inside.sort();
+            if inside.is_empty() {
+                bail!("{}: no .csv or .jsonl files in the folder", path.display());
+            }
+            out.extend(inside.into_iter().map(|p| {
+                let f = FileFormat::of(&p).expect("filtered");
+                (p, f)
+            }));
+        } else {
+            let format = FileFormat::of(path).with_context(|| {
+                format!(
+                    "{}: unsupported file type; import reads .csv and .jsonl (JSON lines)",
+                    path.display()
+                )
+            })?;
+            if !path.is_file() {
+                bail!("{}: no such file", path.display());
+            }
+            out.push((path.clone(), format));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `trainhub import`.
+pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
+    let profile = Profile::resolve(&args.profile).map_err(|e| anyhow::anyhow!("profile {e}"))?;
+    let files = expand(&args.files)?;
+    // Check every header before anything is written: a file without a required column maps
+    // no row at all.
+    for (path, format) in &files {
+        let rows = Rows::open(path, *format)?;
+        if *format == FileFormat::Csv {
+            let columns = rows.columns();
+            let missing: Vec<String> = profile
+                .required_paths()
+                .into_iter()
+                .filter(|(col, _)| !columns.contains(col))
+                .map(|(col, field)| format!("{col} ({field})"))
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "{}: the header lacks required column(s) {} of profile {}",
+                    path.display(),
+                    missing.join(", "),
+                    profile.id()
+                );
+            }
+        }
+    }
+    let pipeline = open_pipeline(config, true).await?;
+    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
+        let first = &files[0].0;
+        first.with_file_name(format!(
+            "{}.rejects.csv",
+            first.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    });
+    let started = Instant::now();
+    let summary = import(
+        &pipeline,
+        &profile,
+        &args.system,
+        &files,
+        args.batch as usize,
+        &rejects_path,
+    )
+    .await?;
+    pipeline.store().close().await;
+    print_summary(
+        &summary,
+        &profile,
+        &args.system,
+        &files,
+        started.elapsed(),
+        &rejects_path,
+    );
+    Ok(())
+}
+
+/// Imports `files` as `system` through `profile` in batches of `batch` records; rejected
+/// records are listed in a CSV report at `rejects` (written only when there are any).
+pub async fn import(
+    pipeline: &Pipeline,
+    profile: &Profile,
+    system: &str,
+    files: &[(PathBuf, FileFormat)],
+    batch: usize,
+    rejects: &Path,
+) -> Result<Summary> {
+    let total: u64 = files
+        .iter()
+        .map(|(p, _)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let bar = progress_bar(total);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Work>>(2);
+    let reader = {
+        let (pipeline, profile, system) = (pipeline.clone(), profile.clone(), system.to_owned());
+        let files = files.to_vec();
+        std::thread::spawn(move || read_all(&pipeline, &profile, &system, &files, batch, &tx))
+    };
+    let connector = format!("import/{system}");
+    let mut summary = Summary::default();
+    let mut report: Option<csv::Writer<std::fs::File>> = None;
+    while let Some(work) = rx.recv().await {
+        let work = work?;
+        let outcomes = pipeline.commit(&connector, work.batch).await?;
+        for (outcome, origin) in outcomes.iter().zip(&work.origins) {
+            summary.add(outcome);
+            if let Some(r) = &outcome.rejection {
+                if report.is_none() {
+                    let mut w = csv::Writer::from_path(rejects)
+                        .with_context(|| format!("creating {}", rejects.display()))?;
+                    w.write_record([
+                        "file",
+                        "row",
+                        "kind",
+                        "record_id",
+                        "field",
+                        "reason",
+                        "stage",
+                        "message",
+                    ])?;
+                    report = Some(w);
+                }
+                let w = report.as_mut().expect("created");
+                w.write_record([
+                    files[origin.file].0.display().to_string(),
+                    origin.row.to_string(),
+                    outcome.kind.clone(),
+                    outcome.record_id.clone(),
+                    r.field.clone(),
+                    r.code.as_str().to_owned(),
+                    r.stage.as_str().to_owned(),
+                    r.message.clone(),
+                ])?;
+            }
+        }
+        summary.rows = work.rows;
+        bar.set_position(work.bytes);
+        bar.set_message(format!("{} rows", work.rows));
+    }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the file reader panicked"))?;
+    if let Some(mut w) = report {
+        w.flush()?;
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// The reading thread: rows → profile → validated batches, sent to the committer.
+fn read_all(
+    pipeline: &Pipeline,
+    profile: &Profile,
+    system: &str,
+    files: &[(PathBuf, FileFormat)],
+    batch: usize,
+    tx: &tokio::sync::mpsc::Sender<Result<Work>>,
+) {
+    let profile_id = profile.id();
+    let mut done_bytes = 0;
+    let mut rows_read = 0;
+    let mut items = Vec::with_capacity(batch);
+    let mut origins = Vec::with_capacity(batch);
+    let send = |items: &mut Vec<Inbound>, origins: &mut Vec<Origin>, rows, bytes| {
+        let batch = pipeline.prepare_inbound(system, std::mem::take(items));
+        tx.blocking_send(Ok(Work {
+            batch,
+            origins: std::mem::take(origins),
+            rows,
+            bytes,
+        }))
+        .is_ok()
+    };
+    for (index, (path, format)) in files.iter().enumerate() {
+        let mut rows = match Rows::open(path, *format) {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+                return;
+            }
+        };
+        let headers = |row: u64| {
+            serde_json::json!({ "file": path.display().to_string(), "row": row }).to_string()
+        };
+        while let Some(row) = rows.next() {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
+                    return;
+                }
+            };
+            rows_read += 1;
+            let native = |origin| {
+                Some(Native {
+                    profile: profile_id.clone(),
+                    format: format.as_str(),
+                    origin,
+                })
+            };
+            let mapped = match &row.source {
+                Ok(source) => profile.map(system, source.as_ref()),
+                Err(rejection) => vec![Err(rejection.clone())],
+            };
+            for m in mapped {
+                let (record, origin) = match m {
+                    Ok(m) => (Ok(m.record), m.origin),
+                    Err(r) => (Err(r), Default::default()),
+                };
+                items.push(Inbound {
+                    record,
+                    payload: row.payload.clone(),
+                    format: Format::Json,
+                    headers: headers(row.number),
+                    replay_of: None,
+                    native: native(origin),
+                });
+                origins.push(Origin {
+                    file: index,
+                    row: row.number,
+                });
+            }
+            if items.len() >= batch
+                && !send(
+                    &mut items,
+                    &mut origins,
+                    rows_read,
+                    done_bytes + rows.position(),
+                )
+            {
+                return;
+            }
+        }
+        done_bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+    }
+    if !items.is_empty() {
+        send(&mut items, &mut origins, rows_read, done_bytes);
+    }
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} · {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn print_summary(
+    summary: &Summary,
+    profile: &Profile,
+    system: &str,
+    files: &[(PathBuf, FileFormat)],
+    took: std::time::Duration,
+    rejects: &Path,
+) {
+    let secs = took.as_secs_f64().max(1e-3);
+    println!(
+        "imported {} file(s), {} rows, as system {system} with profile {} in {:.1} s ({:.0} rows/s)",
+        files.len(),
+        summary.rows,
+        profile.id(),
+        secs,
+        summary.rows as f64 / secs
+    );
+    for status in [
+        OutcomeStatus::Accepted,
+        OutcomeStatus::Duplicate,
+        OutcomeStatus::Superseded,
+        OutcomeStatus::Parked,
+        OutcomeStatus::Rejected,
+    ] {
+        println!(
+            "  {:<11} {:>10}",
+            status.as_str(),
+            summary.count(status.as_str())
+        );
+    }
+    for (reason, n) in &summary.rejected {
+        println!("    {reason:<24} {n:>7}");
+    }
+    if summary.count("rejected") > 0 {
+        println!("rejected rows: {}", rejects.display());
+    }
+    let _ = std::io::stdout().flush();
+}

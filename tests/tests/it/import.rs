@@ -1,0 +1,193 @@
+//! `trainhub import` with a shipped mapping profile (issue 7): the cadre-a01 sample imports
+//! with the expected counts, a second run is all `DUPLICATE`, and the broken sample rejects
+//! exactly its broken rows, with reasons and the partner's field names, accepting the rest.
+
+use std::path::{Path, PathBuf};
+use trainhub::import::{import, Summary};
+use trainhub_connectors::files::FileFormat;
+use trainhub_connectors::profile::Profile;
+use trainhub_proto::v1 as pb;
+use trainhub_store::read::LetterFilter;
+use trainhub_tests::{Backend, TestHub, TestStore};
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../connectors/profiles/cadre-a01/samples")
+        .join(name)
+}
+
+async fn run(pipeline: &trainhub_api::Pipeline, file: &Path, rejects: &Path) -> Summary {
+    let profile = Profile::resolve("cadre-a01").unwrap();
+    import(
+        pipeline,
+        &profile,
+        "cadre-hr",
+        &[(file.to_owned(), FileFormat::Csv)],
+        7,
+        rejects,
+    )
+    .await
+    .unwrap()
+}
+
+async fn a01_sample(backend: Backend) {
+    let Some(test_store) = TestStore::new(backend).await else {
+        return;
+    };
+    let config = TestHub::config_for(&test_store);
+    let pipeline = trainhub::startup::open_pipeline(&config, true)
+        .await
+        .unwrap();
+    let rejects = test_store.dir.path().join("rejects.csv");
+
+    // 20 rows, in batches of 7: all accepted; again: all duplicate.
+    let first = run(&pipeline, &sample("a01.csv"), &rejects).await;
+    assert_eq!((first.rows, first.count("accepted")), (20, 20), "{first:?}");
+    let again = run(&pipeline, &sample("a01.csv"), &rejects).await;
+    assert_eq!(
+        (again.rows, again.count("duplicate")),
+        (20, 20),
+        "{again:?}"
+    );
+    assert!(!rejects.exists(), "no rejects, no report");
+
+    // The broken sample: rows 3, 5, 7, 9 are broken; the other six are stored.
+    let broken = run(&pipeline, &sample("a01-broken.csv"), &rejects).await;
+    assert_eq!(broken.rows, 10);
+    assert_eq!(broken.count("rejected"), 4, "{broken:?}");
+    // Rows 1, 2, 4, 6, 8, 10 are persons already imported from a01.csv under other record ids.
+    assert_eq!(broken.count("accepted"), 6, "{broken:?}");
+    let report = std::fs::read_to_string(&rejects).unwrap();
+    let lines: Vec<Vec<String>> = report
+        .lines()
+        .skip(1)
+        .map(|l| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(l.as_bytes())
+                .records()
+                .next()
+                .unwrap()
+                .unwrap()
+                .iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect();
+    let got: Vec<(&str, &str, &str, &str)> = lines
+        .iter()
+        .map(|l| (l[1].as_str(), l[4].as_str(), l[5].as_str(), l[6].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "3",
+                "A0184 (person.national_id)",
+                "INVALID_NATIONAL_ID",
+                "validate"
+            ),
+            ("5", "A0221", "UNKNOWN_CODE", "map"),
+            ("7", "A0107", "BAD_DATE", "map"),
+            ("9", "GXSJ", "MALFORMED_PAYLOAD", "decode"),
+        ],
+        "{report}"
+    );
+    // The report and the dead letters name no national ID and no name.
+    let names: Vec<String> = std::fs::read_to_string(sample("a01-broken.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .flat_map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            [cells[1].to_owned(), cells[5].to_owned()]
+        })
+        .collect();
+    for n in &names {
+        assert!(!report.contains(n.as_str()), "{n} in the report");
+    }
+    let letters = pipeline
+        .store()
+        .dead_letters(&LetterFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 4);
+    for l in &letters {
+        assert!(l.format.starts_with("csv:cadre-a01@1.0.0"), "{}", l.format);
+        assert!(l.headers.contains("a01-broken.csv"), "{}", l.headers);
+        // The kept bytes are the header and the row: the letter explains itself.
+        assert!(l.payload.starts_with(b"A0000,A0101,"));
+    }
+
+    // A dossier from the imported person: values mapped from display texts, provenance names
+    // the profile and its version.
+    let nid = std::fs::read_to_string(sample("a01.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(5)
+        .unwrap()
+        .to_owned();
+    let hub = TestHub::start_on(test_store).await;
+    let dossier: pb::Dossier = hub.dossier(&nid, "").await.unwrap();
+    assert_eq!(
+        (dossier.name.as_str(), dossier.rank.as_str()),
+        ("王建国", "county")
+    );
+    assert_eq!(dossier.unit_code, "U3201001");
+    let p = &dossier.provenance[0];
+    assert_eq!(
+        (
+            p.system.as_str(),
+            p.profile.as_str(),
+            p.profile_version.as_str()
+        ),
+        ("cadre-hr", "cadre-a01", "1.0.0")
+    );
+    pipeline.store().close().await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a01_sample_sqlite() {
+    a01_sample(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a01_sample_postgres() {
+    a01_sample(Backend::Postgres).await;
+}
+
+/// The command line: the same flags as `serve`, a summary on stdout, a clear refusal for a file
+/// whose header lacks a required column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_refuses_a_file_without_a_required_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no-id.csv");
+    std::fs::write(&file, "A0000,A0101\nx,y\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainhub-under-test"))
+        .args([
+            "import",
+            "--system",
+            "cadre-hr",
+            "--profile",
+            "cadre-a01",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lacks required column(s) A0184 (person.national_id)"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing created for a refused file"
+    );
+}
