@@ -19,6 +19,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         BenchArgs::Ingest(args) => ingest(args).await,
         BenchArgs::Dossier(args) => crate::bench_dossier::run(args).await,
         BenchArgs::Amqp(args) => crate::bench_amqp::run(args).await,
+        BenchArgs::Import(args) => crate::bench_import::run(args).await,
     }
 }
 

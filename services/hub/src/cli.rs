@@ -260,6 +260,23 @@ pub enum BenchArgs {
     /// AMQP consume → normalise → commit → ack into PostgreSQL against a bare consumer that
     /// only acknowledges (the broker's limit), on the same queue.
     Amqp(AmqpBenchArgs),
+    /// `trainhub import` of a generated A01 CSV into PostgreSQL (rows/s, memory over the run)
+    /// against PostgreSQL's own `COPY` of the same file into an equivalent table.
+    Import(ImportBenchArgs),
+}
+
+/// `bench import`.
+#[derive(Debug, Args)]
+pub struct ImportBenchArgs {
+    /// Rows of the generated A01 CSV.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// The PostgreSQL server to measure.
+    #[command(flatten)]
+    pub server: BenchPostgres,
 }
 
 /// `bench amqp`.

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_amqp;
 pub mod bench_dossier;
+pub mod bench_import;
 pub mod cli;
 pub mod config;
 pub mod demo;
