@@ -20,6 +20,8 @@ pub enum FileFormat {
     Csv,
     /// One JSON object per line.
     JsonLines,
+    /// A 干部任免审批表 file (`.lrmx`): XML, root `Person`, one element per item.
+    Lrmx,
 }
 
 impl FileFormat {
@@ -29,6 +31,7 @@ impl FileFormat {
         match ext.as_str() {
             "csv" => Some(FileFormat::Csv),
             "jsonl" | "ndjson" => Some(FileFormat::JsonLines),
+            "lrmx" => Some(FileFormat::Lrmx),
             _ => None,
         }
     }
@@ -38,6 +41,7 @@ impl FileFormat {
         match self {
             FileFormat::Csv => "csv",
             FileFormat::JsonLines => "jsonl",
+            FileFormat::Lrmx => "lrmx",
         }
     }
 }
@@ -95,6 +99,8 @@ enum Inner {
         reader: std::io::BufReader<std::fs::File>,
         number: u64,
     },
+    /// A whole-document file: one row, taken once.
+    Document(Option<Row>),
 }
 
 impl Rows {
@@ -137,6 +143,29 @@ impl Rows {
                 reader: std::io::BufReader::new(file),
                 number: 0,
             },
+            FileFormat::Lrmx => {
+                let bytes = read_limited(file, &name)?;
+                let modified = std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(|t| {
+                        chrono::DateTime::<chrono::Utc>::from(t)
+                            .format("%Y%m%d%H%M%S")
+                            .to_string()
+                    });
+                let source: Result<Box<dyn Source + Send>, Rejection> =
+                    parse_lrmx(&bytes).map(|mut items| {
+                        if let Some(m) = modified {
+                            items.insert(MODIFIED.to_owned(), m);
+                        }
+                        Box::new(items) as Box<dyn Source + Send>
+                    });
+                Inner::Document(Some(Row {
+                    number: 1,
+                    payload: bytes,
+                    source,
+                }))
+            }
         };
         Ok(Rows { inner, position: 0 })
     }
@@ -150,7 +179,7 @@ impl Rows {
                 names.sort();
                 names.into_iter().map(|(_, k)| k).collect()
             }
-            Inner::Lines { .. } => Vec::new(),
+            Inner::Lines { .. } | Inner::Document(_) => Vec::new(),
         }
     }
 
@@ -246,6 +275,11 @@ impl Iterator for Rows {
                     ))),
                 }
             }
+            Inner::Document(row) => {
+                let row = row.take()?;
+                self.position = row.payload.len() as u64;
+                Some(Ok(row))
+            }
             Inner::Lines { reader, number } => loop {
                 let mut line = Vec::new();
                 match reader.read_until(b'\n', &mut line) {
@@ -283,6 +317,151 @@ impl Iterator for Rows {
                 }
             },
         }
+    }
+}
+
+/// The source path of a document file's modification time (`yyyyMMddHHmmss`, UTC): LRMX
+/// forms carry no version of their own.
+pub const MODIFIED: &str = "@modified";
+
+/// The largest document file read (an LRMX form with its photo is well under this).
+const MAX_DOCUMENT: u64 = 16 << 20;
+
+fn read_limited(file: std::fs::File, name: &str) -> Result<Vec<u8>, FileError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCUMENT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| FileError::Io(name.to_owned(), e))?;
+    if bytes.len() as u64 > MAX_DOCUMENT {
+        return Err(FileError::Header(
+            name.to_owned(),
+            format!("larger than {} MiB: not an LRMX form", MAX_DOCUMENT >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// An LRMX form's items: the text of each child element of the root `Person`, by element
+/// name (nested elements, such as the family table, are not items). The XML is read safely:
+/// no DTD, so no external or custom entities; only the predefined and character references.
+/// The declared encoding (UTF-8, GB2312/GBK, UTF-16 with a BOM) is honoured.
+pub fn parse_lrmx(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, String>, Rejection> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut items = std::collections::BTreeMap::new();
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    let mut item: Option<(String, String)> = None;
+    let bad = |message: String| malformed("", message);
+    loop {
+        let at = reader.buffer_position();
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            bad(format!(
+                "not well-formed XML (byte {at}): {}",
+                xml_error(&e)
+            ))
+        })?;
+        match event {
+            Event::DocType(_) => {
+                return Err(bad(
+                    "a DOCTYPE is not accepted in an LRMX form (no DTDs, no entities)".into(),
+                ))
+            }
+            Event::Start(ref e) | Event::Empty(ref e) if depth == 0 => {
+                let empty = matches!(event, Event::Empty(_));
+                let name = reader
+                    .decoder()
+                    .decode(e.local_name().as_ref())
+                    .map_err(|_| bad("the root element's name is not readable".into()))?
+                    .into_owned();
+                if name != "Person" {
+                    return Err(bad(format!("the root element is `{name}`, not `Person`")));
+                }
+                if empty {
+                    return Err(bad("the `Person` element is empty".into()));
+                }
+                depth = 1;
+            }
+            Event::Start(e) => {
+                if depth == 1 {
+                    let name = reader
+                        .decoder()
+                        .decode(e.local_name().as_ref())
+                        .map_err(|_| bad("an element name is not readable".into()))?
+                        .into_owned();
+                    item = Some((name, String::new()));
+                }
+                depth += 1;
+            }
+            Event::Empty(e) if depth == 1 => {
+                let local = e.local_name();
+                let name = reader
+                    .decoder()
+                    .decode(local.as_ref())
+                    .map_err(|_| bad("an element name is not readable".into()))?
+                    .into_owned();
+                items.entry(name).or_insert_with(String::new);
+            }
+            Event::Text(t) if depth == 2 => {
+                let text = t
+                    .xml_content()
+                    .map_err(|_| bad("text not in the declared encoding".into()))?;
+                if let Some((_, value)) = &mut item {
+                    value.push_str(&text);
+                }
+            }
+            Event::CData(c) if depth == 2 => {
+                let text = c
+                    .decode()
+                    .map_err(|_| bad("CDATA not in the declared encoding".into()))?;
+                if let Some((_, value)) = &mut item {
+                    value.push_str(&text);
+                }
+            }
+            Event::GeneralRef(r) if depth == 2 => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    Ok(None) => {
+                        let name = r.decode().map_err(|_| bad("unreadable reference".into()))?;
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| {
+                                bad(format!("entity `&{name};` is not one of XML's own (no custom entities)"))
+                            })?
+                            .to_owned()
+                    }
+                    Err(_) => return Err(bad("a character reference is not a character".into())),
+                };
+                if let Some((_, value)) = &mut item {
+                    value.push_str(&resolved);
+                }
+            }
+            Event::End(_) => {
+                if depth == 2 {
+                    if let Some((name, value)) = item.take() {
+                        items.insert(name, value.trim().to_owned());
+                    }
+                }
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Ok(items);
+                }
+            }
+            Event::Eof => return Err(bad("the document ends inside `Person`".into())),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+/// A parser error without document text in it.
+fn xml_error(e: &quick_xml::Error) -> String {
+    match e {
+        quick_xml::Error::Syntax(s) => s.to_string(),
+        quick_xml::Error::IllFormed(i) => i.to_string(),
+        quick_xml::Error::Encoding(_) => "not in the declared encoding".into(),
+        quick_xml::Error::Escape(_) => "a bad escape".into(),
+        _ => "unreadable".into(),
     }
 }
 
@@ -373,6 +552,47 @@ mod tests {
             all[3].source.as_ref().ok().unwrap().get("/a").as_deref(),
             Some("x")
         );
+    }
+
+    #[test]
+    fn lrmx_items_are_the_person_elements_text() {
+        let form = "<?xml version=\"1.0\"?>\n<Person>\n <XingMing> 张三 </XingMing><NiRenZhiWu/>\
+            <JianLi><![CDATA[1990--\n至今]]></JianLi><RenMianLiYou>a &amp; b &#x4E2D;</RenMianLiYou>\
+            <JiaTingChengYuan><Item><XingMing>李四</XingMing></Item></JiaTingChengYuan></Person>";
+        let items = parse_lrmx(form.as_bytes()).unwrap();
+        assert_eq!(
+            items["XingMing"], "张三",
+            "the person's, not the family member's"
+        );
+        assert_eq!(items["NiRenZhiWu"], "");
+        assert_eq!(items["JianLi"], "1990--\n至今");
+        assert_eq!(items["RenMianLiYou"], "a & b 中");
+        assert!(!items.contains_key("Item"));
+    }
+
+    #[test]
+    fn lrmx_refuses_dtds_entities_and_strangers() {
+        let xxe =
+            "<?xml version=\"1.0\"?><!DOCTYPE Person [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\
+            <Person><XingMing>&x;</XingMing></Person>";
+        let err = parse_lrmx(xxe.as_bytes()).unwrap_err();
+        assert!(err.message.contains("DOCTYPE"), "{}", err.message);
+        let custom = "<Person><XingMing>&x;</XingMing></Person>";
+        assert!(parse_lrmx(custom.as_bytes())
+            .unwrap_err()
+            .message
+            .contains("&x;"));
+        for (bad, why) in [
+            ("<Root><XingMing>a</XingMing></Root>", "not `Person`"),
+            ("<Person/>", "empty"),
+            ("<Person><XingMing>a</XingMing>", "ends inside"),
+            ("<Person><XingMing>a</XingBie></Person>", "well-formed"),
+            ("", "ends inside"),
+        ] {
+            let err = parse_lrmx(bad.as_bytes()).unwrap_err();
+            assert!(err.message.contains(why), "{bad}: {}", err.message);
+            assert_eq!(err.stage, Stage::Decode);
+        }
     }
 
     #[test]

@@ -31,14 +31,17 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use trainhub_model::{ReasonCode, Rejection, Stage};
+use trainhub_model::{NationalId, PersonKeyer, ReasonCode, Rejection, Stage};
 use trainhub_proto::v1 as pb;
 
 /// The profiles shipped with trainhub (`connectors/profiles/<name>/profile.toml`), by name.
-pub const SHIPPED: &[(&str, &str)] = &[(
-    "cadre-a01",
-    include_str!("../profiles/cadre-a01/profile.toml"),
-)];
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "cadre-a01",
+        include_str!("../profiles/cadre-a01/profile.toml"),
+    ),
+    ("lrmx", include_str!("../profiles/lrmx/profile.toml")),
+];
 
 /// Where a profile reads its values.
 pub trait Source {
@@ -204,6 +207,9 @@ struct RecordSpec {
 enum Piece {
     Text(String),
     Field(String),
+    /// `{FIELD|person_key}`: the person key of the national ID in the field — an id that
+    /// names the person without showing the national ID.
+    PersonKey(String),
 }
 
 /// A loaded profile.
@@ -459,12 +465,17 @@ impl Profile {
 
     /// Maps one source into its records (one per `[[records]]` whose `when` holds), each a
     /// record of `system` or the `map`-stage rejection naming the source field.
-    pub fn map(&self, system: &str, source: &dyn Source) -> Vec<Result<Mapped, Rejection>> {
+    pub fn map(
+        &self,
+        system: &str,
+        source: &dyn Source,
+        keyer: &PersonKeyer,
+    ) -> Vec<Result<Mapped, Rejection>> {
         self.records
             .iter()
             .filter(|spec| spec.when.as_ref().is_none_or(|w| source.get(w).is_some()))
             .map(|spec| {
-                map_one(spec, system, source).map(|record| Mapped {
+                map_one(spec, system, source, keyer).map(|record| Mapped {
                     record,
                     origin: spec.origin.clone(),
                 })
@@ -473,7 +484,12 @@ impl Profile {
     }
 }
 
-fn map_one(spec: &RecordSpec, system: &str, source: &dyn Source) -> Result<pb::Record, Rejection> {
+fn map_one(
+    spec: &RecordSpec,
+    system: &str,
+    source: &dyn Source,
+    keyer: &PersonKeyer,
+) -> Result<pb::Record, Rejection> {
     let reject = |code, field: &str, message: String| Rejection {
         stage: Stage::Map,
         code,
@@ -484,16 +500,21 @@ fn map_one(spec: &RecordSpec, system: &str, source: &dyn Source) -> Result<pb::R
     for piece in &spec.record_id {
         match piece {
             Piece::Text(t) => record_id.push_str(t),
-            Piece::Field(f) => match source.get(f) {
-                Some(v) => record_id.push_str(&v),
-                None => {
+            Piece::Field(f) | Piece::PersonKey(f) => {
+                let Some(v) = source.get(f) else {
                     return Err(reject(
                         ReasonCode::MissingField,
                         f,
                         format!("`{f}` is empty: the record id is made from it"),
-                    ))
+                    ));
+                };
+                if matches!(piece, Piece::PersonKey(_)) {
+                    let id = NationalId::parse(f, &v).map_err(|r| r.at(Stage::Map))?;
+                    record_id.push_str(keyer.key(&id).as_str());
+                } else {
+                    record_id.push_str(&v);
                 }
-            },
+            }
         }
     }
     let version = match &spec.version {
@@ -646,13 +667,23 @@ fn template(text: &str) -> Result<Vec<Piece>, String> {
         if name.is_empty() {
             return Err(format!("`{text}` has an empty `{{}}`"));
         }
-        out.push(Piece::Field(name.to_owned()));
+        match name.split_once('|') {
+            None => out.push(Piece::Field(name.to_owned())),
+            Some((field, "person_key")) if !field.is_empty() => {
+                out.push(Piece::PersonKey(field.to_owned()))
+            }
+            Some((_, filter)) => {
+                return Err(format!(
+                    "`{text}`: unknown filter `{filter}` (known: person_key)"
+                ))
+            }
+        }
         rest = &rest[open + close + 1..];
     }
     if !rest.is_empty() {
         out.push(Piece::Text(rest.to_owned()));
     }
-    if !out.iter().any(|p| matches!(p, Piece::Field(_))) {
+    if out.iter().all(|p| matches!(p, Piece::Text(_))) {
         return Err(format!("`{text}` names no source field (e.g. `{{A0000}}`)"));
     }
     Ok(out)
@@ -788,6 +819,10 @@ hours = { from = "MINUTES", unit = "minutes", minutes_per_hour = 45 }
 themes = { from = "THEMES", split = ";" }
 "#;
 
+    fn keyer() -> PersonKeyer {
+        PersonKeyer::new(b"profile test")
+    }
+
     fn row(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -810,7 +845,7 @@ themes = { from = "THEMES", split = ";" }
             ("AT", "20240501203000"),
             ("THEMES", "party_theory; knowledge"),
         ]);
-        let out = p.map("hr", &source);
+        let out = p.map("hr", &source, &keyer());
         assert_eq!(out.len(), 2);
         let person = out[0].as_ref().unwrap();
         let Some(pb::record::Body::Person(b)) = &person.record.body else {
@@ -853,7 +888,7 @@ themes = { from = "THEMES", split = ";" }
         for (extra, code, field) in cases {
             let mut source = row(&base);
             source.extend(row(extra));
-            let err = p.map("hr", &source).remove(0).unwrap_err();
+            let err = p.map("hr", &source, &keyer()).remove(0).unwrap_err();
             assert_eq!(
                 (err.stage, err.code, err.field.as_str()),
                 (Stage::Map, code, field)
@@ -861,7 +896,7 @@ themes = { from = "THEMES", split = ";" }
             assert!(!err.message.contains("张"), "{}", err.message);
         }
         // `when`: no minutes, no learning record.
-        assert_eq!(p.map("hr", &row(&base)).len(), 1);
+        assert_eq!(p.map("hr", &row(&base), &keyer()).len(), 1);
     }
 
     #[test]
@@ -871,7 +906,7 @@ themes = { from = "THEMES", split = ";" }
             assert_eq!(p.name(), *name);
         }
         let err = Profile::resolve("no-such-profile").unwrap_err().to_string();
-        assert!(err.contains("shipped: cadre-a01"), "{err}");
+        assert!(err.contains("shipped: cadre-a01, lrmx"), "{err}");
     }
 
     #[test]

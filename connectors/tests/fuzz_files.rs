@@ -1,4 +1,4 @@
-//! Fuzzing the file decoders (issues 6 and 7): CSV and JSON-lines files as partners drop them,
+//! Fuzzing the file decoders (issues 6 and 7): CSV, JSON-lines and LRMX files as partners drop them,
 //! read row by row and mapped through the shipped profiles. Random bytes, and the shipped
 //! sample damaged at random (cut short, bytes flipped, quotes and separators inserted): every
 //! row is a source or a `decode` rejection, every mapping a record or a rejection — never a
@@ -16,6 +16,7 @@ fn cases() -> u32 {
 }
 
 const SAMPLE: &[u8] = include_bytes!("../profiles/cadre-a01/samples/a01.csv");
+const FORM: &[u8] = include_bytes!("../profiles/lrmx/samples/zhang-weidong.lrmx");
 
 /// Reads `bytes` as a file of `format` and maps every row with every shipped profile.
 fn read_and_map(bytes: &[u8], format: FileFormat) {
@@ -26,6 +27,7 @@ fn read_and_map(bytes: &[u8], format: FileFormat) {
         .iter()
         .map(|(n, _)| Profile::resolve(n).unwrap())
         .collect();
+    let keyer = trainhub_model::PersonKeyer::new(b"fuzz");
     let Ok(rows) = Rows::open(&path, format) else {
         return; // a file refused as a whole (no header): an error, not a panic
     };
@@ -34,7 +36,7 @@ fn read_and_map(bytes: &[u8], format: FileFormat) {
         assert!(row.number >= 1);
         if let Ok(source) = &row.source {
             for p in &profiles {
-                for mapped in p.map("fuzz", source.as_ref()) {
+                for mapped in p.map("fuzz", source.as_ref(), &keyer) {
                     if let Err(r) = mapped {
                         assert!(!r.message.is_empty());
                     }
@@ -65,6 +67,11 @@ fn damage() -> impl Strategy<Value = Damage> {
                 b"\xff\xfe".as_slice(),
                 b"\"\"\"".as_slice(),
                 "\u{feff}".as_bytes(),
+                b"<".as_slice(),
+                b"&amp;".as_slice(),
+                b"&#0;".as_slice(),
+                b"<![CDATA[".as_slice(),
+                b"<!DOCTYPE x>".as_slice(),
             ])
         )
             .prop_map(|(i, s)| Damage::Insert(i, s)),
@@ -94,6 +101,12 @@ proptest! {
     fn random_bytes_as_csv_or_json_lines(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         read_and_map(&bytes, FileFormat::Csv);
         read_and_map(&bytes, FileFormat::JsonLines);
+        read_and_map(&bytes, FileFormat::Lrmx);
+    }
+
+    #[test]
+    fn the_form_damaged(damages in prop::collection::vec(damage(), 1..6)) {
+        read_and_map(&apply(FORM.to_vec(), &damages), FileFormat::Lrmx);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub profile: String,
     /// Where to write the rejected rows (CSV: file, row, kind, record_id, field, reason, stage,
-    /// message); default `<first file>.rejects.csv`.
+    /// message); default `<first file or folder name>.rejects.csv` in the current folder.
     #[arg(long)]
     pub rejects: Option<PathBuf>,
     /// Records per transaction.

@@ -64,14 +64,33 @@ fn expand(files: &[PathBuf]) -> Result<Vec<(PathBuf, FileFormat)>> {
     let mut out = Vec::new();
     for path in files {
         if path.is_dir() {
+            // Reports of earlier runs are not input.
             let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("reading folder {}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && FileFormat::of(p).is_some())
+                .filter(|p| !p.to_string_lossy().ends_with(".rejects.csv"))
                 .collect();
             inside.sort();
             if inside.is_empty() {
-                bail!("{}: no .csv or .jsonl files in the folder", path.display());
+                bail!(
+                    "{}: no .csv, .jsonl or .lrmx files in the folder",
+                    path.display()
+                );
+            }
+            let mut kinds: Vec<&str> = inside
+                .iter()
+                .filter_map(|p| FileFormat::of(p).map(FileFormat::as_str))
+                .collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            if kinds.len() > 1 {
+                bail!(
+                    "{}: the folder mixes {} files; one profile reads one format, so name the \
+                     files to import",
+                    path.display(),
+                    kinds.join(" and ")
+                );
             }
             out.extend(inside.into_iter().map(|p| {
                 let f = FileFormat::of(&p).expect("filtered");
@@ -80,7 +99,7 @@ fn expand(files: &[PathBuf]) -> Result<Vec<(PathBuf, FileFormat)>> {
         } else {
             let format = FileFormat::of(path).with_context(|| {
                 format!(
-                    "{}: unsupported file type; import reads .csv and .jsonl (JSON lines)",
+                    "{}: unsupported file type; import reads .csv, .jsonl (JSON lines) and .lrmx",
                     path.display()
                 )
             })?;
@@ -120,12 +139,13 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
         }
     }
     let pipeline = open_pipeline(config, true).await?;
+    // By default in the current folder, named after the first argument (never inside a
+    // folder being imported, where a later run would take it for input).
     let rejects_path = args.rejects.clone().unwrap_or_else(|| {
-        let first = &files[0].0;
-        first.with_file_name(format!(
-            "{}.rejects.csv",
-            first.file_name().unwrap_or_default().to_string_lossy()
-        ))
+        let first = args.files[0]
+            .file_name()
+            .map_or("import".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from(format!("{first}.rejects.csv"))
     });
     let started = Instant::now();
     let summary = import(
@@ -273,7 +293,7 @@ fn read_all(
                 })
             };
             let mapped = match &row.source {
-                Ok(source) => profile.map(system, source.as_ref()),
+                Ok(source) => profile.map(system, source.as_ref(), pipeline.keyer()),
                 Err(rejection) => vec![Err(rejection.clone())],
             };
             for m in mapped {

@@ -191,3 +191,70 @@ async fn the_command_refuses_a_file_without_a_required_column() {
         "nothing created for a refused file"
     );
 }
+
+/// A folder of `.lrmx` forms as the appointment-form editors write them — UTF-8 pretty-printed
+/// with photo and family table, UTF-8 with a BOM on one line with CDATA, GB2312 with CRLF — and
+/// one whose national ID has a bad check digit: three persons, one `INVALID_NATIONAL_ID`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_lrmx_forms() {
+    let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
+        return;
+    };
+    let forms = test_store.dir.path().join("forms");
+    std::fs::create_dir(&forms).unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/profiles/lrmx/samples");
+    for entry in std::fs::read_dir(&samples).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, forms.join(path.file_name().unwrap())).unwrap();
+    }
+    let config = TestHub::config_for(&test_store);
+    let pipeline = trainhub::startup::open_pipeline(&config, true)
+        .await
+        .unwrap();
+    let profile = Profile::resolve("lrmx").unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&forms)
+        .unwrap()
+        .map(|e| (e.unwrap().path(), FileFormat::Lrmx))
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let rejects = test_store.dir.path().join("forms.rejects.csv");
+    let first = import(&pipeline, &profile, "hr-forms", &files, 100, &rejects)
+        .await
+        .unwrap();
+    assert_eq!((first.rows, first.count("accepted")), (4, 3), "{first:?}");
+    assert_eq!(
+        first.rejected.get("INVALID_NATIONAL_ID"),
+        Some(&1),
+        "{first:?}"
+    );
+    let report = std::fs::read_to_string(&rejects).unwrap();
+    assert!(
+        report.contains("zhao-haiyan-bad-id.lrmx,1,,,ShenFenZheng,INVALID_NATIONAL_ID"),
+        "{report}"
+    );
+    let again = import(&pipeline, &profile, "hr-forms", &files, 100, &rejects)
+        .await
+        .unwrap();
+    assert_eq!(again.count("duplicate"), 3, "{again:?}");
+
+    // Each form's person, read back: names from every encoding.
+    let hub = TestHub::start_on(test_store).await;
+    for (file, name, birth) in [
+        ("zhang-weidong.lrmx", "张卫东", "1974-03-01"),
+        ("li-xiuying.lrmx", "李秀英", "1975-06-01"),
+        ("wang-jianguo.lrmx", "王建国", "1968-10-01"),
+    ] {
+        let bytes = std::fs::read(forms.join(file)).unwrap();
+        let items = trainhub_connectors::files::parse_lrmx(&bytes).unwrap();
+        assert_eq!(items["XingMing"], name);
+        assert_eq!(
+            items["ChuShengNianYue"].replace('.', "").get(..6),
+            birth.replace('-', "").get(..6)
+        );
+        let dossier = hub.dossier(&items["ShenFenZheng"], "").await.unwrap();
+        assert_eq!(dossier.name, name, "{file}");
+        assert_eq!(dossier.provenance[0].profile, "lrmx");
+    }
+    pipeline.store().close().await;
+    hub.stop().await;
+}
