@@ -88,15 +88,17 @@ pub struct Rows {
     position: u64,
 }
 
+type Input = Box<dyn std::io::Read + Send>;
+
 enum Inner {
     Csv {
-        reader: csv::Reader<std::fs::File>,
+        reader: csv::Reader<Input>,
         columns: Arc<HashMap<String, usize>>,
         header_line: Vec<u8>,
         number: u64,
     },
     Lines {
-        reader: std::io::BufReader<std::fs::File>,
+        reader: std::io::BufReader<Input>,
         number: u64,
     },
     /// A whole-document file: one row, taken once.
@@ -108,6 +110,40 @@ impl Rows {
     pub fn open(path: &Path, format: FileFormat) -> Result<Rows, FileError> {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| FileError::Io(name.clone(), e))?;
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| {
+                chrono::DateTime::<chrono::Utc>::from(t)
+                    .format("%Y%m%d%H%M%S")
+                    .to_string()
+            });
+        Rows::read(&name, Box::new(file), format, modified)
+    }
+
+    /// Rows of an in-memory payload (`SubmitNative`); `name` labels it in errors, `modified`
+    /// stands in for a document's file time (`yyyyMMddHHmmss`).
+    pub fn from_bytes(
+        name: &str,
+        bytes: Vec<u8>,
+        format: FileFormat,
+        modified: Option<String>,
+    ) -> Result<Rows, FileError> {
+        Rows::read(
+            name,
+            Box::new(std::io::Cursor::new(bytes)),
+            format,
+            modified,
+        )
+    }
+
+    fn read(
+        name: &str,
+        file: Input,
+        format: FileFormat,
+        modified: Option<String>,
+    ) -> Result<Rows, FileError> {
+        let name = name.to_owned();
         let inner = match format {
             FileFormat::Csv => {
                 let mut reader = csv::ReaderBuilder::new()
@@ -145,14 +181,6 @@ impl Rows {
             },
             FileFormat::Lrmx => {
                 let bytes = read_limited(file, &name)?;
-                let modified = std::fs::metadata(path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .map(|t| {
-                        chrono::DateTime::<chrono::Utc>::from(t)
-                            .format("%Y%m%d%H%M%S")
-                            .to_string()
-                    });
                 let source: Result<Box<dyn Source + Send>, Rejection> =
                     parse_lrmx(&bytes).map(|mut items| {
                         if let Some(m) = modified {
@@ -327,7 +355,7 @@ pub const MODIFIED: &str = "@modified";
 /// The largest document file read (an LRMX form with its photo is well under this).
 const MAX_DOCUMENT: u64 = 16 << 20;
 
-fn read_limited(file: std::fs::File, name: &str) -> Result<Vec<u8>, FileError> {
+fn read_limited(file: Input, name: &str) -> Result<Vec<u8>, FileError> {
     use std::io::Read;
     let mut bytes = Vec::new();
     file.take(MAX_DOCUMENT + 1)

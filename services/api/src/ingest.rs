@@ -79,6 +79,73 @@ impl IngestService for Ingest {
             .map(Response::new)
     }
 
+    async fn submit_native(
+        &self,
+        request: Request<pb::NativeBatch>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let caller = Caller::of(&request);
+        caller.require(Role::Ingest)?;
+        let batch = request.into_inner();
+        if batch.system.trim().is_empty() {
+            return Err(Status::invalid_argument("`system` is required"));
+        }
+        let profile = crate::native::shipped(&batch.profile).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "unknown profile `{}`; the hub has: {}",
+                batch.profile,
+                crate::native::shipped_names().join(", ")
+            ))
+        })?;
+        let format = crate::native::content_format(&batch.content_type).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "content_type `{}` is not one of text/csv, application/json, \
+                 application/x-ndjson, application/xml",
+                batch.content_type
+            ))
+        })?;
+        let payload = if batch.content_type.trim().starts_with("application/json") {
+            crate::native::json_as_lines(batch.payload)
+        } else {
+            batch.payload
+        };
+        // Mapping is CPU work: off the async threads. A document's version is its arrival.
+        let pipeline = self.pipeline.clone();
+        let scope = caller.scope().to_owned();
+        let system = batch.system;
+        let (items, prepared) = tokio::task::spawn_blocking(move || {
+            let now = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+            let rows =
+                trainhub_connectors::files::Rows::from_bytes("payload", payload, format, Some(now))
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let mut items = Vec::new();
+            for row in rows {
+                let row = row.map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let headers = format!("{{\"row\":{}}}", row.number);
+                items.extend(crate::native::inbound_of_row(
+                    &profile,
+                    &system,
+                    pipeline.keyer(),
+                    format,
+                    &row,
+                    &headers,
+                ));
+            }
+            let n = items.len();
+            Ok::<_, Status>((n, pipeline.prepare_inbound(&scope, items)))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("mapping failed: {e}")))??;
+        self.admit(&caller, items)?;
+        let outcomes = self
+            .pipeline
+            .commit(GRPC_CONNECTOR, prepared)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::SubmitResponse {
+            outcomes: outcomes.into_iter().map(Into::into).collect(),
+        }))
+    }
+
     type StreamStream = ResponseStream;
 
     async fn stream(

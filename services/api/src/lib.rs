@@ -15,6 +15,7 @@ pub mod dossier;
 pub mod error;
 pub mod ingest;
 pub mod limits;
+pub mod native;
 pub mod pipeline;
 pub mod replay;
 pub mod server;

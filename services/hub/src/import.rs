@@ -13,11 +13,10 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use trainhub_api::pipeline::PreparedBatch;
-use trainhub_api::{Inbound, Native, Outcome, Pipeline};
+use trainhub_api::{Inbound, Outcome, Pipeline};
 use trainhub_connectors::files::{FileFormat, Rows};
 use trainhub_connectors::profile::Profile;
 use trainhub_model::merge::OutcomeStatus;
-use trainhub_proto::Format;
 
 /// Where each record of a batch came from: file and row.
 struct Origin {
@@ -250,7 +249,6 @@ fn read_all(
     batch: usize,
     tx: &tokio::sync::mpsc::Sender<Result<Work>>,
 ) {
-    let profile_id = profile.id();
     let mut done_bytes = 0;
     let mut rows_read = 0;
     let mut items = Vec::with_capacity(batch);
@@ -285,35 +283,19 @@ fn read_all(
                 }
             };
             rows_read += 1;
-            let native = |origin| {
-                Some(Native {
-                    profile: profile_id.clone(),
-                    format: format.as_str(),
-                    origin,
-                })
-            };
-            let mapped = match &row.source {
-                Ok(source) => profile.map(system, source.as_ref(), pipeline.keyer()),
-                Err(rejection) => vec![Err(rejection.clone())],
-            };
-            for m in mapped {
-                let (record, origin) = match m {
-                    Ok(m) => (Ok(m.record), m.origin),
-                    Err(r) => (Err(r), Default::default()),
-                };
-                items.push(Inbound {
-                    record,
-                    payload: row.payload.clone(),
-                    format: Format::Json,
-                    headers: headers(row.number),
-                    replay_of: None,
-                    native: native(origin),
-                });
-                origins.push(Origin {
-                    file: index,
-                    row: row.number,
-                });
-            }
+            let mapped = trainhub_api::native::inbound_of_row(
+                profile,
+                system,
+                pipeline.keyer(),
+                *format,
+                &row,
+                &headers(row.number),
+            );
+            origins.extend(mapped.iter().map(|_| Origin {
+                file: index,
+                row: row.number,
+            }));
+            items.extend(mapped);
             if items.len() >= batch
                 && !send(
                     &mut items,

@@ -258,3 +258,166 @@ async fn a_folder_of_lrmx_forms() {
     pipeline.store().close().await;
     hub.stop().await;
 }
+
+/// `IngestService.SubmitNative`: the same profiles over gRPC, held to the partner's system,
+/// with the same outcomes and dead letters as canonical records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_native_maps_payloads_by_profile() {
+    use tonic::Code;
+    const TOKEN: &str = "7d1c4e2b9a8f6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a2918070605f";
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let hub = TestHub::start_with(test_store, |c| {
+        c.partners = vec![trainhub::config::PartnerConfig {
+            name: "cadre-system".into(),
+            system: "cadre-hr".into(),
+            max_silence_seconds: None,
+            token_sha256: Some(trainhub::config::Digests::One(
+                trainhub_api::auth::token_digest(TOKEN),
+            )),
+            roles: vec!["ingest".into()],
+            records_per_second: None,
+            cert_subject: None,
+        }];
+    })
+    .await;
+    let mut client = hub.ingest().await;
+    let call = |system: &str, profile: &str, content_type: &str, payload: Vec<u8>| {
+        let mut request = tonic::Request::new(pb::NativeBatch {
+            system: system.into(),
+            profile: profile.into(),
+            content_type: content_type.into(),
+            payload,
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+        request
+    };
+    let csv = std::fs::read(sample("a01.csv")).unwrap();
+    let outcomes =
+        |r: tonic::Response<pb::SubmitResponse>| trainhub_tests::statuses(&r.into_inner().outcomes);
+
+    let first = outcomes(
+        client
+            .submit_native(call("cadre-hr", "cadre-a01", "text/csv", csv.clone()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first, vec!["ACCEPTED"; 20]);
+    let again = outcomes(
+        client
+            .submit_native(call(
+                "cadre-hr",
+                "cadre-a01",
+                "text/csv; charset=utf-8",
+                csv.clone(),
+            ))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(again, vec!["DUPLICATE"; 20]);
+
+    let broken = client
+        .submit_native(call(
+            "cadre-hr",
+            "cadre-a01",
+            "text/csv",
+            std::fs::read(sample("a01-broken.csv")).unwrap(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcomes;
+    let refused: Vec<(usize, &str)> = broken
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.status() == pb::RecordStatus::Rejected)
+        .map(|(i, o)| (i + 1, o.reason_code.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (3, "INVALID_NATIONAL_ID"),
+            (5, "UNKNOWN_CODE"),
+            (7, "BAD_DATE"),
+            (9, "MALFORMED_PAYLOAD")
+        ]
+    );
+    assert!(
+        broken[2].message.starts_with("A0184 (person.national_id)"),
+        "{}",
+        broken[2].message
+    );
+
+    // JSON: an array of objects keyed like the columns.
+    let text = String::from_utf8(csv.clone()).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let objects: Vec<serde_json::Value> = lines
+        .take(2)
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), serde_json::Value::String(v.into())))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        })
+        .collect();
+    let json = serde_json::to_vec(&objects).unwrap();
+    let from_json = outcomes(
+        client
+            .submit_native(call("cadre-hr", "cadre-a01", "application/json", json))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        from_json,
+        vec!["DUPLICATE"; 2],
+        "the same records as the CSV rows"
+    );
+
+    // As another system: every record refused, nothing stored.
+    let other = outcomes(
+        client
+            .submit_native(call("party-school", "cadre-a01", "text/csv", csv.clone()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(other, vec!["REJECTED"; 20]);
+
+    // An LRMX form.
+    let form = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../connectors/profiles/lrmx/samples/wang-jianguo.lrmx"),
+    )
+    .unwrap();
+    let lrmx = outcomes(
+        client
+            .submit_native(call("cadre-hr", "lrmx", "application/xml", form))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(lrmx, ["ACCEPTED"]);
+
+    // Refused calls.
+    for (profile, content_type, want) in [
+        ("nope", "text/csv", "unknown profile"),
+        ("cadre-a01", "application/pdf", "content_type"),
+    ] {
+        let err = client
+            .submit_native(call("cadre-hr", profile, content_type, csv.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains(want), "{err:?}");
+    }
+    let err = client
+        .submit_native(tonic::Request::new(pb::NativeBatch::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    hub.stop().await;
+}
