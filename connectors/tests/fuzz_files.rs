@@ -1,4 +1,4 @@
-//! Fuzzing the file decoders (issues 6 and 7): CSV, JSON-lines and LRMX files as partners drop them,
+//! Fuzzing the file decoders (issues 6 and 7): CSV, JSON-lines, XLSX and LRMX files as partners drop them,
 //! read row by row and mapped through the shipped profiles. Random bytes, and the shipped
 //! sample damaged at random (cut short, bytes flipped, quotes and separators inserted): every
 //! row is a source or a `decode` rejection, every mapping a record or a rejection — never a
@@ -17,6 +17,7 @@ fn cases() -> u32 {
 
 const SAMPLE: &[u8] = include_bytes!("../profiles/cadre-a01/samples/a01.csv");
 const FORM: &[u8] = include_bytes!("../profiles/lrmx/samples/zhang-weidong.lrmx");
+const WORKBOOK: &[u8] = include_bytes!("../profiles/cadre-a01/samples/a01.xlsx");
 
 /// Reads `bytes` as a file of `format` and maps every row with every shipped profile.
 fn read_and_map(bytes: &[u8], format: FileFormat) {
@@ -102,6 +103,12 @@ proptest! {
         read_and_map(&bytes, FileFormat::Csv);
         read_and_map(&bytes, FileFormat::JsonLines);
         read_and_map(&bytes, FileFormat::Lrmx);
+        read_and_map(&bytes, FileFormat::Xlsx);
+    }
+
+    #[test]
+    fn the_workbook_damaged(damages in prop::collection::vec(damage(), 1..4)) {
+        read_and_map(&apply(WORKBOOK.to_vec(), &damages), FileFormat::Xlsx);
     }
 
     #[test]

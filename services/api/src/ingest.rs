@@ -99,7 +99,7 @@ impl IngestService for Ingest {
         let format = crate::native::content_format(&batch.content_type).ok_or_else(|| {
             Status::invalid_argument(format!(
                 "content_type `{}` is not one of text/csv, application/json, \
-                 application/x-ndjson, application/xml",
+                 application/x-ndjson, application/xml, or the .xlsx type",
                 batch.content_type
             ))
         })?;

@@ -86,6 +86,9 @@ pub fn content_format(content_type: &str) -> Option<FileFormat> {
         | "application/jsonl"
         | "application/json-lines" => Some(FileFormat::JsonLines),
         "application/xml" | "text/xml" | "application/x-lrmx" => Some(FileFormat::Lrmx),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => {
+            Some(FileFormat::Xlsx)
+        }
         _ => None,
     }
 }

@@ -18,11 +18,12 @@ fn sample(name: &str) -> PathBuf {
 
 async fn run(pipeline: &trainhub_api::Pipeline, file: &Path, rejects: &Path) -> Summary {
     let profile = Profile::resolve("cadre-a01").unwrap();
+    let format = FileFormat::of(file).unwrap();
     import(
         pipeline,
         &profile,
         "cadre-hr",
-        &[(file.to_owned(), FileFormat::Csv)],
+        &[(file.to_owned(), format)],
         7,
         rejects,
     )
@@ -50,6 +51,10 @@ async fn a01_sample(backend: Backend) {
         "{again:?}"
     );
     assert!(!rejects.exists(), "no rejects, no report");
+    // The same export as a workbook (birth dates as date cells): the same records.
+    let xlsx = run(&pipeline, &sample("a01.xlsx"), &rejects).await;
+    assert_eq!((xlsx.rows, xlsx.count("duplicate")), (20, 20), "{xlsx:?}");
+    assert!(!rejects.exists());
 
     // The broken sample: rows 3, 5, 7, 9 are broken; the other six are stored.
     let broken = run(&pipeline, &sample("a01-broken.csv"), &rejects).await;
@@ -93,6 +98,20 @@ async fn a01_sample(backend: Backend) {
         ],
         "{report}"
     );
+    // The broken workbook: the same rows refused (a short row is an empty cell in a sheet).
+    let xlsx_rejects = rejects.with_extension("xlsx.csv");
+    let broken_xlsx = run(&pipeline, &sample("a01-broken.xlsx"), &xlsx_rejects).await;
+    assert_eq!(broken_xlsx.count("rejected"), 4, "{broken_xlsx:?}");
+    assert_eq!(broken_xlsx.count("duplicate"), 6, "{broken_xlsx:?}");
+    let xlsx_report = std::fs::read_to_string(&xlsx_rejects).unwrap();
+    for want in [
+        ",3,person,",
+        ",5,,,A0221,UNKNOWN_CODE,map,",
+        ",7,,,A0107,BAD_DATE,map,",
+        ",9,,,GXSJ,MISSING_FIELD,map,",
+    ] {
+        assert!(xlsx_report.contains(want), "{want} in {xlsx_report}");
+    }
     // The report and the dead letters name no national ID and no name.
     let names: Vec<String> = std::fs::read_to_string(sample("a01-broken.csv"))
         .unwrap()
@@ -111,10 +130,14 @@ async fn a01_sample(backend: Backend) {
         .dead_letters(&LetterFilter::default(), None, 10)
         .await
         .unwrap();
-    assert_eq!(letters.len(), 4);
+    assert_eq!(letters.len(), 8);
     for l in &letters {
-        assert!(l.format.starts_with("csv:cadre-a01@1.0.0"), "{}", l.format);
-        assert!(l.headers.contains("a01-broken.csv"), "{}", l.headers);
+        assert!(
+            l.format == "csv:cadre-a01@1.0.0" || l.format == "xlsx:cadre-a01@1.0.0",
+            "{}",
+            l.format
+        );
+        assert!(l.headers.contains("a01-broken."), "{}", l.headers);
         // The kept bytes are the header and the row: the letter explains itself.
         assert!(l.payload.starts_with(b"A0000,A0101,"));
     }
