@@ -24,6 +24,8 @@ pub enum FileFormat {
     Lrmx,
     /// An Excel workbook (`.xlsx`): the first sheet, a header row of column names.
     Xlsx,
+    /// A JSON document (`.json`): an object, or an array of objects (one row each).
+    Json,
 }
 
 impl FileFormat {
@@ -35,6 +37,7 @@ impl FileFormat {
             "jsonl" | "ndjson" => Some(FileFormat::JsonLines),
             "lrmx" => Some(FileFormat::Lrmx),
             "xlsx" => Some(FileFormat::Xlsx),
+            "json" => Some(FileFormat::Json),
             _ => None,
         }
     }
@@ -46,6 +49,7 @@ impl FileFormat {
             FileFormat::JsonLines => "jsonl",
             FileFormat::Lrmx => "lrmx",
             FileFormat::Xlsx => "xlsx",
+            FileFormat::Json => "json",
         }
     }
 }
@@ -107,6 +111,8 @@ enum Inner {
     },
     /// A whole-document file: one row, taken once.
     Document(Option<Row>),
+    /// A JSON document's rows, parsed.
+    Values(std::vec::IntoIter<Row>),
     /// A worksheet's rows after the header, as text cells.
     Sheet {
         rows: std::vec::IntoIter<Vec<String>>,
@@ -190,6 +196,31 @@ impl Rows {
                     number: 0,
                 }
             }
+            FileFormat::Json => {
+                let bytes = read_limited_to(file, &name, 256 << 20)?;
+                let rows = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    Ok(serde_json::Value::Array(items)) => items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, item)| json_row(i as u64 + 1, item))
+                        .collect(),
+                    Ok(item) => vec![json_row(1, item)],
+                    Err(e) => vec![Row {
+                        number: 1,
+                        payload: bytes,
+                        source: Err(malformed(
+                            "",
+                            format!(
+                                "not JSON (line {}, column {}): {:?}",
+                                e.line(),
+                                e.column(),
+                                e.classify()
+                            ),
+                        )),
+                    }],
+                };
+                Inner::Values(rows.into_iter())
+            }
             FileFormat::Lrmx => {
                 let bytes = read_limited(file, &name)?;
                 let source: Result<Box<dyn Source + Send>, Rejection> =
@@ -218,7 +249,7 @@ impl Rows {
                 names.sort();
                 names.into_iter().map(|(_, k)| k).collect()
             }
-            Inner::Lines { .. } | Inner::Document(_) => Vec::new(),
+            Inner::Lines { .. } | Inner::Document(_) | Inner::Values(_) => Vec::new(),
         }
     }
 
@@ -313,6 +344,20 @@ fn csv_line(record: &csv::StringRecord) -> Vec<u8> {
         .from_writer(Vec::new());
     writer.write_record(record).expect("writing into memory");
     writer.into_inner().expect("writing into memory")
+}
+
+/// One JSON document (or array element) as a row; anything but an object is refused.
+fn json_row(number: u64, item: serde_json::Value) -> Row {
+    let payload = serde_json::to_vec(&item).expect("a value serialises");
+    let source: Result<Box<dyn Source + Send>, Rejection> = match item {
+        v @ serde_json::Value::Object(_) => Ok(Box::new(v)),
+        _ => Err(malformed("", "not a JSON object".into())),
+    };
+    Row {
+        number,
+        payload,
+        source,
+    }
 }
 
 /// A table row as a source, or a `decode` rejection when its width differs from the header's.
@@ -417,6 +462,11 @@ impl Iterator for Rows {
                     payload,
                     source: table_row(columns, record),
                 }))
+            }
+            Inner::Values(rows) => {
+                let row = rows.next()?;
+                self.position += row.payload.len() as u64;
+                Some(Ok(row))
             }
             Inner::Document(row) => {
                 let row = row.take()?;

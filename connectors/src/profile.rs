@@ -41,29 +41,135 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../profiles/cadre-a01/profile.toml"),
     ),
     ("lrmx", include_str!("../profiles/lrmx/profile.toml")),
+    (
+        "party-school-json",
+        include_str!("../profiles/party-school-json/profile.toml"),
+    ),
 ];
 
 /// Where a profile reads its values.
 pub trait Source {
     /// The value at `path`, if present and not blank (already trimmed).
     fn get(&self, path: &str) -> Option<Cow<'_, str>>;
+
+    /// The structured value at `path` (an array for a list field, an object for a map
+    /// field); only JSON sources have them.
+    fn value(&self, _path: &str) -> Option<&serde_json::Value> {
+        None
+    }
+
+    /// The whole document, for `each`; only JSON sources have one.
+    fn document(&self) -> Option<&serde_json::Value> {
+        None
+    }
+}
+
+/// A JSON value as text: strings trimmed, numbers and booleans written out; blank is none.
+fn scalar(value: &serde_json::Value) -> Option<Cow<'_, str>> {
+    let text = match value {
+        serde_json::Value::String(s) => Cow::Borrowed(s.trim()),
+        serde_json::Value::Number(n) => Cow::Owned(n.to_string()),
+        serde_json::Value::Bool(b) => Cow::Owned(b.to_string()),
+        _ => return None,
+    };
+    (!text.is_empty()).then_some(text)
 }
 
 impl Source for serde_json::Value {
     fn get(&self, path: &str) -> Option<Cow<'_, str>> {
-        let value = if path.starts_with('/') {
-            self.pointer(path)?
-        } else {
-            self.get(path)?
-        };
-        let text = match value {
-            serde_json::Value::String(s) => Cow::Borrowed(s.trim()),
-            serde_json::Value::Number(n) => Cow::Owned(n.to_string()),
-            serde_json::Value::Bool(b) => Cow::Owned(b.to_string()),
-            _ => return None,
-        };
-        (!text.is_empty()).then_some(text)
+        scalar(Source::value(self, path)?)
     }
+
+    fn value(&self, path: &str) -> Option<&serde_json::Value> {
+        if path.starts_with('/') {
+            self.pointer(path)
+        } else {
+            self.get(path)
+        }
+    }
+
+    fn document(&self) -> Option<&serde_json::Value> {
+        Some(self)
+    }
+}
+
+/// One element matched by `each`, with the elements it sits in: `/x` is relative to the
+/// element, `../x` to the enclosing matched element (`../../x` two up), `//x` to the document.
+struct Scoped<'a> {
+    chain: Vec<&'a serde_json::Value>,
+}
+
+impl Scoped<'_> {
+    fn resolve(&self, path: &str) -> Option<&serde_json::Value> {
+        if let Some(rest) = path.strip_prefix("//") {
+            return self.chain[0].pointer(&format!("/{rest}"));
+        }
+        let mut rest = path;
+        let mut up = 0;
+        while let Some(r) = rest.strip_prefix("../") {
+            up += 1;
+            rest = r;
+        }
+        let at = self.chain.len().checked_sub(1 + up)?;
+        let rest = if rest.starts_with('/') {
+            rest.to_owned()
+        } else {
+            format!("/{rest}")
+        };
+        self.chain[at].pointer(&rest)
+    }
+}
+
+impl Source for Scoped<'_> {
+    fn get(&self, path: &str) -> Option<Cow<'_, str>> {
+        scalar(self.resolve(path)?)
+    }
+
+    fn value(&self, path: &str) -> Option<&serde_json::Value> {
+        self.resolve(path)
+    }
+}
+
+/// The chains of elements an `each` pattern (`/classes/*/roster/*`) matches: the document,
+/// then each element a `*` stepped into.
+fn matches<'a>(root: &'a serde_json::Value, pattern: &str) -> Vec<Vec<&'a serde_json::Value>> {
+    let mut chains = vec![vec![root]];
+    let mut at: Vec<&'a serde_json::Value> = vec![root];
+    for segment in pattern.trim_start_matches('/').split('/') {
+        let mut next_chains = Vec::new();
+        let mut next_at = Vec::new();
+        for (chain, value) in chains.into_iter().zip(at) {
+            if segment == "*" {
+                let items: Vec<&serde_json::Value> = match value {
+                    serde_json::Value::Array(a) => a.iter().collect(),
+                    serde_json::Value::Object(o) => o.values().collect(),
+                    _ => Vec::new(),
+                };
+                for item in items {
+                    let mut c = chain.clone();
+                    c.push(item);
+                    next_chains.push(c);
+                    next_at.push(item);
+                }
+            } else if let Some(v) = value.get(segment) {
+                next_chains.push(chain);
+                next_at.push(v);
+            }
+        }
+        chains = next_chains;
+        at = next_at;
+    }
+    // A pattern that ends on a name (no `*`) matches that value itself.
+    chains
+        .into_iter()
+        .zip(at)
+        .map(|(mut c, v)| {
+            if !std::ptr::eq(*c.last().expect("starts with the root"), v) {
+                c.push(v);
+            }
+            c
+        })
+        .collect()
 }
 
 impl Source for BTreeMap<String, String> {
@@ -114,6 +220,9 @@ struct RecordFile {
     /// Map only sources where this path has a value.
     #[serde(default)]
     when: Option<String>,
+    /// One record per element this pattern matches in a JSON document (`/classes/*/roster/*`).
+    #[serde(default)]
+    each: Option<String>,
     fields: BTreeMap<String, FieldFile>,
 }
 
@@ -171,9 +280,16 @@ enum Convert {
     },
     Code(Arc<BTreeMap<String, String>>, String),
     Date(Vec<String>),
-    /// A number, multiplied by the factor (unit conversion into 学时).
-    Number(f64),
-    Split(String),
+    /// A number, multiplied by the factor (unit conversion into 学时); whole for an integer
+    /// field.
+    Number(f64, bool),
+    /// A list: text split on a separator, or a JSON array; each item through a code table.
+    List {
+        split: Option<String>,
+        codes: Option<(Arc<BTreeMap<String, String>>, String)>,
+    },
+    /// A map of numbers (a JSON object), e.g. result dimensions.
+    Scores,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +314,7 @@ struct RecordSpec {
     record_id: Vec<Piece>,
     version: Version,
     when: Option<String>,
+    each: Option<String>,
     fields: Vec<Field>,
     /// Canonical field (`kind.path`) → source path, for naming the source in rejections.
     origin: Arc<BTreeMap<String, String>>,
@@ -337,7 +454,31 @@ impl Profile {
                     }
                 }
                 let leaf = leaf.expect("a path has a last part");
-                let convert = if let Some(table) = &f.codes {
+                let table = |name: &String| {
+                    tables.get(name).cloned().ok_or_else(|| {
+                        fail(
+                            here,
+                            format!("field `{name}`: no code table `[codes.{name}]`"),
+                        )
+                    })
+                };
+                let convert = if leaf.is_map() {
+                    Convert::Scores
+                } else if leaf.is_list() {
+                    if f.date.is_some() || f.unit.is_some() || f.number {
+                        return Err(fail(
+                            here,
+                            format!("field `{name}` is a list: it takes `split` and `codes` only"),
+                        ));
+                    }
+                    Convert::List {
+                        split: f.split.clone(),
+                        codes: match &f.codes {
+                            Some(t) => Some((table(t)?, t.clone())),
+                            None => None,
+                        },
+                    }
+                } else if let Some(table) = &f.codes {
                     let t = tables.get(table).ok_or_else(|| {
                         fail(
                             here,
@@ -366,30 +507,35 @@ impl Profile {
                             return Err(fail(here, format!("field `{name}`: unit `{other}` is not hours, minutes or days")))
                         }
                     };
-                    Convert::Number(factor)
+                    Convert::Number(factor, false)
                 } else if f.number {
-                    Convert::Number(1.0)
-                } else if let Some(sep) = &f.split {
-                    Convert::Split(sep.clone())
+                    Convert::Number(1.0, false)
+                } else if f.split.is_some() {
+                    return Err(fail(
+                        here,
+                        format!("field `{name}`: `split` is for list fields only"),
+                    ));
                 } else {
                     Convert::Text { upper: f.upper }
                 };
-                if matches!(convert, Convert::Number(_))
-                    && !matches!(
-                        leaf.kind(),
-                        prost_reflect::Kind::Double | prost_reflect::Kind::Float
-                    )
-                {
-                    return Err(fail(here, format!("field `{name}` is not a number field")));
-                }
-                if matches!(convert, Convert::Split(_)) != leaf.is_list() {
-                    return Err(fail(
-                        here,
-                        format!(
-                            "field `{name}`: a list field takes `split`, and only a list field"
-                        ),
-                    ));
-                }
+                let convert = match convert {
+                    Convert::Number(factor, _) => {
+                        use prost_reflect::Kind as K;
+                        match leaf.kind() {
+                            K::Double | K::Float => Convert::Number(factor, false),
+                            K::Int32 | K::Int64 | K::Uint32 | K::Uint64 | K::Sint32 | K::Sint64 => {
+                                Convert::Number(factor, true)
+                            }
+                            _ => {
+                                return Err(fail(
+                                    here,
+                                    format!("field `{name}` is not a number field"),
+                                ))
+                            }
+                        }
+                    }
+                    other => other,
+                };
                 let value = match (&f.from, &f.value) {
                     (Some(_), None) => None,
                     (None, Some(v)) => Some(
@@ -427,6 +573,7 @@ impl Profile {
                 kind: spec.kind,
                 version,
                 when: spec.when,
+                each: spec.each,
                 fields,
                 origin: Arc::new(origin),
             });
@@ -471,16 +618,42 @@ impl Profile {
         source: &dyn Source,
         keyer: &PersonKeyer,
     ) -> Vec<Result<Mapped, Rejection>> {
-        self.records
-            .iter()
-            .filter(|spec| spec.when.as_ref().is_none_or(|w| source.get(w).is_some()))
-            .map(|spec| {
+        let mut out = Vec::new();
+        for spec in &self.records {
+            let mapped = |source: &dyn Source| {
                 map_one(spec, system, source, keyer).map(|record| Mapped {
                     record,
                     origin: spec.origin.clone(),
                 })
-            })
-            .collect()
+            };
+            let wanted =
+                |source: &dyn Source| spec.when.as_ref().is_none_or(|w| source.get(w).is_some());
+            match (&spec.each, source.document()) {
+                (None, _) => {
+                    if wanted(source) {
+                        out.push(mapped(source));
+                    }
+                }
+                (Some(pattern), Some(root)) => {
+                    for chain in matches(root, pattern) {
+                        let scoped = Scoped { chain };
+                        if wanted(&scoped) {
+                            out.push(mapped(&scoped));
+                        }
+                    }
+                }
+                (Some(_), None) => out.push(Err(Rejection {
+                    stage: Stage::Map,
+                    code: ReasonCode::MalformedPayload,
+                    field: String::new(),
+                    message: format!(
+                        "`each` records of profile {} need a JSON document",
+                        self.id()
+                    ),
+                })),
+            }
+        }
+        out
     }
 }
 
@@ -561,6 +734,76 @@ fn map_one(
         };
         let value = if let Some(v) = &field.value {
             v.clone()
+        } else if let Convert::List { split, codes } = &field.convert {
+            let items: Vec<String> = match (source.value(label), split) {
+                (Some(serde_json::Value::Array(items)), _) => items
+                    .iter()
+                    .filter_map(scalar)
+                    .map(Cow::into_owned)
+                    .collect(),
+                (_, Some(sep)) => match source.get(label) {
+                    Some(text) => text
+                        .split(sep.as_str())
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    None => Vec::new(),
+                },
+                (_, None) => source
+                    .get(label)
+                    .map(|t| vec![t.into_owned()])
+                    .unwrap_or_default(),
+            };
+            if items.is_empty() {
+                if field.required {
+                    return Err(reject(
+                        ReasonCode::MissingField,
+                        label,
+                        format!("`{}` is required and empty", named()),
+                    ));
+                }
+                continue;
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match codes {
+                    Some((table, name)) => match table.get(item.as_str()) {
+                        Some(code) => out.push(code.clone()),
+                        None => {
+                            return Err(reject(
+                                ReasonCode::UnknownCode,
+                                label,
+                                format!("`{}`: `{item}` is not in code table `{name}`", named()),
+                            ))
+                        }
+                    },
+                    None => out.push(item),
+                }
+            }
+            out.into()
+        } else if let Convert::Scores = &field.convert {
+            let Some(serde_json::Value::Object(scores)) = source.value(label) else {
+                continue;
+            };
+            let mut out = serde_json::Map::new();
+            for (k, v) in scores {
+                let n = scalar(v)
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .filter(|n| n.is_finite());
+                match n.and_then(serde_json::Number::from_f64) {
+                    Some(n) => {
+                        out.insert(k.clone(), n.into());
+                    }
+                    None => {
+                        return Err(reject(
+                            ReasonCode::OutOfRange,
+                            label,
+                            format!("`{}`: the score of `{k}` is not a number", named()),
+                        ))
+                    }
+                }
+            }
+            out.into()
         } else {
             let Some(text) = source.get(label) else {
                 if field.required {
@@ -595,7 +838,8 @@ fn map_one(
                         ))
                     }
                 },
-                Convert::Number(factor) => match text.replace(',', "").parse::<f64>() {
+                Convert::Number(factor, whole) => match text.replace(',', "").parse::<f64>() {
+                    Ok(n) if n.is_finite() && *whole => ((n * factor).round() as i64).into(),
                     Ok(n) if n.is_finite() => {
                         let v = (n * factor * 100.0).round() / 100.0;
                         serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into)
@@ -608,12 +852,7 @@ fn map_one(
                         ))
                     }
                 },
-                Convert::Split(sep) => text
-                    .split(sep.as_str())
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .into(),
+                Convert::List { .. } | Convert::Scores => unreachable!("handled above"),
             }
         };
         insert(&mut body, &field.path, value);
@@ -906,7 +1145,10 @@ themes = { from = "THEMES", split = ";" }
             assert_eq!(p.name(), *name);
         }
         let err = Profile::resolve("no-such-profile").unwrap_err().to_string();
-        assert!(err.contains("shipped: cadre-a01, lrmx"), "{err}");
+        assert!(
+            err.contains("shipped: cadre-a01, lrmx, party-school-json"),
+            "{err}"
+        );
     }
 
     #[test]

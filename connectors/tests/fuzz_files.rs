@@ -1,4 +1,4 @@
-//! Fuzzing the file decoders (issues 6 and 7): CSV, JSON-lines, XLSX and LRMX files as partners drop them,
+//! Fuzzing the file decoders (issues 6 and 7): CSV, JSON, JSON-lines, XLSX and LRMX files as partners drop them,
 //! read row by row and mapped through the shipped profiles. Random bytes, and the shipped
 //! sample damaged at random (cut short, bytes flipped, quotes and separators inserted): every
 //! row is a source or a `decode` rejection, every mapping a record or a rejection — never a
@@ -18,6 +18,7 @@ fn cases() -> u32 {
 const SAMPLE: &[u8] = include_bytes!("../profiles/cadre-a01/samples/a01.csv");
 const FORM: &[u8] = include_bytes!("../profiles/lrmx/samples/zhang-weidong.lrmx");
 const WORKBOOK: &[u8] = include_bytes!("../profiles/cadre-a01/samples/a01.xlsx");
+const TERM: &[u8] = include_bytes!("../profiles/party-school-json/samples/term-2026-spring.json");
 
 /// Reads `bytes` as a file of `format` and maps every row with every shipped profile.
 fn read_and_map(bytes: &[u8], format: FileFormat) {
@@ -104,6 +105,12 @@ proptest! {
         read_and_map(&bytes, FileFormat::JsonLines);
         read_and_map(&bytes, FileFormat::Lrmx);
         read_and_map(&bytes, FileFormat::Xlsx);
+        read_and_map(&bytes, FileFormat::Json);
+    }
+
+    #[test]
+    fn the_school_export_damaged(damages in prop::collection::vec(damage(), 1..6)) {
+        read_and_map(&apply(TERM.to_vec(), &damages), FileFormat::Json);
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn expand(files: &[PathBuf]) -> Result<Vec<(PathBuf, FileFormat)>> {
         } else {
             let format = FileFormat::of(path).with_context(|| {
                 format!(
-                    "{}: unsupported file type; import reads .csv, .xlsx, .jsonl (JSON lines) and .lrmx",
+                    "{}: unsupported file type; import reads .csv, .xlsx, .json, .jsonl (JSON lines) and .lrmx",
                     path.display()
                 )
             })?;

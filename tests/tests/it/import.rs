@@ -444,3 +444,61 @@ async fn submit_native_maps_payloads_by_profile() {
     assert_eq!(err.code(), Code::Unauthenticated);
     hub.stop().await;
 }
+
+/// The party-school JSON export: classes, rosters, attendance and results from one document,
+/// joined with the HR records of the same persons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_school_term_joins_the_hr_records() {
+    let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
+        return;
+    };
+    let config = TestHub::config_for(&test_store);
+    let pipeline = trainhub::startup::open_pipeline(&config, true)
+        .await
+        .unwrap();
+    let rejects = test_store.dir.path().join("rejects.csv");
+    let hr = run(&pipeline, &sample("a01.csv"), &rejects).await;
+    assert_eq!(hr.count("accepted"), 20);
+    let term = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../connectors/profiles/party-school-json/samples/term-2026-spring.json");
+    let profile = Profile::resolve("party-school-json").unwrap();
+    let files = [(term.clone(), FileFormat::Json)];
+    let first = import(&pipeline, &profile, "party-school", &files, 50, &rejects)
+        .await
+        .unwrap();
+    // 2 classes, 4 enrolments, 13 attendance days, 3 results (one student left, no result).
+    assert_eq!((first.rows, first.count("accepted")), (1, 22), "{first:?}");
+    assert!(!rejects.exists());
+    let again = import(&pipeline, &profile, "party-school", &files, 50, &rejects)
+        .await
+        .unwrap();
+    assert_eq!(again.count("duplicate"), 22, "{again:?}");
+
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&term).unwrap()).unwrap();
+    let student = &doc["classes"][0]["roster"][0];
+    let hub = TestHub::start_on(test_store).await;
+    let dossier = hub
+        .dossier(student["idCard"].as_str().unwrap(), "2026-06-30")
+        .await
+        .unwrap();
+    let entry = dossier
+        .trainings
+        .iter()
+        .find(|t| t.class_id == "NJDX-2026-QT01")
+        .expect("the class is in the dossier");
+    assert_eq!(entry.outcome, "excellent");
+    assert_eq!(entry.certificate_no, "NJDX-2026-QT01-001");
+    assert_eq!(entry.themes, ["party_theory", "party_spirit"]);
+    assert!(entry.credited_hours > 0.0, "{entry:?}");
+    let from_school: Vec<_> = dossier
+        .provenance
+        .iter()
+        .filter(|p| p.system == "party-school")
+        .collect();
+    assert!(!from_school.is_empty());
+    assert!(from_school.iter().all(
+        |p| (p.profile.as_str(), p.profile_version.as_str()) == ("party-school-json", "1.0.0")
+    ));
+    pipeline.store().close().await;
+    hub.stop().await;
+}
