@@ -65,9 +65,16 @@ pub struct ImportArgs {
     /// message); default `<first file or folder name>.rejects.csv` in the current folder.
     #[arg(long)]
     pub rejects: Option<PathBuf>,
-    /// Records per transaction.
+    /// Records per transaction (rows per call with `--hub`).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch: u32,
+    /// Send to a running hub's `SubmitNative` (e.g. `http://127.0.0.1:50051`) instead of
+    /// writing to the store; `--profile` must then be a profile the hub ships.
+    #[arg(long)]
+    pub hub: Option<String>,
+    /// Bearer token of a partner with `ingest`, for `--hub`.
+    #[arg(long, env = "TRAINHUB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Files, or folders of files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

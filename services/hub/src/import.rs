@@ -137,6 +137,27 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
             }
         }
     }
+    if let Some(hub) = &args.hub {
+        if trainhub_api::native::shipped(&args.profile).is_none() {
+            bail!(
+                "--hub: the hub maps with the profiles it ships ({}); `{}` is not one of them \
+                 (a profile file works without --hub)",
+                trainhub_api::native::shipped_names().join(", "),
+                args.profile
+            );
+        }
+        let started = Instant::now();
+        let summary = send(hub, args, &files).await?;
+        print_summary(
+            &summary,
+            &profile,
+            &args.system,
+            &files,
+            started.elapsed(),
+            None,
+        );
+        return Ok(());
+    }
     let pipeline = open_pipeline(config, true).await?;
     // By default in the current folder, named after the first argument (never inside a
     // folder being imported, where a later run would take it for input).
@@ -163,7 +184,7 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
         &args.system,
         &files,
         started.elapsed(),
-        &rejects_path,
+        Some(&rejects_path),
     );
     Ok(())
 }
@@ -235,6 +256,119 @@ pub async fn import(
         .map_err(|_| anyhow::anyhow!("the file reader panicked"))?;
     if let Some(mut w) = report {
         w.flush()?;
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// `--hub`: the rows go to a running hub's `SubmitNative`, `batch` rows per call (a document
+/// per call for LRMX), re-encoded as CSV (tables) or JSON lines (JSON); rejected records are
+/// listed on stderr with their row.
+async fn send(hub: &str, args: &ImportArgs, files: &[(PathBuf, FileFormat)]) -> Result<Summary> {
+    use trainhub_proto::v1 as pb;
+    let mut client = pb::ingest_service_client::IngestServiceClient::connect(hub.to_owned())
+        .await
+        .with_context(|| format!("connecting to {hub}"))?
+        .max_encoding_message_size(64 << 20);
+    let total: u64 = files
+        .iter()
+        .map(|(p, _)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let bar = progress_bar(total);
+    let mut summary = Summary::default();
+    let mut done_bytes = 0;
+    for (path, format) in files {
+        let mut rows = Rows::open(path, *format)?;
+        let (content_type, header) = match format {
+            FileFormat::Csv | FileFormat::Xlsx => ("text/csv", true),
+            FileFormat::Json | FileFormat::JsonLines => ("application/x-ndjson", false),
+            FileFormat::Lrmx => ("application/xml", false),
+        };
+        let per_call = if *format == FileFormat::Lrmx {
+            1
+        } else {
+            args.batch as usize
+        };
+        loop {
+            let mut payload = Vec::new();
+            let mut numbers = Vec::new();
+            for row in rows.by_ref().take(per_call) {
+                let row = row?;
+                // A table row's bytes are the header line and the row: one header per call.
+                let bytes = if header && !payload.is_empty() {
+                    let cut = row
+                        .payload
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(0, |i| i + 1);
+                    row.payload[cut..].to_vec()
+                } else {
+                    row.payload
+                };
+                payload.extend(bytes);
+                if !header && *format != FileFormat::Lrmx {
+                    payload.push(b'\n');
+                }
+                numbers.push(row.number);
+            }
+            if numbers.is_empty() {
+                break;
+            }
+            summary.rows += numbers.len() as u64;
+            let mut request = tonic::Request::new(pb::NativeBatch {
+                system: args.system.clone(),
+                profile: args.profile.clone(),
+                content_type: content_type.into(),
+                payload,
+            });
+            if let Some(token) = &args.token {
+                request.metadata_mut().insert(
+                    "authorization",
+                    format!("Bearer {token}")
+                        .parse()
+                        .context("the token must be printable ASCII")?,
+                );
+            }
+            let outcomes = client
+                .submit_native(request)
+                .await
+                .with_context(|| {
+                    format!(
+                        "{}: rows {}–{}",
+                        path.display(),
+                        numbers[0],
+                        numbers[numbers.len() - 1]
+                    )
+                })?
+                .into_inner()
+                .outcomes;
+            // One record per row (the usual case) names the row; otherwise the call's rows.
+            let one_to_one = outcomes.len() == numbers.len();
+            for (i, o) in outcomes.iter().enumerate() {
+                let status = match o.status() {
+                    pb::RecordStatus::Accepted => OutcomeStatus::Accepted,
+                    pb::RecordStatus::Duplicate => OutcomeStatus::Duplicate,
+                    pb::RecordStatus::Superseded => OutcomeStatus::Superseded,
+                    pb::RecordStatus::Parked => OutcomeStatus::Parked,
+                    _ => OutcomeStatus::Rejected,
+                };
+                *summary.outcomes.entry(status.as_str()).or_default() += 1;
+                if status == OutcomeStatus::Rejected {
+                    *summary.rejected.entry(o.reason_code.clone()).or_default() += 1;
+                    let rows = if one_to_one {
+                        format!("row {}", numbers[i])
+                    } else {
+                        format!("rows {}–{}", numbers[0], numbers[numbers.len() - 1])
+                    };
+                    bar.suspend(|| {
+                        eprintln!("{} {rows}: {} {}", path.display(), o.reason_code, o.message)
+                    });
+                }
+            }
+            bar.set_position(done_bytes + rows.position());
+            bar.set_message(format!("{} rows", summary.rows));
+        }
+        done_bytes += std::fs::metadata(path).map_or(0, |m| m.len());
     }
     bar.finish_and_clear();
     Ok(summary)
@@ -335,7 +469,7 @@ fn print_summary(
     system: &str,
     files: &[(PathBuf, FileFormat)],
     took: std::time::Duration,
-    rejects: &Path,
+    rejects: Option<&Path>,
 ) {
     let secs = took.as_secs_f64().max(1e-3);
     println!(
@@ -363,7 +497,10 @@ fn print_summary(
         println!("    {reason:<24} {n:>7}");
     }
     if summary.count("rejected") > 0 {
-        println!("rejected rows: {}", rejects.display());
+        match rejects {
+            Some(path) => println!("rejected rows: {}", path.display()),
+            None => println!("rejected rows are listed above"),
+        }
     }
     let _ = std::io::stdout().flush();
 }

@@ -502,3 +502,47 @@ async fn a_party_school_term_joins_the_hr_records() {
     pipeline.store().close().await;
     hub.stop().await;
 }
+
+/// `trainhub import --hub`: the same files through a running hub's `SubmitNative`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_into_a_running_hub() {
+    let Some(hub) = TestHub::start(Backend::Sqlite).await else {
+        return;
+    };
+    let run = |file: PathBuf| {
+        let grpc = format!("http://{}", hub.grpc_addr);
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_trainhub-under-test"))
+                .args(["import", "--hub", &grpc, "--system", "cadre-hr"])
+                .args(["--profile", "cadre-a01", "--batch", "6"])
+                .arg(file)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(sample("a01.xlsx")).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("accepted            20"), "{stdout}");
+    let out = run(sample("a01.csv")).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("duplicate           20"));
+    let out = run(sample("a01-broken.csv")).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "row 3: INVALID_NATIONAL_ID",
+        "row 5: UNKNOWN_CODE",
+        "row 7: BAD_DATE",
+        "row 9: MALFORMED_PAYLOAD",
+    ] {
+        assert!(stderr.contains(want), "{want}: {stderr}");
+    }
+    let stored =
+        trainhub_tests::count(&hub.store, "SELECT COUNT(*) AS n FROM source_records").await;
+    assert_eq!(stored, 26);
+    hub.stop().await;
+}
