@@ -559,6 +559,15 @@ pub fn parse_lrmx(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Str
                 xml_error(&e)
             ))
         })?;
+        let name_of = |e: &quick_xml::events::BytesStart<'_>| {
+            reader
+                .decoder()
+                .decode(e.local_name().as_ref())
+                .map(|n| n.into_owned())
+                .map_err(|_| bad("an element name is not readable".into()))
+        };
+        // Text of the current item, in pieces: text, CDATA, references.
+        let mut piece: Option<String> = None;
         match event {
             Event::DocType(_) => {
                 return Err(bad(
@@ -566,72 +575,51 @@ pub fn parse_lrmx(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Str
                 ))
             }
             Event::Start(ref e) | Event::Empty(ref e) if depth == 0 => {
-                let empty = matches!(event, Event::Empty(_));
-                let name = reader
-                    .decoder()
-                    .decode(e.local_name().as_ref())
-                    .map_err(|_| bad("the root element's name is not readable".into()))?
-                    .into_owned();
+                let name = name_of(e)?;
                 if name != "Person" {
                     return Err(bad(format!("the root element is `{name}`, not `Person`")));
                 }
-                if empty {
+                if matches!(event, Event::Empty(_)) {
                     return Err(bad("the `Person` element is empty".into()));
                 }
                 depth = 1;
             }
             Event::Start(e) => {
                 if depth == 1 {
-                    let name = reader
-                        .decoder()
-                        .decode(e.local_name().as_ref())
-                        .map_err(|_| bad("an element name is not readable".into()))?
-                        .into_owned();
-                    item = Some((name, String::new()));
+                    item = Some((name_of(&e)?, String::new()));
                 }
                 depth += 1;
             }
             Event::Empty(e) if depth == 1 => {
-                let local = e.local_name();
-                let name = reader
-                    .decoder()
-                    .decode(local.as_ref())
-                    .map_err(|_| bad("an element name is not readable".into()))?
-                    .into_owned();
-                items.entry(name).or_insert_with(String::new);
+                items.entry(name_of(&e)?).or_insert_with(String::new);
             }
             Event::Text(t) if depth == 2 => {
                 let text = t
                     .xml_content()
                     .map_err(|_| bad("text not in the declared encoding".into()))?;
-                if let Some((_, value)) = &mut item {
-                    value.push_str(&text);
-                }
+                piece = Some(text.into_owned());
             }
             Event::CData(c) if depth == 2 => {
                 let text = c
                     .decode()
                     .map_err(|_| bad("CDATA not in the declared encoding".into()))?;
-                if let Some((_, value)) = &mut item {
-                    value.push_str(&text);
-                }
+                piece = Some(text.into_owned());
             }
             Event::GeneralRef(r) if depth == 2 => {
-                let resolved = match r.resolve_char_ref() {
+                piece = Some(match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
                     Ok(None) => {
                         let name = r.decode().map_err(|_| bad("unreadable reference".into()))?;
                         quick_xml::escape::resolve_predefined_entity(&name)
                             .ok_or_else(|| {
-                                bad(format!("entity `&{name};` is not one of XML's own (no custom entities)"))
+                                bad(format!(
+                                    "entity `&{name};` is not one of XML's own (no custom entities)"
+                                ))
                             })?
                             .to_owned()
                     }
                     Err(_) => return Err(bad("a character reference is not a character".into())),
-                };
-                if let Some((_, value)) = &mut item {
-                    value.push_str(&resolved);
-                }
+                });
             }
             Event::End(_) => {
                 if depth == 2 {
@@ -646,6 +634,9 @@ pub fn parse_lrmx(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Str
             }
             Event::Eof => return Err(bad("the document ends inside `Person`".into())),
             _ => {}
+        }
+        if let (Some(piece), Some((_, value))) = (piece, &mut item) {
+            value.push_str(&piece);
         }
         buf.clear();
     }

@@ -315,20 +315,15 @@ async fn send(hub: &str, args: &ImportArgs, files: &[(PathBuf, FileFormat)]) -> 
                 break;
             }
             summary.rows += numbers.len() as u64;
-            let mut request = tonic::Request::new(pb::NativeBatch {
-                system: args.system.clone(),
-                profile: args.profile.clone(),
-                content_type: content_type.into(),
-                payload,
-            });
-            if let Some(token) = &args.token {
-                request.metadata_mut().insert(
-                    "authorization",
-                    format!("Bearer {token}")
-                        .parse()
-                        .context("the token must be printable ASCII")?,
-                );
-            }
+            let request = crate::status_cmd::with_token(
+                pb::NativeBatch {
+                    system: args.system.clone(),
+                    profile: args.profile.clone(),
+                    content_type: content_type.into(),
+                    payload,
+                },
+                args.token.as_deref(),
+            )?;
             let outcomes = client
                 .submit_native(request)
                 .await

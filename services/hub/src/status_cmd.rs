@@ -8,6 +8,20 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 use trainhub_proto::v1 as pb;
 
+/// A request to a running hub, carrying `token` as `authorization: Bearer …` when given.
+pub(crate) fn with_token<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .context("the token must be printable ASCII")?,
+        );
+    }
+    Ok(request)
+}
+
 /// Prints the status; returns whether every connector is healthy (none failed).
 pub async fn run(config: &Config, args: &StatusArgs) -> Result<bool> {
     let url = args
@@ -17,15 +31,7 @@ pub async fn run(config: &Config, args: &StatusArgs) -> Result<bool> {
     let mut client = pb::sync_health_service_client::SyncHealthServiceClient::connect(url.clone())
         .await
         .with_context(|| format!("no hub answers at {url}"))?;
-    let mut request = tonic::Request::new(pb::ListConnectorsRequest {});
-    if let Some(token) = &args.token {
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {token}")
-                .parse()
-                .context("the token must be printable ASCII")?,
-        );
-    }
+    let request = with_token(pb::ListConnectorsRequest {}, args.token.as_deref())?;
     let connectors = client
         .list_connectors(request)
         .await
