@@ -19,3 +19,4 @@ pub mod profile;
 pub mod sink;
 pub mod status;
 pub mod synthetic;
+pub mod xapi;

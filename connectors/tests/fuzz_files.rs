@@ -1,5 +1,6 @@
-//! Fuzzing the file decoders (issues 6 and 7): CSV, JSON, JSON-lines, XLSX and LRMX files as partners drop them,
-//! read row by row and mapped through the shipped profiles. Random bytes, and the shipped
+//! Fuzzing the decoders of partners' own formats (issues 6 and 7): CSV, JSON, JSON-lines, XLSX
+//! and LRMX files as partners drop them, read row by row and mapped through the shipped
+//! profiles, and xAPI statements of any shape. Random bytes, and the shipped
 //! sample damaged at random (cut short, bytes flipped, quotes and separators inserted): every
 //! row is a source or a `decode` rejection, every mapping a record or a rejection — never a
 //! panic. `PROPTEST_CASES` raises the 1,000 cases per property for a longer run.
@@ -96,8 +97,73 @@ fn apply(mut bytes: Vec<u8>, damages: &[Damage]) -> Vec<u8> {
     bytes
 }
 
+/// Any JSON value, a few levels deep.
+fn json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        ".{0,24}".prop_map(serde_json::Value::String),
+        prop::sample::select(vec![
+            "http://adlnet.gov/expapi/verbs/completed",
+            "http://adlnet.gov/expapi/verbs/voided",
+            "StatementRef",
+            "PT1H30M",
+            "P1DT",
+            "6a4f0a1e-3b2c-4d5e-8f90-0123456789ab",
+            "https://w3id.org/xapi/cmi5/context/categories/cmi5",
+        ])
+        .prop_map(|s| serde_json::Value::String(s.into())),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "id",
+                    "actor",
+                    "verb",
+                    "object",
+                    "result",
+                    "duration",
+                    "account",
+                    "homePage",
+                    "name",
+                    "mbox",
+                    "context",
+                    "registration",
+                    "contextActivities",
+                    "category",
+                    "objectType",
+                    "timestamp",
+                    "definition",
+                ]),
+                inner,
+                0..6
+            )
+            .prop_map(|m| serde_json::Value::Object(
+                m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn xapi_statements_of_any_shape(statement in json(), duration in ".{0,16}") {
+        use trainhub_connectors::xapi;
+        // Whatever arrives: checked or refused, mapped or refused — no panic.
+        let _ = xapi::check(&statement);
+        if let Ok(xapi::Meaning::Learning(r)) = xapi::meaning("fuzz", &statement) {
+            assert_eq!(r.source.unwrap().kind, "learning");
+        }
+        let _ = xapi::tombstone("fuzz", &statement, &statement);
+        if let Some(m) = xapi::duration_minutes(&duration) {
+            assert!(m.is_finite());
+        }
+    }
 
     #[test]
     fn random_bytes_as_csv_or_json_lines(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {

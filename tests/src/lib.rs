@@ -539,6 +539,20 @@ pub fn browser_dir() -> Option<std::path::PathBuf> {
     None
 }
 
+/// `tests/xapi` when its `@xapi/xapi` client is installed; `None` (with a message) otherwise —
+/// unless `CI` is set, in which case the test fails.
+pub fn xapi_client_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("xapi");
+    if dir.join("node_modules/@xapi/xapi").exists() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("the xAPI client test needs `npm ci --prefix tests/xapi` (.ci/run runs it)");
+    }
+    eprintln!("SKIPPED: run `npm ci --prefix tests/xapi`");
+    None
+}
+
 /// The records of source system `system`, in order.
 pub fn of_system(records: &[pb::Record], system: &str) -> Vec<pb::Record> {
     records

@@ -198,6 +198,38 @@ impl Principals {
         self.by_digest.is_empty() && self.by_subject.is_empty()
     }
 
+    /// HTTP Basic authentication (the xAPI resource): the user is a principal's name, the
+    /// password its token. Returns the caller and the user name given (the system an open hub
+    /// files the records under).
+    pub fn authenticate_basic(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<(Caller, String), Status> {
+        use base64::Engine;
+        let credentials = authorization
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .ok()
+            })
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                Status::unauthenticated("send `authorization: Basic <base64 of name:token>`")
+            })?;
+        let (user, password) = credentials.split_once(':').ok_or_else(|| {
+            Status::unauthenticated("Basic credentials are `name:token`, base64-encoded")
+        })?;
+        if self.is_open() {
+            return Ok((Caller(None), user.to_owned()));
+        }
+        let caller = self.authenticate(Some(&format!("Bearer {password}")))?;
+        match &caller.0 {
+            Some(p) if p.name == user => Ok((caller, user.to_owned())),
+            _ => Err(Status::unauthenticated("unknown name or token")),
+        }
+    }
+
     /// The principal an `authorization` header value names, `None` when open.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, Status> {
         self.authenticate_with(authorization, None)

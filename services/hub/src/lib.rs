@@ -28,3 +28,4 @@ pub mod run;
 pub mod sink;
 pub mod startup;
 pub mod status_cmd;
+pub mod xapi;

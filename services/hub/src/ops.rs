@@ -24,6 +24,8 @@ pub struct Ops {
     pub registry: Arc<Registry>,
     /// Who may read the dashboard and its data (everyone when open).
     pub principals: Principals,
+    /// The pipeline, for the xAPI statement resource.
+    pub pipeline: trainhub_api::Pipeline,
 }
 
 /// The dashboard page: one file, no external assets.
@@ -37,6 +39,10 @@ pub fn router(ops: Ops) -> Router {
     let guarded = Router::new()
         .route("/api/status", get(status))
         .route_layer(axum::middleware::from_fn_with_state(ops.clone(), guard));
+    let xapi = crate::xapi::router(crate::xapi::Xapi {
+        pipeline: ops.pipeline.clone(),
+        principals: ops.principals.clone(),
+    });
     Router::new()
         .route("/", get(|| async { Html(DASHBOARD) }))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -44,6 +50,7 @@ pub fn router(ops: Ops) -> Router {
         .route("/metrics", get(metrics))
         .merge(guarded)
         .with_state(ops)
+        .merge(xapi)
 }
 
 /// Lets a request through when the hub is open or it carries a token with `health:read`.

@@ -185,6 +185,7 @@ impl Application {
                 store: self.pipeline.store().clone(),
                 registry: self.registry.clone(),
                 principals: self.principals.clone(),
+                pipeline: self.pipeline.clone(),
             },
             self.http_tls,
             async move {

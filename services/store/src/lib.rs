@@ -24,6 +24,7 @@ pub mod read;
 pub mod rekey;
 pub mod seal;
 mod sql;
+pub mod xapi;
 
 pub use ingest::{BatchOutcome, DeadLetterInput};
 pub use prepared::PreparedRecord;

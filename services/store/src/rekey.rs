@@ -23,7 +23,7 @@ struct Target {
     text: bool,
 }
 
-const TARGETS: [Target; 5] = [
+const TARGETS: [Target; 6] = [
     Target {
         table: "raw_log",
         key: &["id"],
@@ -63,6 +63,14 @@ const TARGETS: [Target; 5] = [
         column: "facts",
         label: column::FACTS,
         text: true,
+    },
+    Target {
+        table: "xapi_statements",
+        key: &["system", "id"],
+        int_key: false,
+        column: "statement",
+        label: column::XAPI,
+        text: false,
     },
 ];
 

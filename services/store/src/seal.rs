@@ -1,6 +1,6 @@
 //! Personal data at rest (DESIGN §3, §8): every column that can hold a national ID or a name —
 //! the raw record log's bytes, current record bodies, dead-letter payloads, the dossier state's
-//! name and facts — is sealed with XChaCha20-Poly1305 under the
+//! name and facts, xAPI statements — is sealed with XChaCha20-Poly1305 under the
 //! active key of a [`Keyring`]. Persons are found through the `person_key` blind index, never
 //! by decrypting.
 //!
@@ -38,6 +38,8 @@ pub mod column {
     pub const NAME: &str = "dossier_state.name";
     /// `dossier_state.facts`: a person's current records.
     pub const FACTS: &str = "dossier_state.facts";
+    /// `xapi_statements.statement`: xAPI statements as received.
+    pub const XAPI: &str = "xapi_statements.statement";
 }
 
 /// Why a keyring could not be read.

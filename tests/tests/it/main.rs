@@ -19,3 +19,4 @@ mod reflection;
 mod replay;
 mod rules;
 mod tls;
+mod xapi;

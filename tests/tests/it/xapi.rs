@@ -1,0 +1,255 @@
+//! The xAPI statement resource with a real third-party client (issue 7): `@xapi/xapi` from npm
+//! sends statements as a learning platform would; the study time lands in the dossiers of the
+//! linked persons, a cmi5 session counts once, a voiding statement removes the hours, and the
+//! resource refuses what xAPI says it must (no version header, a reused id, bad credentials).
+
+use crate::fixtures::{self, rec, ACCOUNTS, HR, ONLINE};
+use trainhub::config::{Digests, PartnerConfig};
+use trainhub_api::auth::token_digest;
+use trainhub_proto::v1 as pb;
+use trainhub_tests::{Backend, TestHub, TestStore};
+
+const HR_TOKEN: &str = "b1d2c3e4f5a60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a";
+const MOOC_TOKEN: &str = "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc";
+const READER_TOKEN: &str = "d00dfeed00112233445566778899aabbccddeeff00112233445566778899aabb";
+
+fn partner(name: &str, system: &str, token: &str) -> PartnerConfig {
+    PartnerConfig {
+        name: name.into(),
+        system: system.into(),
+        max_silence_seconds: None,
+        token_sha256: Some(Digests::One(token_digest(token))),
+        roles: vec!["ingest".into()],
+        records_per_second: None,
+        cert_subject: None,
+    }
+}
+
+/// Runs one step of `tests/xapi/send.mjs`; its JSON answer.
+async fn client(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> serde_json::Value {
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("send.mjs"))
+        .arg(args[0])
+        .args([endpoint, "mooc", MOOC_TOKEN])
+        .args(&args[1..])
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|_| {
+        panic!(
+            "{}: {text} {}",
+            args[0],
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A raw HTTP request to the ops port: status and body.
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Online hours of `national_id`'s dossier, all years.
+async fn online_hours(hub: &TestHub, national_id: &str) -> f64 {
+    let mut request = tonic::Request::new(pb::GetDossierRequest {
+        national_id: national_id.into(),
+        as_of: "2026-12-31".into(),
+        purpose: "test".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {READER_TOKEN}").parse().unwrap(),
+    );
+    let d = hub
+        .dossiers()
+        .await
+        .get_dossier(request)
+        .await
+        .unwrap()
+        .into_inner();
+    d.years.iter().map(|y| y.online_hours).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_party_xapi_client_sends_and_voids_study_time() {
+    let Some(dir) = trainhub_tests::xapi_client_dir() else {
+        return;
+    };
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let hub = TestHub::start_with(test_store, |c| {
+        c.partners = vec![
+            partner("hr", HR, HR_TOKEN),
+            partner("mooc", ONLINE, MOOC_TOKEN),
+        ];
+        c.readers = vec![trainhub::config::ReaderConfig {
+            name: "appointments".into(),
+            token_sha256: Digests::One(token_digest(READER_TOKEN)),
+            roles: vec!["dossier:read".into()],
+        }];
+    })
+    .await;
+    // Two persons, and the platform's accounts linked to them.
+    let (ada, bo) = (fixtures::id(1), fixtures::id(2));
+    let with = |token: &str, records: Vec<pb::Record>| {
+        let mut request = tonic::Request::new(pb::SubmitRequest { records });
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    };
+    let mut ingest = hub.ingest().await;
+    let persons = vec![
+        rec(HR, "P1", 1, fixtures::person(&ada, "甲", "county")),
+        rec(HR, "P2", 1, fixtures::person(&bo, "乙", "county")),
+    ];
+    ingest.submit(with(HR_TOKEN, persons)).await.unwrap();
+    let links = vec![
+        rec(ONLINE, "L1", 1, fixtures::link(&ada, "u1")),
+        rec(ONLINE, "L2", 1, fixtures::link(&bo, "u2")),
+    ];
+    ingest.submit(with(MOOC_TOKEN, links)).await.unwrap();
+    assert_eq!(online_hours(&hub, &ada).await, 0.0);
+
+    let endpoint = format!("http://{}/xapi/", hub.http_addr);
+    let learned = client(
+        &dir,
+        &endpoint,
+        &[
+            "learn",
+            ACCOUNTS,
+            "u1",
+            "90",
+            "https://mooc.example.cn/courses/c1",
+        ],
+    )
+    .await;
+    assert_eq!(learned["ok"], true, "{learned}");
+    let learned_id = learned["id"].as_str().unwrap().to_owned();
+    let attended = client(&dir, &endpoint, &["attend", ACCOUNTS, "u2", "45"]).await;
+    assert_eq!(attended["ok"], true, "{attended}");
+    assert_eq!(
+        attended["ids"].as_array().unwrap().len(),
+        1,
+        "an id was assigned"
+    );
+    let session = client(&dir, &endpoint, &["cmi5", ACCOUNTS, "u1", "30"]).await;
+    assert_eq!(session["ok"], true, "{session}");
+
+    // The hours are in the linked persons' dossiers; the cmi5 session's two statements are one
+    // record, so u1 has 90 + 30 minutes, not 90 + 30 + 30.
+    let ada_hours = online_hours(&hub, &ada).await;
+    let bo_hours = online_hours(&hub, &bo).await;
+    assert!(bo_hours > 0.0, "attended time counts");
+    assert!(
+        (ada_hours - bo_hours * 120.0 / 45.0).abs() < 0.01,
+        "u1: 120 minutes ({ada_hours} 学时), u2: 45 minutes ({bo_hours} 学时)"
+    );
+    let learning = trainhub_tests::count(
+        &hub.store,
+        "SELECT COUNT(*) AS n FROM source_records WHERE kind = 'learning' AND deleted = 0",
+    )
+    .await;
+    assert_eq!(
+        learning, 3,
+        "u1's course, u1's cmi5 session, u2's live lesson"
+    );
+
+    // The statement reads back as sent.
+    let got = client(&dir, &endpoint, &["get", &learned_id]).await;
+    assert_eq!(got["statement"]["id"], learned_id.as_str(), "{got}");
+    assert_eq!(got["statement"]["result"]["duration"], "PT90M");
+
+    // Voiding removes the voided statement's hours, and only those.
+    let voided = client(&dir, &endpoint, &["void", &learned_id]).await;
+    assert_eq!(voided["ok"], true, "{voided}");
+    let after = online_hours(&hub, &ada).await;
+    assert!(
+        (after - bo_hours * 30.0 / 45.0).abs() < 0.01,
+        "30 minutes left ({after} 学时)"
+    );
+    assert_eq!(online_hours(&hub, &bo).await, bo_hours);
+
+    // What the resource refuses.
+    let basic = format!("Basic {}", base64_encode(&format!("mooc:{MOOC_TOKEN}")));
+    let statement = format!(
+        r#"{{"id":"{learned_id}","actor":{{"account":{{"homePage":"{ACCOUNTS}","name":"u1"}}}},
+        "verb":{{"id":"http://adlnet.gov/expapi/verbs/completed"}},"object":{{"id":"https://x"}}}}"#
+    );
+    let (status, body) = http(
+        hub.http_addr,
+        "POST",
+        "/xapi/statements",
+        &[("Authorization", &basic)],
+        &statement,
+    )
+    .await;
+    assert_eq!(status, 400, "no version header: {body}");
+    assert!(body.contains("X-Experience-API-Version"));
+    let v = ("X-Experience-API-Version", "1.0.3");
+    let path = format!("/xapi/statements?statementId={learned_id}");
+    let (status, body) = http(
+        hub.http_addr,
+        "PUT",
+        &path,
+        &[("Authorization", &basic), v],
+        &statement,
+    )
+    .await;
+    assert_eq!(status, 409, "the same id with other content: {body}");
+    let wrong = format!("Basic {}", base64_encode("mooc:not-the-token"));
+    let (status, _) = http(
+        hub.http_addr,
+        "GET",
+        &path,
+        &[("Authorization", &wrong), v],
+        "",
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        hub.http_addr,
+        "GET",
+        &path,
+        &[("Authorization", &basic), v],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    hub.stop().await;
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
