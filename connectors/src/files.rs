@@ -284,58 +284,96 @@ fn column_index<'a>(
     Ok(columns)
 }
 
-/// The first worksheet of a workbook as text: its size, the header row and the rows after it. Date cells
-/// become `yyyy-MM-dd` (or RFC 3339 with a time), whole numbers lose their `.0`; error cells
-/// are empty. A sheet is read whole (workbooks hold at most about a million rows); export very
-/// large sets as CSV, which streams.
+/// A worksheet read: the workbook's size, the header row, the rows after it.
 type Sheet = (u64, Vec<String>, Vec<Vec<String>>);
 
+/// The first worksheet of a workbook as text: its size, the header row and the rows after it.
+/// Date cells become `yyyy-MM-dd` (or a time with `T`), whole numbers lose their `.0`; error
+/// cells are empty. Cells are read one by one and only those under a header column are kept,
+/// so a hostile sheet that claims a huge size costs no more memory than its cells; a workbook
+/// the parser cannot read (or panics on) is refused as a whole. A sheet is held in memory
+/// (workbooks hold at most about a million rows); very large sets stream better as CSV.
 fn read_sheet(file: Input, name: &str) -> Result<Sheet, FileError> {
-    use calamine::{Data, DataType, Reader};
     let bytes = read_limited_to(file, name, 256 << 20)?;
     let size = bytes.len() as u64;
-    let bad = |m: String| FileError::Header(name.to_owned(), m);
+    // The workbook parser is third-party code fed outside bytes: a panic in it is a refusal.
+    match std::panic::catch_unwind(move || sheet_cells(bytes)) {
+        Ok(Ok((header, rows))) => Ok((size, header, rows)),
+        Ok(Err(m)) => Err(FileError::Header(name.to_owned(), m)),
+        Err(_) => Err(FileError::Header(
+            name.to_owned(),
+            "not a readable .xlsx workbook (the parser gave up on it)".into(),
+        )),
+    }
+}
+
+/// Most columns a sheet row is read to: past the header's width a row is refused anyway.
+const MAX_COLUMNS: usize = 1024;
+
+fn sheet_cells(bytes: Vec<u8>) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    use calamine::{DataRef, DataType, Reader};
     let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes))
-        .map_err(|e| bad(format!("not an .xlsx workbook: {e}")))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| bad("the workbook has no worksheet".into()))?
-        .map_err(|e| bad(format!("the first worksheet is unreadable: {e}")))?;
-    let text = |cell: &Data| -> String {
+        .map_err(|e| format!("not an .xlsx workbook: {e}"))?;
+    let first = book
+        .sheet_names()
+        .into_iter()
+        .next()
+        .ok_or("the workbook has no worksheet")?;
+    let mut cells = book
+        .worksheet_cells_reader(&first)
+        .map_err(|e| format!("the first worksheet is unreadable: {e}"))?;
+    let text = |cell: &DataRef<'_>| -> String {
         match cell {
-            Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.trim().to_owned(),
-            Data::Int(i) => i.to_string(),
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-            Data::Float(f) => f.to_string(),
-            Data::Bool(b) => b.to_string(),
-            Data::DateTime(_) => match cell.as_datetime() {
+            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
+                s.trim().to_owned()
+            }
+            DataRef::SharedString(s) => s.trim().to_owned(),
+            DataRef::Int(i) => i.to_string(),
+            DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            DataRef::Float(f) => f.to_string(),
+            DataRef::Bool(b) => b.to_string(),
+            DataRef::DateTime(_) => match cell.as_datetime() {
                 Some(t) if t.time() == chrono::NaiveTime::MIN => t.date().to_string(),
                 Some(t) => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
                 None => String::new(),
             },
-            Data::Error(_) | Data::Empty => String::new(),
+            DataRef::Error(_) | DataRef::Empty => String::new(),
         }
     };
-    let mut rows = range.rows();
-    let header: Vec<String> = rows
-        .next()
-        .ok_or_else(|| bad("the first worksheet is empty".into()))?
-        .iter()
-        .map(text)
-        .collect();
+    // Rows by their sheet row number, cells by column: only the cells present.
+    let mut rows: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    while let Some(cell) = cells
+        .next_cell()
+        .map_err(|e| format!("the first worksheet is unreadable: {e}"))?
+    {
+        let (row, col) = cell.get_position();
+        let col = col as usize;
+        if col >= MAX_COLUMNS {
+            continue;
+        }
+        let value = text(cell.get_value());
+        if value.is_empty() {
+            continue;
+        }
+        let cells = rows.entry(row).or_default();
+        if cells.len() <= col {
+            cells.resize(col + 1, String::new());
+        }
+        cells[col] = value;
+    }
+    let mut rows = rows.into_values();
+    let header = rows.next().ok_or("the first worksheet is empty")?;
     let width = header.len();
     let body = rows
-        .map(|r| {
-            let mut cells: Vec<String> = r.iter().map(text).collect();
-            // Trailing empty cells are not missing columns.
-            while cells.len() > width && cells.last().is_some_and(String::is_empty) {
-                cells.pop();
+        .map(|mut cells| {
+            // Cells missing at the end of a row are empty cells, not missing columns.
+            if cells.len() < width {
+                cells.resize(width, String::new());
             }
             cells
         })
-        .filter(|cells| cells.iter().any(|c| !c.is_empty()))
         .collect();
-    Ok((size, header, body))
+    Ok((header, body))
 }
 
 fn csv_line(record: &csv::StringRecord) -> Vec<u8> {
@@ -797,6 +835,26 @@ mod tests {
         assert!(String::from_utf8_lossy(&all[0].payload).starts_with("A0000,A0101,"));
         let (_dir, bad) = write("bad.xlsx", b"PK\x03\x04 not really");
         assert!(Rows::open(&bad, FileFormat::Xlsx).is_err());
+    }
+
+    #[test]
+    fn a_sheet_claiming_a_huge_size_costs_only_its_cells() {
+        // Cells at XFD1048576 and C1048000: a dense range would be 17 billion cells.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/huge-dimension.xlsx");
+        let all: Vec<Row> = Rows::open(&path, FileFormat::Xlsx)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            all.len(),
+            2,
+            "the data row, and the far row with a cell past the header"
+        );
+        assert!(all[0].source.is_ok());
+        assert!(
+            all[1].source.is_err(),
+            "more cells than the header has columns"
+        );
     }
 
     #[test]

@@ -72,9 +72,14 @@ impl Store {
     ) -> Result<BatchOutcome> {
         // Sealing is CPU work: done before the write lock is taken.
         let sealed = self.seal_records(records);
-        let rejects_sealed: Vec<Vec<u8>> = rejects
+        let rejects_sealed: Vec<(Vec<u8>, String)> = rejects
             .iter()
-            .map(|d| self.keys.seal(column::DEAD_LETTER, &d.payload))
+            .map(|d| {
+                (
+                    self.keys.seal(column::DEAD_LETTER, &d.payload),
+                    self.keys.seal_text(column::DEAD_LETTER_HEADERS, &d.headers),
+                )
+            })
             .collect();
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
@@ -431,10 +436,10 @@ async fn insert_dead_letters(
     connector: &str,
     now: &str,
     rejects: &[DeadLetterInput],
-    sealed_payloads: &[Vec<u8>],
+    sealed: &[(Vec<u8>, String)],
 ) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(rejects.len());
-    for (d, payload) in rejects.iter().zip(sealed_payloads) {
+    for (d, (payload, headers)) in rejects.iter().zip(sealed) {
         if let Some(id) = d.replay_of {
             // Still refused on replay: the letter stays, with the new reason.
             sqlx::query(
@@ -465,7 +470,7 @@ async fn insert_dead_letters(
         .bind(&d.record_id)
         .bind(payload)
         .bind(&d.format)
-        .bind(&d.headers)
+        .bind(headers)
         .bind(&d.scope)
         .fetch_one(&mut **tx)
         .await?;

@@ -63,6 +63,15 @@ fn letter(row: &sqlx::any::AnyRow, keys: &Keyring) -> Result<DeadLetter> {
     let payload = keys
         .open(column::DEAD_LETTER, &payload)
         .map_err(|e| Error::Sealed(format!("{} of dead letter {id}", column::DEAD_LETTER), e))?;
+    let headers: String = row.try_get("headers")?;
+    let headers = keys
+        .open_text(column::DEAD_LETTER_HEADERS, &headers)
+        .map_err(|e| {
+            Error::Sealed(
+                format!("{} of dead letter {id}", column::DEAD_LETTER_HEADERS),
+                e,
+            )
+        })?;
     Ok(DeadLetter {
         id,
         connector: row.try_get("connector")?,
@@ -75,7 +84,7 @@ fn letter(row: &sqlx::any::AnyRow, keys: &Keyring) -> Result<DeadLetter> {
         payload,
         received_at: row.try_get("received_at")?,
         format: row.try_get("format")?,
-        headers: row.try_get("headers")?,
+        headers,
         scope: row.try_get("scope")?,
         replayed_at: row.try_get("replayed_at")?,
         replay_attempts: row.try_get("replay_attempts")?,

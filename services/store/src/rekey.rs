@@ -23,7 +23,7 @@ struct Target {
     text: bool,
 }
 
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 7] = [
     Target {
         table: "raw_log",
         key: &["id"],
@@ -39,6 +39,14 @@ const TARGETS: [Target; 6] = [
         column: "payload",
         label: column::DEAD_LETTER,
         text: false,
+    },
+    Target {
+        table: "dead_letters",
+        key: &["id"],
+        int_key: true,
+        column: "headers",
+        label: column::DEAD_LETTER_HEADERS,
+        text: true,
     },
     Target {
         table: "source_records",

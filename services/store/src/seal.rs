@@ -34,6 +34,9 @@ pub mod column {
     pub const BODY: &str = "source_records.body";
     /// `dead_letters.payload`: refused records as received.
     pub const DEAD_LETTER: &str = "dead_letters.payload";
+    /// `dead_letters.headers`: where a refused record came from (transport headers, the file
+    /// and row of an import — a file may be named after its person).
+    pub const DEAD_LETTER_HEADERS: &str = "dead_letters.headers";
     /// `dossier_state.name`.
     pub const NAME: &str = "dossier_state.name";
     /// `dossier_state.facts`: a person's current records.

@@ -282,6 +282,7 @@ async fn nothing_in_plain_text(backend: Backend) {
         assert!(r.get::<Vec<u8>, _>("v").starts_with(MAGIC));
     }
     for sql in [
+        "SELECT headers AS v FROM dead_letters",
         "SELECT body AS v FROM source_records WHERE body IS NOT NULL",
         "SELECT name AS v FROM dossier_state",
         "SELECT facts AS v FROM dossier_state",
