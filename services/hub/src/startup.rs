@@ -17,6 +17,9 @@ use trainhub_model::policy::Policy;
 use trainhub_model::PersonKeyer;
 use trainhub_store::{Keyring, Store};
 
+/// The longest each shutdown stage (connectors and relay, projector, store) is waited for.
+const SHUTDOWN_STAGE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A built hub, listening but not yet serving.
 pub struct Application {
     grpc: TcpListener,
@@ -229,12 +232,31 @@ impl Application {
         let (g, h) = tokio::join!(grpc, http);
         g.context("gRPC server failed")?;
         h.context("ops HTTP server failed")?;
-        for source in sources {
-            let _ = source.await;
+        // Connectors finish their batch and the relay its confirms; each stage is bounded, so a
+        // task stuck on a half-dead broker connection cannot keep the process from exiting.
+        let sources = futures::future::join_all(sources);
+        if tokio::time::timeout(SHUTDOWN_STAGE, sources).await.is_err() {
+            tracing::warn!(
+                seconds = SHUTDOWN_STAGE.as_secs(),
+                "Connectors or the outbox relay did not stop in time; leaving them (unacknowledged \
+                 messages return to their queues, unconfirmed events stay in the outbox)."
+            );
         }
-        let _ = projector.await;
+        if tokio::time::timeout(SHUTDOWN_STAGE, projector)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "The dossier projector did not stop in time; its marks stay for the next start."
+            );
+        }
         self.registry.shutdown();
-        store.close().await;
+        if tokio::time::timeout(SHUTDOWN_STAGE, store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Store connections still in use after the stop; closing regardless.");
+        }
         Ok(())
     }
 }
