@@ -208,15 +208,7 @@ impl Rows {
                     Err(e) => vec![Row {
                         number: 1,
                         payload: bytes,
-                        source: Err(malformed(
-                            "",
-                            format!(
-                                "not JSON (line {}, column {}): {:?}",
-                                e.line(),
-                                e.column(),
-                                e.classify()
-                            ),
-                        )),
+                        source: Err(not_json(&e)),
                     }],
                 };
                 Inner::Values(rows.into_iter())
@@ -434,6 +426,19 @@ fn table_row(
     }
 }
 
+/// Unparsable JSON, placed by line and column (serde's message would quote the text).
+fn not_json(e: &serde_json::Error) -> Rejection {
+    malformed(
+        "",
+        format!(
+            "not JSON (line {}, column {}): {:?}",
+            e.line(),
+            e.column(),
+            e.classify()
+        ),
+    )
+}
+
 fn malformed(field: &str, message: String) -> Rejection {
     Rejection {
         stage: Stage::Decode,
@@ -528,15 +533,7 @@ impl Iterator for Rows {
                             match serde_json::from_slice::<serde_json::Value>(&line) {
                                 Ok(v @ serde_json::Value::Object(_)) => Ok(Box::new(v)),
                                 Ok(_) => Err(malformed("", "the line is not a JSON object".into())),
-                                Err(e) => Err(malformed(
-                                    "",
-                                    format!(
-                                        "not JSON (line {}, column {}): {:?}",
-                                        e.line(),
-                                        e.column(),
-                                        e.classify()
-                                    ),
-                                )),
+                                Err(e) => Err(not_json(&e)),
                             };
                         return Some(Ok(Row {
                             number: *number,

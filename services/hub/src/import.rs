@@ -46,9 +46,15 @@ pub struct Summary {
 
 impl Summary {
     fn add(&mut self, outcome: &Outcome) {
-        *self.outcomes.entry(outcome.status.as_str()).or_default() += 1;
-        if let Some(r) = &outcome.rejection {
-            *self.rejected.entry(r.code.as_str().to_owned()).or_default() += 1;
+        let reason = outcome.rejection.as_ref().map(|r| r.code.as_str());
+        self.tally(outcome.status, reason);
+    }
+
+    /// Counts one record's outcome, and its rejection reason if it has one.
+    fn tally(&mut self, status: OutcomeStatus, reason: Option<&str>) {
+        *self.outcomes.entry(status.as_str()).or_default() += 1;
+        if let Some(code) = reason {
+            *self.rejected.entry(code.to_owned()).or_default() += 1;
         }
     }
 
@@ -347,9 +353,9 @@ async fn send(hub: &str, args: &ImportArgs, files: &[(PathBuf, FileFormat)]) -> 
                     pb::RecordStatus::Parked => OutcomeStatus::Parked,
                     _ => OutcomeStatus::Rejected,
                 };
-                *summary.outcomes.entry(status.as_str()).or_default() += 1;
-                if status == OutcomeStatus::Rejected {
-                    *summary.rejected.entry(o.reason_code.clone()).or_default() += 1;
+                let rejected = status == OutcomeStatus::Rejected;
+                summary.tally(status, rejected.then_some(o.reason_code.as_str()));
+                if rejected {
                     let rows = if one_to_one {
                         format!("row {}", numbers[i])
                     } else {
