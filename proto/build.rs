@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "trainhub/v1/ingest.proto",
     "trainhub/v1/dossier.proto",
     "trainhub/v1/sync_health.proto",
+    "trainhub/v1/review.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,7 +3,7 @@
 //! Layout:
 //! - [`pipeline`]: the ingest path every connector shares (validate → commit → outcomes);
 //! - [`convert`]: wire records to canonical records;
-//! - [`ingest`], [`dossier`]: the `trainhub.v1` services;
+//! - [`ingest`], [`dossier`], [`review`], [`sync_health`]: the `trainhub.v1` services;
 //! - [`error`]: the single mapping from errors to `tonic::Status`; [`wire`]: model → wire;
 //! - [`server`]: the router with health and reflection, served on a given listener.
 
@@ -18,6 +18,7 @@ pub mod limits;
 pub mod native;
 pub mod pipeline;
 pub mod replay;
+pub mod review;
 pub mod server;
 pub mod sync_health;
 pub mod wire;

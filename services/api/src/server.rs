@@ -6,6 +6,7 @@ use crate::dossier::Dossiers;
 use crate::ingest::Ingest;
 use crate::limits::Limits;
 use crate::pipeline::Pipeline;
+use crate::review::Review;
 use crate::sync_health::SyncHealth;
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -13,6 +14,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use trainhub_proto::v1::{
     dossier_service_server::DossierServiceServer, ingest_service_server::IngestServiceServer,
+    review_service_server::ReviewServiceServer,
     sync_health_service_server::SyncHealthServiceServer,
 };
 
@@ -74,6 +76,13 @@ pub async fn serve(
             .max_encoding_message_size(64 * 1024 * 1024),
         principals.interceptor(&[Role::HealthRead, Role::DlqReplay, Role::Ingest]),
     );
+    health_reporter
+        .set_serving::<ReviewServiceServer<Review>>()
+        .await;
+    let review = InterceptedService::new(
+        ReviewServiceServer::new(Review::new(pipeline.clone())),
+        principals.interceptor(&[Role::ReviewWrite]),
+    );
     let dossiers = InterceptedService::new(
         DossierServiceServer::new(Dossiers::new(pipeline))
             .max_encoding_message_size(256 * 1024 * 1024),
@@ -92,6 +101,7 @@ pub async fn serve(
         .add_service(ingest)
         .add_service(dossiers)
         .add_service(sync_health)
+        .add_service(review)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
 }

@@ -83,7 +83,19 @@ fn instant(field: &str, text: &str) -> Result<String, Status> {
         .map_err(|_| bad(field, format!("`{field}` is not an RFC 3339 instant")))
 }
 
-fn bad(field: &str, message: String) -> Status {
+/// A request's `page_size`: the default for 0, refused outside `1..=1000`.
+pub(crate) fn page_size(requested: i32) -> Result<i32, Status> {
+    match requested {
+        0 => Ok(PAGE.0),
+        n if (1..=PAGE.1).contains(&n) => Ok(n),
+        n => Err(bad(
+            "page_size",
+            format!("page_size {n} is not in 1..={}", PAGE.1),
+        )),
+    }
+}
+
+pub(crate) fn bad(field: &str, message: String) -> Status {
     ApiError::Invalid(Rejection::invalid(ReasonCode::OutOfRange, field, message)).into()
 }
 
@@ -232,16 +244,7 @@ impl pb::sync_health_service_server::SyncHealthService for SyncHealth {
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
         Caller::of(&request).require(Role::HealthRead)?;
         let r = request.into_inner();
-        let size = match r.page_size {
-            0 => PAGE.0,
-            n if (1..=PAGE.1).contains(&n) => n,
-            n => {
-                return Err(bad(
-                    "page_size",
-                    format!("page_size {n} is not in 1..={}", PAGE.1),
-                ))
-            }
-        };
+        let size = page_size(r.page_size)?;
         let before = match r.page_token.as_str() {
             "" => None,
             t => Some(t.parse::<i64>().map_err(|_| {

@@ -8,6 +8,7 @@
 //! - [`values`]: parsers for dates, instants, hours and scores;
 //! - [`record`]: the nine canonical bodies and [`record::CanonicalRecord`];
 //! - [`merge`]: which version of a source record wins;
+//! - [`review`]: identity conflicts and what waits for a reviewer;
 //! - [`policy`]: the numbers of the rules; [`credit`], [`flags`] and [`dossier`]: the rules.
 //!
 //! Nothing here does I/O or needs a runtime, so every rule is unit-testable on its own.
@@ -25,6 +26,7 @@ pub mod identity;
 pub mod merge;
 pub mod policy;
 pub mod record;
+pub mod review;
 pub mod values;
 
 pub use error::{ReasonCode, Rejection, Stage};

@@ -80,7 +80,9 @@ impl Kind {
 }
 
 /// Identity and version of a source record.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct SourceRef {
     /// Partner system name.
     pub system: String,

@@ -129,7 +129,7 @@ impl Store {
                     _ => OutcomeStatus::Superseded,
                 }
             } else if written.contains(&i) {
-                if r.deleted || is_resolved(r, &known) {
+                if r.deleted || (is_resolved(r, &known) && !waits_for_review(r, &known)) {
                     OutcomeStatus::Accepted
                 } else {
                     OutcomeStatus::Parked
@@ -175,6 +175,23 @@ fn outcome_against_store(stored: &HashMap<Key, VersionKey>, r: &PreparedRecord) 
 struct Known {
     persons: HashSet<String>,
     accounts: HashSet<(String, String)>,
+    /// Accounts linked to more than one person with no decision taken on them.
+    contested: HashSet<(String, String)>,
+    /// Conflicts among the batch's own that a reviewer has decided.
+    decided: HashSet<String>,
+}
+
+/// Whether `r` waits on an undecided identity conflict (DESIGN §4): its own birth date, or an
+/// account claimed by several persons. (A name that disagrees with another HR system's shows
+/// only when the projector compares the records; its outcome here is `ACCEPTED`.)
+fn waits_for_review(r: &PreparedRecord, known: &Known) -> bool {
+    if let Some(c) = &r.conflict {
+        return !known.decided.contains(c);
+    }
+    r.person_key.is_none()
+        && r.account
+            .as_ref()
+            .is_some_and(|a| known.contested.contains(a))
 }
 
 fn is_resolved(r: &PreparedRecord, known: &Known) -> bool {
@@ -410,9 +427,10 @@ async fn known_persons(
     }
     // Looked up by account id alone through a partial index on links, then matched on the
     // pair here: a row-value join made PostgreSQL's planner scan the table.
+    let mut owners: HashMap<(String, String), HashSet<String>> = HashMap::new();
     for chunk in accounts.chunks(MAX_PARAMS) {
         let sql = format!(
-            "SELECT account_system, account_id FROM source_records \
+            "SELECT account_system, account_id, person_key FROM source_records \
              WHERE kind = 'link' AND deleted = 0 AND account_id IN ({})",
             list(backend, chunk.len())
         );
@@ -424,8 +442,56 @@ async fn known_persons(
         for row in q.fetch_all(&mut **tx).await? {
             let pair = (row.try_get("account_system")?, row.try_get("account_id")?);
             if wanted.contains(&pair) {
+                let owner: Option<String> = row.try_get("person_key")?;
+                owners.entry(pair.clone()).or_default().extend(owner);
                 known.accounts.insert(pair);
             }
+        }
+    }
+    // Rare: accounts claimed twice, and conflicts of the batch's own. Only then is the review
+    // table read, for decisions already taken.
+    let contested: Vec<(String, String)> = owners
+        .into_iter()
+        .filter(|(_, o)| o.len() > 1)
+        .map(|(a, _)| a)
+        .collect();
+    let own: Vec<&str> = written
+        .iter()
+        .filter_map(|&i| records[i].conflict.as_deref())
+        .collect();
+    if !contested.is_empty() {
+        let mut decided: HashSet<(String, String)> = HashSet::new();
+        for chunk in contested.chunks(MAX_PARAMS) {
+            let sql = format!(
+                "SELECT account_system, account_id FROM review_conflicts \
+                 WHERE kind = 'ACCOUNT_LINKED_TWICE' AND status = 'resolved' \
+                 AND account_id IN ({})",
+                list(backend, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for (_, a) in chunk {
+                q = q.bind(a.as_str());
+            }
+            for row in q.fetch_all(&mut **tx).await? {
+                decided.insert((row.try_get("account_system")?, row.try_get("account_id")?));
+            }
+        }
+        known.contested = contested
+            .into_iter()
+            .filter(|a| !decided.contains(a))
+            .collect();
+    }
+    for chunk in own.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT id FROM review_conflicts WHERE status = 'resolved' AND id IN ({})",
+            list(backend, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            known.decided.insert(row.try_get("id")?);
         }
     }
     Ok(known)

@@ -7,7 +7,8 @@
 //! - [`ingest`]: one transaction per batch: raw log, current versions, dead letters;
 //! - [`projection`]: the dossier state maintained on write, and what reads it;
 //! - [`outbox`]: `dossier.changed` events written with the state, taken by a relay;
-//! - [`read`]: dead letters and counts for operators.
+//! - [`read`]: dead letters and counts for operators;
+//! - [`review`]: the identity review queue (conflicts, held and unmatched records).
 //!
 //! Tables: `raw_log` (append-only, every received record), `source_records` (the winning
 //! version per `(system, kind, record_id)`), `dead_letters` (refused records with their bytes).
@@ -22,6 +23,7 @@ pub mod prepared;
 pub mod projection;
 pub mod read;
 pub mod rekey;
+pub mod review;
 pub mod seal;
 mod sql;
 pub mod xapi;

@@ -29,6 +29,9 @@ pub struct PreparedRecord {
     pub profile: String,
     /// The dead letter this record is a replay of, marked replayed when it commits.
     pub replay_of: Option<i64>,
+    /// The identity conflict this record is in by itself (a person record whose birth date is
+    /// not its ID's): it waits for a reviewer unless that conflict is decided.
+    pub conflict: Option<String>,
 }
 
 impl PreparedRecord {
@@ -74,6 +77,12 @@ impl PreparedRecord {
             raw,
             profile: profile.to_owned(),
             replay_of: None,
+            conflict: match &record.body {
+                Some(Body::Person(p)) => {
+                    trainhub_model::review::birth_conflict(&record.source, p).map(|c| c.0)
+                }
+                _ => None,
+            },
         }
     }
 }

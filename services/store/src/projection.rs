@@ -10,6 +10,7 @@
 //! caught by deferred account and class marks that the projector resolves after they commit.
 
 use crate::ingest::Touched;
+use crate::review;
 use crate::seal::column;
 use crate::sql::{list, tuples, MAX_PARAMS};
 use crate::{now_rfc3339, Backend, Error, Keyring, Result, Store};
@@ -21,6 +22,7 @@ use trainhub_model::dispatch::{CoverageGroup, GroupBy};
 use trainhub_model::dossier::{compute, Dossier, StoredRecord};
 use trainhub_model::policy::Policy;
 use trainhub_model::record::{Body, Kind, SourceRef};
+use trainhub_model::review::{Claims, Reviewed};
 use trainhub_model::PersonKey;
 
 /// The conflict clause of every mark: a fresh `seq`, so a projection that read the person's
@@ -88,7 +90,7 @@ const CLASS_MARK: &str = "class:";
 
 /// Marks `keys` dirty (a fresh `seq` for those already marked), in one sorted statement per
 /// chunk.
-async fn insert_marks(
+pub(crate) async fn insert_marks(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
     keys: BTreeSet<String>,
@@ -234,6 +236,25 @@ pub(crate) async fn records_of(
     Ok(out)
 }
 
+/// The records of each of `persons` ([`records_of`]) after the identity review rules:
+/// records waiting for a reviewer are left out, decisions applied.
+pub(crate) async fn reviewed_of(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    keys: &Keyring,
+    persons: &[String],
+) -> Result<BTreeMap<String, Reviewed>> {
+    let facts = records_of(backend, conn, keys, persons).await?;
+    let accounts = review::linked_accounts(facts.values().flatten());
+    let claims = if accounts.is_empty() {
+        Claims::new()
+    } else {
+        review::claims_of(backend, conn, &accounts).await?
+    };
+    let decisions = review::decisions_for(backend, conn, persons).await?;
+    review::review_all(facts, &claims, &decisions)
+}
+
 impl Store {
     /// Projects up to `limit` dirty persons at `today`; returns how many were taken.
     ///
@@ -289,21 +310,29 @@ impl Store {
             return Ok(deferred.len());
         }
         let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
-        let facts = {
+        // Each person's records, after the identity review rules: records waiting for a
+        // reviewer are left out, decisions applied.
+        let (reviewed, in_review) = {
             let mut conn = self.pool.acquire().await?;
-            records_of(self.backend, &mut conn, &self.keys, &keys).await?
+            let reviewed = reviewed_of(self.backend, &mut conn, &self.keys, &keys).await?;
+            let in_review = review::in_review(self.backend, &mut conn, &keys).await?;
+            (reviewed, in_review)
         };
         let mut computed: BTreeMap<&str, Option<(Dossier, String)>> = BTreeMap::new();
-        for (key, records) in &facts {
+        let mut findings = BTreeMap::new();
+        for (key, r) in &reviewed {
             let person = PersonKey::parse("person_key", key)
                 .map_err(|e| Error::Corrupt(key.clone(), e.to_string()))?;
-            let state = compute(&person, records, today, policy).map(|d| {
+            let state = compute(&person, &r.records, today, policy).map(|d| {
                 (
                     d,
-                    serde_json::to_string(records).expect("records serialise"),
+                    serde_json::to_string(&r.records).expect("records serialise"),
                 )
             });
             computed.insert(key.as_str(), state);
+            if !r.conflicts.is_empty() || !r.held.is_empty() || in_review.contains(key) {
+                findings.insert(key.as_str(), self.findings(r));
+            }
         }
         // Sealed before the write lock is taken: the state's name and facts.
         let sealed: BTreeMap<&str, (String, String)> = computed
@@ -378,6 +407,11 @@ impl Store {
             }
         }
         write_state(self.backend, &mut tx, &rows, &now).await?;
+        for (key, found) in &findings {
+            if cleared.contains(*key) {
+                review::write_review(&mut tx, key, found, &now).await?;
+            }
+        }
         if self.events {
             crate::outbox::announce(self.backend, &mut tx, &projected, &now).await?;
         }

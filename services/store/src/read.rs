@@ -92,15 +92,17 @@ fn letter(row: &sqlx::any::AnyRow, keys: &Keyring) -> Result<DeadLetter> {
 }
 
 impl Store {
-    /// Every current, live record of `person`, read from the source records (never from the
+    /// Every current, live record of `person` that counts (the identity review rules applied:
+    /// records waiting for a reviewer left out), read from the source records (never from the
     /// projected state).
     pub async fn person_records(&self, person: &PersonKey) -> Result<Vec<StoredRecord>> {
         let mut conn = self.pool.acquire().await?;
         let keys = [person.as_str().to_owned()];
         Ok(
-            crate::projection::records_of(self.backend, &mut conn, &self.keys, &keys)
+            crate::projection::reviewed_of(self.backend, &mut conn, &self.keys, &keys)
                 .await?
                 .remove(person.as_str())
+                .map(|r| r.records)
                 .unwrap_or_default(),
         )
     }

@@ -23,7 +23,7 @@ struct Target {
     text: bool,
 }
 
-const TARGETS: [Target; 7] = [
+const TARGETS: [Target; 8] = [
     Target {
         table: "raw_log",
         key: &["id"],
@@ -79,6 +79,14 @@ const TARGETS: [Target; 7] = [
         column: "statement",
         label: column::XAPI,
         text: false,
+    },
+    Target {
+        table: "review_conflicts",
+        key: &["id"],
+        int_key: false,
+        column: "sides",
+        label: column::REVIEW,
+        text: true,
     },
 ];
 

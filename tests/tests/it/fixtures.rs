@@ -62,7 +62,13 @@ pub fn person(national_id: &str, name: &str, rank: &str) -> Body {
         national_id: national_id.into(),
         name: name.into(),
         gender: "1".into(),
-        birth_date: "1978-03-02".into(),
+        // The birth date embedded in the ID: another one is an identity conflict.
+        birth_date: format!(
+            "{}-{}-{}",
+            &national_id[6..10],
+            &national_id[10..12],
+            &national_id[12..14]
+        ),
         ethnicity: "01".into(),
         education: "20".into(),
         rank: rank.into(),

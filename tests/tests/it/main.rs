@@ -17,6 +17,7 @@ mod ingest;
 mod order;
 mod reflection;
 mod replay;
+mod review;
 mod rules;
 mod tls;
 mod xapi;
