@@ -18,7 +18,7 @@
 //!
 //! Batches are pipelined: while one batch commits, the next is being received.
 
-use crate::sink::{Batch, Message, RecordSink};
+use crate::sink::{Batch, Decoding, Message, RecordSink};
 use crate::status::Verdict;
 use crate::status::{ConnectorStatus, State};
 use futures::StreamExt;
@@ -64,7 +64,8 @@ pub struct AmqpConfig {
     /// Unacknowledged messages the broker may send ahead (default 500).
     #[serde(default = "default_prefetch")]
     pub prefetch: u16,
-    /// `json` (canonical `Record`, proto field names) or `protobuf`.
+    /// `json` (canonical `Record`, proto field names), `protobuf`, or a mapping profile (a
+    /// shipped profile's name or a profile file): the partner's own payloads.
     #[serde(default = "default_format")]
     pub format: String,
     /// `classic` (default) or `quorum`.
@@ -116,7 +117,7 @@ impl AmqpConfig {
     }
 
     /// Checks what can be checked before connecting; the message names the connector and key.
-    pub fn validate(&self) -> Result<Format, String> {
+    pub fn validate(&self) -> Result<Decoding, String> {
         let at = |key: &str, why: &str| format!("connector `{}`: `{key}` {why}", self.name);
         if self.name.is_empty() || self.name.contains(char::is_whitespace) {
             return Err(at("name", "must be a non-empty word"));
@@ -140,7 +141,17 @@ impl AmqpConfig {
             None | Some("classic") | Some("quorum") => {}
             Some(_) => return Err(at("queue_type", "must be `classic` or `quorum`")),
         }
-        Format::parse(&self.format).ok_or_else(|| at("format", "must be `json` or `protobuf`"))
+        if let Some(f) = Format::parse(&self.format) {
+            return Ok(Decoding::Canonical(f));
+        }
+        crate::profile::Profile::resolve(&self.format)
+            .map(|p| Decoding::Profile(Arc::new(p)))
+            .map_err(|e| {
+                at(
+                    "format",
+                    &format!("must be `json`, `protobuf` or a mapping profile: {e}"),
+                )
+            })
     }
 }
 
@@ -245,7 +256,7 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
-        let outcome = session(&config, &mut nodes, format, &sink, &status, &mut stop).await;
+        let outcome = session(&config, &mut nodes, &format, &sink, &status, &mut stop).await;
         status.in_flight_clear();
         status.set_queue_depth(None);
         match outcome {
@@ -361,7 +372,7 @@ struct Pending {
 async fn session(
     config: &AmqpConfig,
     nodes: &mut Nodes,
-    format: Format,
+    format: &Decoding,
     sink: &Arc<dyn RecordSink>,
     status: &Arc<ConnectorStatus>,
     stop: &mut watch::Receiver<bool>,
@@ -421,12 +432,17 @@ async fn session(
             channel.clone(),
             config.clone(),
         );
-        let stop = stop.clone();
+        let (stop, format) = (stop.clone(), format.clone());
         tokio::spawn(async move {
             let mut committed = tokio_stream::wrappers::ReceiverStream::new(committing)
                 .map(|batch| {
-                    let (sink, status, config, stop) =
-                        (sink.clone(), status.clone(), config.clone(), stop.clone());
+                    let (sink, status, config, stop, format) = (
+                        sink.clone(),
+                        status.clone(),
+                        config.clone(),
+                        stop.clone(),
+                        format.clone(),
+                    );
                     status.in_flight_push(batch[0].received);
                     async move {
                         let tags: Vec<u64> = batch.iter().map(|p| p.tag).collect();
@@ -504,7 +520,7 @@ fn pending(delivery: Option<lapin::Result<lapin::message::Delivery>>) -> lapin::
 /// before it could commit (the batch is then left for redelivery).
 async fn commit_with_retry(
     config: &AmqpConfig,
-    format: Format,
+    format: Decoding,
     sink: &Arc<dyn RecordSink>,
     status: &ConnectorStatus,
     batch: Vec<Pending>,
@@ -647,7 +663,16 @@ mod tests {
         assert_eq!(c.queue(), "trainhub.hr-queue");
         assert_eq!(c.dead_queue(), "trainhub.dead.hr-queue");
         assert_eq!(c.bindings(), vec!["hr-prov.#".to_owned()]);
-        assert_eq!((c.prefetch, c.validate()), (500, Ok(Format::Json)));
+        assert_eq!(c.prefetch, 500);
+        assert!(matches!(
+            c.validate(),
+            Ok(Decoding::Canonical(Format::Json))
+        ));
+        let mut c = config();
+        c.format = "party-school-json".into();
+        assert!(
+            matches!(c.validate(), Ok(Decoding::Profile(p)) if p.id() == "party-school-json@1.0.0")
+        );
     }
 
     #[test]

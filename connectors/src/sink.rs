@@ -1,10 +1,23 @@
 //! What a connector hands its messages to: the hub's pipeline, seen through a trait so that
 //! connectors never touch the store (DESIGN §2).
 
+use crate::profile::Profile;
 pub use crate::status::Verdict;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use trainhub_proto::Format;
+
+/// How a connector's messages encode their records (`format` in its configuration).
+#[derive(Debug, Clone)]
+pub enum Decoding {
+    /// One canonical `trainhub.v1.Record` per message (`json` or `protobuf`).
+    Canonical(Format),
+    /// A partner's own payload per message, normalised by a mapping profile (`format` names
+    /// the profile): a JSON object or array unless the message's `content_type` says CSV, JSON
+    /// lines or XML. One message may map to several records.
+    Profile(Arc<Profile>),
+}
 
 /// One message as a transport received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +35,8 @@ pub struct Batch {
     pub connector: String,
     /// The partner system the connector speaks for: records of any other system are refused.
     pub system: String,
-    /// How every payload encodes its record.
-    pub format: Format,
+    /// How every payload encodes its records.
+    pub format: Decoding,
     /// The messages, in delivery order.
     pub messages: Vec<Message>,
 }

@@ -401,3 +401,99 @@ async fn protobuf_messages() {
     assert_eq!(dead[0].data, vec![0xff, 0x01, 0x02]);
     broker.delete(&feed.queues()).await;
 }
+
+/// A connector with `format = <profile>` (DESIGN §6.3): a party school publishes its own term
+/// document; one message maps to every record in it. Unreadable messages and messages that
+/// hold no record are dead-lettered, by the hub and by the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_publishes_its_own_format_through_a_profile() {
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let mut feed = Feed::new(20);
+    feed.connectors.truncate(1);
+    feed.connectors[0].format = "party-school-json".into();
+    let configs = feed.configs();
+    let hub = TestHub::start_with(test_store, |c| c.connectors = configs).await;
+    let term = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../connectors/profiles/party-school-json/samples/term-2026-spring.json"),
+    )
+    .unwrap();
+    let key = feed.routing_key(HR, "term");
+    let messages = vec![
+        (key.clone(), term.clone()),
+        (key.clone(), b"\xff not json".to_vec()),
+        (key.clone(), b"[]".to_vec()),
+    ];
+    feed.declare(&broker).await.unwrap();
+    broker.publish_all("trainhub.in", &messages).await.unwrap();
+    let count = |table| {
+        let store = &hub.store;
+        async move { store.table_count(table).await.unwrap() }
+    };
+    use trainhub_store::read::Table;
+    let done = wait_for(Duration::from_secs(60), || async {
+        count(Table::SourceRecords).await == 22 && count(Table::DeadLetters).await == 2
+    })
+    .await;
+    assert!(
+        done,
+        "{} records, {} letters",
+        count(Table::SourceRecords).await,
+        count(Table::DeadLetters).await
+    );
+    let letters = hub
+        .store
+        .dead_letters(&LetterFilter::default(), None, 10)
+        .await
+        .unwrap();
+    for l in &letters {
+        assert_eq!(
+            (
+                l.stage.as_str(),
+                l.reason_code.as_str(),
+                l.connector.as_str()
+            ),
+            (
+                "decode",
+                "MALFORMED_PAYLOAD",
+                feed.connectors[0].name.as_str()
+            ),
+            "{l:?}"
+        );
+        assert!(l.format.contains("party-school-json@"), "{}", l.format);
+    }
+    assert!(letters
+        .iter()
+        .any(|l| l.message.contains("holds no record")));
+    // The same document again: stored once, logged twice.
+    broker
+        .publish_all("trainhub.in", &[(key, term)])
+        .await
+        .unwrap();
+    let again = wait_for(Duration::from_secs(60), || async {
+        count(Table::RawLog).await == 44
+    })
+    .await;
+    assert!(again, "raw log holds {}", count(Table::RawLog).await);
+    assert_eq!(count(Table::SourceRecords).await, 22);
+    assert_eq!(
+        hub.status(&feed.connectors[0].name).state().as_str(),
+        "running"
+    );
+    hub.stop().await;
+    let dead = broker
+        .drain(&feed.connectors[0].dead_queue(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        dead.len(),
+        2,
+        "the broker dead-letters both refused messages"
+    );
+    broker.delete(&feed.queues()).await;
+}
