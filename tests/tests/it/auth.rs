@@ -14,6 +14,7 @@ use trainhub_tests::{http_get_with, Backend, TestHub, TestStore};
 const HR_TOKEN: &str = "3b0c6f1e9d2a4c8b7e5f0a1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f7";
 const READER_TOKEN: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0ffeeddccbbaa99887766554433221100";
 const OPS_TOKEN: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef";
+const REVIEWER_TOKEN: &str = "5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b";
 /// The ops team's next token, configured beside the current one during a rotation.
 const OPS_TOKEN_NEXT: &str = "1122334455667788990011223344556677889900112233445566778899001122";
 
@@ -44,6 +45,11 @@ async fn secured_hub() -> Option<TestHub> {
                     name: "appointments".into(),
                     token_sha256: Digests::One(token_digest(READER_TOKEN)),
                     roles: vec!["dossier:read".into()],
+                },
+                ReaderConfig {
+                    name: "identity-desk".into(),
+                    token_sha256: Digests::One(token_digest(REVIEWER_TOKEN)),
+                    roles: vec!["review:write".into()],
                 },
                 ReaderConfig {
                     name: "ops".into(),
@@ -273,6 +279,38 @@ async fn callers_are_authenticated_scoped_and_held_to_their_roles() {
         .await
         .unwrap_err();
     assert_eq!(replay.code(), Code::PermissionDenied, "no dlq:replay");
+
+    // The review queue: reviewers only (it shows names and decides identities).
+    let mut review = trainhub_proto::v1::review_service_client::ReviewServiceClient::connect(
+        format!("http://{}", hub.grpc_addr),
+    )
+    .await
+    .unwrap();
+    let list = || pb::ListConflictsRequest::default();
+    let anonymous = review.list_conflicts(list()).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated, "{anonymous:?}");
+    for token in [READER_TOKEN, OPS_TOKEN, HR_TOKEN] {
+        let denied = review
+            .list_conflicts(with(list(), token))
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+        let resolve = review
+            .resolve_conflict(with(pb::ResolveConflictRequest::default(), token))
+            .await
+            .unwrap_err();
+        assert_eq!(resolve.code(), Code::PermissionDenied, "{resolve:?}");
+    }
+    assert!(review
+        .list_conflicts(with(list(), REVIEWER_TOKEN))
+        .await
+        .is_ok());
+    let unmatched = review
+        .list_unmatched(with(pb::ListUnmatchedRequest::default(), REVIEWER_TOKEN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unmatched.next_page_token.is_empty());
 
     // The ops port: probes, metrics and the (data-free) dashboard page open, the data behind
     // health:read.

@@ -232,6 +232,25 @@ async fn each_conflict_is_resolved_and_parked_records_join(backend: Backend) {
     );
     let unknown = resolve(&hub, "account-0000", &key_a).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let nothing = resolve(&hub, " ", &key_a).await.unwrap_err();
+    assert_eq!(nothing.code(), Code::InvalidArgument, "{nothing:?}");
+    let mut client = review(&hub).await;
+    let token = client
+        .list_unmatched(pb::ListUnmatchedRequest {
+            page_size: 1,
+            page_token: "zz".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(token.message().contains("page_token"), "{token:?}");
+    let size = client
+        .list_conflicts(pb::ListConflictsRequest {
+            page_size: 5000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(size.message().contains("page_size"), "{size:?}");
 
     // The decisions.
     let done = resolve(&hub, &account.id, &key_a).await.unwrap();
@@ -307,6 +326,27 @@ async fn each_conflict_is_resolved_and_parked_records_join(backend: Backend) {
     );
     let again = hub.dossier(&a, "").await.unwrap();
     assert!((online_hours(&again) - 3.0).abs() < 1e-9, "{again:?}");
+
+    // Corrected data clears an open conflict: nothing left to decide.
+    let e = id(5);
+    let Body::Person(mut wrong) = person(&e, "戊五", "county") else {
+        unreachable!()
+    };
+    wrong.birth_date = "1950-05-05".into();
+    let parked = hub
+        .submit(vec![rec(HR, "A01-e", 1, Body::Person(wrong))])
+        .await;
+    assert_eq!(statuses(&parked), ["PARKED"]);
+    let open = open_conflicts(&hub).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let fixed = hub
+        .submit(vec![rec(HR, "A01-e", 2, person(&e, "戊五", "county"))])
+        .await;
+    assert_eq!(statuses(&fixed), ["ACCEPTED"]);
+    assert!(open_conflicts(&hub).await.is_empty());
+    let cleared = resolve(&hub, &open[0].id, "id").await.unwrap_err();
+    assert_eq!(cleared.code(), Code::FailedPrecondition, "{cleared:?}");
+    assert_eq!(hub.dossier(&e, "").await.unwrap().name, "戊五");
 
     // Every call that showed a conflict is in the audit trail, for each person it named.
     let trail = hub.store.audit_log(Some(&key_b), None, 100).await.unwrap();
