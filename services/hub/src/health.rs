@@ -131,6 +131,8 @@ pub struct Registry {
     closing: tokio::sync::watch::Sender<bool>,
     states: Mutex<BTreeMap<String, State>>,
     outbox_depth: Arc<std::sync::atomic::AtomicI64>,
+    /// Open identity conflicts waiting for a reviewer; -1 before the first look.
+    open_conflicts: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -178,6 +180,7 @@ impl Registry {
             closing: tokio::sync::watch::channel(false).0,
             states: Mutex::default(),
             outbox_depth: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+            open_conflicts: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
         });
         for (system, silence) in partners {
             registry.add(
@@ -237,6 +240,17 @@ impl Registry {
                 let d = depth.load(std::sync::atomic::Ordering::Relaxed);
                 if d >= 0 {
                     o.observe(d, &[]);
+                }
+            })
+            .build();
+        let conflicts = self.open_conflicts.clone();
+        meter
+            .i64_observable_gauge("trainhub_review_open_conflicts")
+            .with_description("Identity conflicts waiting for a reviewer (ReviewService).")
+            .with_callback(move |o| {
+                let n = conflicts.load(std::sync::atomic::Ordering::Relaxed);
+                if n >= 0 {
+                    o.observe(n, &[]);
                 }
             })
             .build();
@@ -310,6 +324,12 @@ impl Registry {
             .store(depth, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Open identity conflicts last counted; -1 before the first look.
+    pub fn open_conflicts(&self) -> i64 {
+        self.open_conflicts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The outbox depth last seen; -1 before the first look.
     pub fn outbox_depth(&self) -> i64 {
         self.outbox_depth.load(std::sync::atomic::Ordering::Relaxed)
@@ -358,6 +378,10 @@ impl Registry {
             }
             if changed {
                 self.changes.send_modify(|v| *v += 1);
+            }
+            if let Ok(n) = store.open_conflict_count().await {
+                self.open_conflicts
+                    .store(n, std::sync::atomic::Ordering::Relaxed);
             }
             // The outbox only fills when events are on.
             if store.events() {

@@ -161,6 +161,7 @@ async fn status(State(ops): State<Ops>) -> Response {
         "instance": ops.registry.instance(),
         "store": store,
         "outbox_depth": ops.registry.outbox_depth(),
+        "open_conflicts": ops.registry.open_conflicts(),
         "events": ops.store.events(),
         "connectors": connectors,
         "dead_letters": counts.iter().map(|(connector, stage, reason, n)| serde_json::json!({

@@ -313,6 +313,16 @@ impl Store {
             .collect()
     }
 
+    /// How many conflicts wait for a reviewer.
+    pub async fn open_conflict_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM review_conflicts WHERE status = 'open'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
     /// A person's name as the dossier state has it.
     pub async fn person_name(&self, person: &PersonKey) -> Result<Option<String>> {
         let row = sqlx::query("SELECT name FROM dossier_state WHERE person_key = $1")

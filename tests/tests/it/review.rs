@@ -189,6 +189,20 @@ async fn each_conflict_is_resolved_and_parked_records_join(backend: Backend) {
         vec![("hr-test/A01-d", "张三"), ("hr-other/P-0004", "张叁")]
     );
 
+    // Ops see the queue's size in the metrics (counted once a second).
+    let gauge = || async {
+        let (_, text) = trainhub_tests::http_get(hub.http_addr, "/metrics")
+            .await
+            .unwrap();
+        text.contains("trainhub_review_open_conflicts")
+            .then(|| trainhub_tests::metric(&text, "trainhub_review_open_conflicts", &[]))
+    };
+    let seen = trainhub_tests::broker::wait_for(std::time::Duration::from_secs(10), || async {
+        gauge().await == Some(3.0)
+    })
+    .await;
+    assert!(seen, "gauge: {:?}", gauge().await);
+
     // What waits, and why.
     let waiting = unmatched(&hub).await;
     let want = vec![
@@ -287,6 +301,12 @@ async fn each_conflict_is_resolved_and_parked_records_join(backend: Backend) {
     let dossier_d = hub.dossier(&d, "").await.unwrap();
     assert_eq!(dossier_d.name, "张叁");
     assert!(has_source(&dossier_d, OTHER_HR, "P-0004") && has_source(&dossier_d, HR, "A01-d"));
+
+    let zero = trainhub_tests::broker::wait_for(std::time::Duration::from_secs(10), || async {
+        gauge().await == Some(0.0)
+    })
+    .await;
+    assert!(zero, "gauge: {:?}", gauge().await);
 
     // The queue is empty but for the account nobody claims; closed conflicts stay listed.
     assert!(open_conflicts(&hub).await.is_empty());
