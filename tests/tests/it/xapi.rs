@@ -253,3 +253,118 @@ fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// The shipped xAPI sample (`connectors/profiles/xapi/samples/lrs-export.json`, a learning
+/// record store's export of seven statements) posted as a platform would: four records of
+/// study time land in three dossiers (`failed` and `experienced` credit nothing, a cmi5
+/// session's `completed` and `passed` count once); posting the same export again changes
+/// nothing — the xAPI form of "all duplicate".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_lrs_export_lands_once() {
+    let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
+        return;
+    };
+    let hub = TestHub::start_with(test_store, |c| {
+        c.partners = vec![
+            partner("hr", HR, HR_TOKEN),
+            partner("mooc", ONLINE, MOOC_TOKEN),
+        ];
+        c.readers = vec![trainhub::config::ReaderConfig {
+            name: "appointments".into(),
+            token_sha256: Digests::One(token_digest(READER_TOKEN)),
+            roles: vec!["dossier:read".into()],
+        }];
+    })
+    .await;
+    let export: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../connectors/profiles/xapi/samples/lrs-export.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let statements = export["statements"].to_string();
+    let people = [
+        (fixtures::id(11), "zwd1974"),
+        (fixtures::id(12), "lxy1975"),
+        (fixtures::id(13), "wjg1968"),
+    ];
+    let submit = |token: &str, records: Vec<pb::Record>| {
+        let mut request = tonic::Request::new(pb::SubmitRequest { records });
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    };
+    let mut ingest = hub.ingest().await;
+    for (n, (id, account)) in people.iter().enumerate() {
+        let person = rec(
+            HR,
+            &format!("P{n}"),
+            1,
+            fixtures::person(id, "某", "county"),
+        );
+        let link = rec(ONLINE, &format!("L{n}"), 1, fixtures::link(id, account));
+        ingest.submit(submit(HR_TOKEN, vec![person])).await.unwrap();
+        ingest.submit(submit(MOOC_TOKEN, vec![link])).await.unwrap();
+    }
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("mooc:{MOOC_TOKEN}")
+        )
+    );
+    let headers = [
+        ("Authorization", basic.as_str()),
+        ("X-Experience-API-Version", "1.0.3"),
+    ];
+    let (status, body) = http(
+        hub.http_addr,
+        "POST",
+        "/xapi/statements",
+        &headers,
+        &statements,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let learning = || async {
+        trainhub_tests::count(
+            &hub.store,
+            "SELECT COUNT(*) AS n FROM source_records WHERE kind = 'learning'",
+        )
+        .await
+    };
+    assert_eq!(learning().await, 4);
+    // 45 minutes make one 学时: 90 + 120 minutes, 45 minutes, one 30-minute session.
+    let want = [210.0 / 45.0, 1.0, 30.0 / 45.0];
+    for ((id, account), want) in people.iter().zip(want) {
+        let got = online_hours(&hub, id).await;
+        assert!(
+            (got - want).abs() < 0.01,
+            "{account}: {got} 学时, want {want}"
+        );
+    }
+    let raw =
+        || async { trainhub_tests::count(&hub.store, "SELECT COUNT(*) AS n FROM raw_log").await };
+    let logged = raw().await;
+    let (again, body) = http(
+        hub.http_addr,
+        "POST",
+        "/xapi/statements",
+        &headers,
+        &statements,
+    )
+    .await;
+    assert_eq!(again, 200, "{body}");
+    assert_eq!(
+        raw().await,
+        logged,
+        "the same statements again change nothing"
+    );
+    assert_eq!(learning().await, 4);
+    let got = online_hours(&hub, &people[0].0).await;
+    assert!((got - want[0]).abs() < 0.01);
+    hub.stop().await;
+}
