@@ -410,6 +410,59 @@ fn training_records(
     }
 }
 
+/// A second HR system of the demo (a city's), whose records disagree with the province's.
+pub const CITY_HR: &str = "hr-city";
+
+/// One case of each identity conflict for the review queue (DESIGN §4), built on `population`:
+/// the city's HR record of one person under another name, the city's record of another person
+/// with a birth date a year off the ID's, and a link tying a third person to an account that
+/// already belongs to someone else.
+pub fn review_cases(population: &Population) -> Vec<pb::Record> {
+    let person_of = |national_id: &str| {
+        population.records.iter().find_map(|r| match &r.body {
+            Some(Body::Person(p)) if p.national_id == national_id => Some(p.clone()),
+            _ => None,
+        })
+    };
+    let mut out = Vec::new();
+    let mut plain = population
+        .persons
+        .iter()
+        .skip(2)
+        .filter(|p| p.account.is_none());
+    if let Some(mut p) = plain.next().and_then(|p| person_of(&p.national_id)) {
+        let mut name: Vec<char> = p.name.chars().collect();
+        if let Some(last) = name.last_mut() {
+            *last = if *last == '华' { '化' } else { '华' };
+        }
+        p.name = name.into_iter().collect();
+        out.push(record(CITY_HR, "CITY-0001".into(), Body::Person(p)));
+    }
+    if let Some(mut p) = plain.next().and_then(|p| person_of(&p.national_id)) {
+        if let Ok(birth) = NaiveDate::parse_from_str(&p.birth_date, "%Y-%m-%d") {
+            p.birth_date = (birth - Duration::days(365)).to_string();
+            out.push(record(CITY_HR, "CITY-0002".into(), Body::Person(p)));
+        }
+    }
+    let owner = population
+        .persons
+        .iter()
+        .skip(2)
+        .find(|p| p.account.is_some());
+    if let (Some(owner), Some(other)) = (owner, plain.next()) {
+        out.push(record(
+            ELEARNING,
+            "LINK-review".into(),
+            Body::Link(pb::Link {
+                national_id: other.national_id.clone(),
+                account_system: ACCOUNT_SYSTEM.into(),
+                account_id: owner.account.clone().unwrap_or_default(),
+            }),
+        ));
+    }
+    out
+}
+
 /// Deliberately bad records, one per reason the demo shows: bad check digit, unknown code,
 /// bad date, missing field, negative hours, a kind that disagrees with its body.
 pub fn bad_records(good_id: &str) -> Vec<pb::Record> {
@@ -473,4 +526,43 @@ pub fn bad_records(good_id: &str) -> Vec<pb::Record> {
 /// Shuffles `records` deterministically.
 pub fn shuffle(records: &mut [pb::Record], seed: u64) {
     records.shuffle(&mut StdRng::seed_from_u64(seed));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_review_cases_contradict_the_population() {
+        let population = population(2026, 300);
+        let cases = review_cases(&population);
+        assert_eq!(cases.len(), 3);
+        let province = |id: &str| {
+            population.records.iter().find_map(|r| match &r.body {
+                Some(Body::Person(p)) if p.national_id == id => Some(p.clone()),
+                _ => None,
+            })
+        };
+        let Some(Body::Person(renamed)) = &cases[0].body else {
+            panic!("{:?}", cases[0])
+        };
+        let original = province(&renamed.national_id).unwrap();
+        assert_ne!(renamed.name, original.name);
+        assert_eq!(renamed.birth_date, original.birth_date);
+        let Some(Body::Person(older)) = &cases[1].body else {
+            panic!("{:?}", cases[1])
+        };
+        let id_birth = &older.national_id[6..14];
+        assert_ne!(older.birth_date.replace('-', ""), id_birth);
+        assert_eq!(older.name, province(&older.national_id).unwrap().name);
+        let Some(Body::Link(link)) = &cases[2].body else {
+            panic!("{:?}", cases[2])
+        };
+        let owner = population
+            .persons
+            .iter()
+            .find(|p| p.account.as_deref() == Some(link.account_id.as_str()))
+            .unwrap();
+        assert_ne!(owner.national_id, link.national_id);
+    }
 }

@@ -1,5 +1,6 @@
 //! `serve --demo`: three simulated partner systems stream a synthetic population, with a few
-//! deliberately bad records, through the real gRPC ingest path.
+//! deliberately bad records and one case of each identity conflict, through the real gRPC
+//! ingest path.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +23,9 @@ async fn feed(addr: SocketAddr) -> anyhow::Result<()> {
     let population = synthetic::population(2026, PEOPLE);
     let mut records = population.records.clone();
     records.extend(synthetic::bad_records(&population.persons[0].national_id));
+    let review = synthetic::review_cases(&population);
+    let conflicts = review.len();
+    records.extend(review);
     synthetic::shuffle(&mut records, 7);
     let total = records.len();
     let mut client = IngestServiceClient::connect(format!("http://{addr}")).await?;
@@ -64,6 +68,11 @@ async fn feed(addr: SocketAddr) -> anyhow::Result<()> {
     for (reason, n) in &reasons {
         println!("  rejected: {reason} × {n}");
     }
+    println!(
+        "demo: {conflicts} identity conflicts wait for review (a second HR system, {}): \
+         ReviewService.ListConflicts",
+        synthetic::CITY_HR
+    );
     let mut dossiers = DossierServiceClient::connect(format!("http://{addr}")).await?;
     let sample = dossiers
         .get_dossier(pb::GetDossierRequest {
