@@ -698,20 +698,40 @@ impl Store {
 }
 
 impl Store {
-    /// The person an account is linked to, if any (the smallest key when several claim it).
+    /// The person an account is linked to, if any. When live links tie it to several persons
+    /// it is the owner a reviewer chose (`ACCOUNT_LINKED_TWICE`), and nobody until then.
     pub async fn person_for_account(&self, system: &str, id: &str) -> Result<Option<PersonKey>> {
-        let row = sqlx::query(
-            "SELECT MIN(person_key) AS k FROM source_records WHERE kind = 'link' AND deleted = 0 \
-             AND account_system = $1 AND account_id = $2",
+        let owners: Vec<String> = sqlx::query(
+            "SELECT DISTINCT person_key FROM source_records WHERE kind = 'link' AND deleted = 0 \
+             AND account_system = $1 AND account_id = $2 AND person_key IS NOT NULL",
         )
         .bind(system)
         .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        let key: Option<String> = row.try_get("k")?;
-        key.map(|k| {
-            PersonKey::parse("person_key", &k).map_err(|e| Error::Corrupt(k.clone(), e.to_string()))
-        })
-        .transpose()
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get("person_key"))
+        .collect::<std::result::Result<_, _>>()?;
+        let owner = match owners.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            several => sqlx::query(
+                "SELECT choice FROM review_conflicts WHERE kind = 'ACCOUNT_LINKED_TWICE' \
+                 AND status = 'resolved' AND account_system = $1 AND account_id = $2",
+            )
+            .bind(system)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("choice").ok())
+            .find(|c| several.contains(c)),
+        };
+        owner
+            .map(|k| {
+                PersonKey::parse("person_key", &k)
+                    .map_err(|e| Error::Corrupt(k.clone(), e.to_string()))
+            })
+            .transpose()
     }
 }

@@ -78,6 +78,26 @@ fn of_kind(conflicts: &[pb::Conflict], kind: pb::ConflictKind) -> pb::Conflict {
         .clone()
 }
 
+/// Whom a dispatch check takes the shared account for (empty: nobody yet).
+async fn dispatch_owner(hub: &TestHub) -> String {
+    let Body::TrainingClass(class) = class("C-review", "2026-12-07", "2026-12-11", 40.0, &[])
+    else {
+        unreachable!()
+    };
+    let check = hub
+        .dossiers()
+        .await
+        .check_dispatch(pb::DispatchPlan {
+            class: Some(class),
+            persons: vec![account("u-shared").unwrap()],
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    check.persons[0].person_key.clone()
+}
+
 async fn resolve(hub: &TestHub, id: &str, choice: &str) -> Result<pb::Conflict, tonic::Status> {
     review(hub)
         .await
@@ -235,6 +255,12 @@ async fn each_conflict_is_resolved_and_parked_records_join(backend: Backend) {
     );
     assert!(!has_source(&before, OTHER_HR, "P-0004"));
 
+    assert_eq!(
+        dispatch_owner(&hub).await,
+        "",
+        "a contested account is nobody's yet"
+    );
+
     // Bad decisions are refused, naming what is valid.
     let bad = resolve(&hub, &account.id, "somebody-else")
         .await
@@ -276,7 +302,8 @@ async fn each_conflict_is_resolved_and_parked_records_join(backend: Backend) {
     resolve(&hub, &birth.id, "id").await.unwrap();
     resolve(&hub, &name.id, "hr-other/P-0004").await.unwrap();
 
-    // The records that waited are in the dossiers now.
+    // The records that waited are in the dossiers now, and the account is A's.
+    assert_eq!(dispatch_owner(&hub).await, key_a);
     let dossier_a = hub.dossier(&a, "").await.unwrap();
     assert!(
         (online_hours(&dossier_a) - 2.0).abs() < 1e-9,
