@@ -223,6 +223,15 @@ async fn each_conflict_is_resolved_and_parked_records_join(backend: Backend) {
     .await;
     assert!(seen, "gauge: {:?}", gauge().await);
 
+    // Conflicts hold names and birth dates: sealed at rest like every personal-data column.
+    let plain = trainhub_tests::count(
+        &hub.store,
+        "SELECT COUNT(*) AS n FROM review_conflicts WHERE sides NOT LIKE 'th1:%' \
+         OR sides LIKE '%1960-01-15%'",
+    )
+    .await;
+    assert_eq!(plain, 0, "every conflict's sides are sealed");
+
     // What waits, and why.
     let waiting = unmatched(&hub).await;
     let want = vec![
