@@ -732,6 +732,13 @@ fn map_one(
                 format!("{label} → {canonical}")
             }
         };
+        let missing = || {
+            reject(
+                ReasonCode::MissingField,
+                label,
+                format!("`{}` is required and empty", named()),
+            )
+        };
         let value = if let Some(v) = &field.value {
             v.clone()
         } else if let Convert::List { split, codes } = &field.convert {
@@ -756,11 +763,7 @@ fn map_one(
             };
             if items.is_empty() {
                 if field.required {
-                    return Err(reject(
-                        ReasonCode::MissingField,
-                        label,
-                        format!("`{}` is required and empty", named()),
-                    ));
+                    return Err(missing());
                 }
                 continue;
             }
@@ -807,11 +810,7 @@ fn map_one(
         } else {
             let Some(text) = source.get(label) else {
                 if field.required {
-                    return Err(reject(
-                        ReasonCode::MissingField,
-                        label,
-                        format!("`{}` is required and empty", named()),
-                    ));
+                    return Err(missing());
                 }
                 continue;
             };

@@ -143,54 +143,50 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
             }
         }
     }
-    if let Some(hub) = &args.hub {
-        if trainhub_api::native::shipped(&args.profile).is_none() {
-            bail!(
-                "--hub: the hub maps with the profiles it ships ({}); `{}` is not one of them \
-                 (a profile file works without --hub)",
-                trainhub_api::native::shipped_names().join(", "),
-                args.profile
-            );
+    let mut started = Instant::now();
+    let (summary, rejects) = match &args.hub {
+        Some(hub) => {
+            if trainhub_api::native::shipped(&args.profile).is_none() {
+                bail!(
+                    "--hub: the hub maps with the profiles it ships ({}); `{}` is not one of \
+                     them (a profile file works without --hub)",
+                    trainhub_api::native::shipped_names().join(", "),
+                    args.profile
+                );
+            }
+            (send(hub, args, &files).await?, None)
         }
-        let started = Instant::now();
-        let summary = send(hub, args, &files).await?;
-        print_summary(
-            &summary,
-            &profile,
-            &args.system,
-            &files,
-            started.elapsed(),
-            None,
-        );
-        return Ok(());
-    }
-    let pipeline = open_pipeline(config, true).await?;
-    // By default in the current folder, named after the first argument (never inside a
-    // folder being imported, where a later run would take it for input).
-    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
-        let first = args.files[0]
-            .file_name()
-            .map_or("import".into(), |n| n.to_string_lossy().into_owned());
-        PathBuf::from(format!("{first}.rejects.csv"))
-    });
-    let started = Instant::now();
-    let summary = import(
-        &pipeline,
-        &profile,
-        &args.system,
-        &files,
-        args.batch as usize,
-        &rejects_path,
-    )
-    .await?;
-    pipeline.store().close().await;
+        None => {
+            let pipeline = open_pipeline(config, true).await?;
+            started = Instant::now();
+            // By default in the current folder, named after the first argument (never inside
+            // a folder being imported, where a later run would take it for input).
+            let rejects = args.rejects.clone().unwrap_or_else(|| {
+                let first = args.files[0]
+                    .file_name()
+                    .map_or("import".into(), |n| n.to_string_lossy().into_owned());
+                PathBuf::from(format!("{first}.rejects.csv"))
+            });
+            let summary = import(
+                &pipeline,
+                &profile,
+                &args.system,
+                &files,
+                args.batch as usize,
+                &rejects,
+            )
+            .await?;
+            pipeline.store().close().await;
+            (summary, Some(rejects))
+        }
+    };
     print_summary(
         &summary,
         &profile,
         &args.system,
         &files,
         started.elapsed(),
-        Some(&rejects_path),
+        rejects.as_deref(),
     );
     Ok(())
 }

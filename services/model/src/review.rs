@@ -298,6 +298,16 @@ fn names(
     held: &mut Vec<(SourceRef, String)>,
     conflicts: &mut Vec<Conflict>,
 ) -> Vec<StoredRecord> {
+    let distinct: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Person(p) => Some(p.name.trim()),
+            _ => None,
+        })
+        .collect();
+    if distinct.len() < 2 {
+        return records;
+    }
     let mut sides: Vec<Side> = records
         .iter()
         .filter_map(|r| match &r.body {
@@ -312,10 +322,6 @@ fn names(
             _ => None,
         })
         .collect();
-    let distinct: BTreeSet<&str> = sides.iter().map(|s| s.name.as_str()).collect();
-    if distinct.len() < 2 {
-        return records;
-    }
     // Received first stands; ties by source.
     sides.sort_by(|a, b| (&a.received_at, &a.source).cmp(&(&b.received_at, &b.source)));
     let mut parts: Vec<String> = vec![person.to_string()];

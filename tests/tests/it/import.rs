@@ -16,6 +16,14 @@ fn sample(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The pipeline `trainhub import` opens on `test_store` (no running hub).
+async fn pipeline_on(test_store: &TestStore) -> trainhub_api::Pipeline {
+    let config = TestHub::config_for(test_store);
+    trainhub::startup::open_pipeline(&config, true)
+        .await
+        .unwrap()
+}
+
 async fn run(pipeline: &trainhub_api::Pipeline, file: &Path, rejects: &Path) -> Summary {
     let profile = Profile::resolve("cadre-a01").unwrap();
     let format = FileFormat::of(file).unwrap();
@@ -35,10 +43,7 @@ async fn a01_sample(backend: Backend) {
     let Some(test_store) = TestStore::new(backend).await else {
         return;
     };
-    let config = TestHub::config_for(&test_store);
-    let pipeline = trainhub::startup::open_pipeline(&config, true)
-        .await
-        .unwrap();
+    let pipeline = pipeline_on(&test_store).await;
     let rejects = test_store.dir.path().join("rejects.csv");
 
     // 20 rows, in batches of 7: all accepted; again: all duplicate.
@@ -230,10 +235,7 @@ async fn a_folder_of_lrmx_forms() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, forms.join(path.file_name().unwrap())).unwrap();
     }
-    let config = TestHub::config_for(&test_store);
-    let pipeline = trainhub::startup::open_pipeline(&config, true)
-        .await
-        .unwrap();
+    let pipeline = pipeline_on(&test_store).await;
     let profile = Profile::resolve("lrmx").unwrap();
     let mut files: Vec<_> = std::fs::read_dir(&forms)
         .unwrap()
@@ -452,10 +454,7 @@ async fn a_party_school_term_joins_the_hr_records() {
     let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
         return;
     };
-    let config = TestHub::config_for(&test_store);
-    let pipeline = trainhub::startup::open_pipeline(&config, true)
-        .await
-        .unwrap();
+    let pipeline = pipeline_on(&test_store).await;
     let rejects = test_store.dir.path().join("rejects.csv");
     let hr = run(&pipeline, &sample("a01.csv"), &rejects).await;
     assert_eq!(hr.count("accepted"), 20);

@@ -25,6 +25,31 @@ fn partner(name: &str, system: &str, token: &str) -> PartnerConfig {
     }
 }
 
+/// A hub with the HR partner, the learning platform `mooc` and a dossier reader.
+async fn xapi_hub(test_store: TestStore) -> TestHub {
+    TestHub::start_with(test_store, |c| {
+        c.partners = vec![
+            partner("hr", HR, HR_TOKEN),
+            partner("mooc", ONLINE, MOOC_TOKEN),
+        ];
+        c.readers = vec![trainhub::config::ReaderConfig {
+            name: "appointments".into(),
+            token_sha256: Digests::One(token_digest(READER_TOKEN)),
+            roles: vec!["dossier:read".into()],
+        }];
+    })
+    .await
+}
+
+/// A submission of `records` under a partner's bearer `token`.
+fn as_partner(token: &str, records: Vec<pb::Record>) -> tonic::Request<pb::SubmitRequest> {
+    let mut request = tonic::Request::new(pb::SubmitRequest { records });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
 /// Runs one step of `tests/xapi/send.mjs`; its JSON answer.
 async fn client(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> serde_json::Value {
     let out = tokio::process::Command::new("node")
@@ -107,38 +132,20 @@ async fn a_third_party_xapi_client_sends_and_voids_study_time() {
     let Some(test_store) = TestStore::new(Backend::Postgres).await else {
         return;
     };
-    let hub = TestHub::start_with(test_store, |c| {
-        c.partners = vec![
-            partner("hr", HR, HR_TOKEN),
-            partner("mooc", ONLINE, MOOC_TOKEN),
-        ];
-        c.readers = vec![trainhub::config::ReaderConfig {
-            name: "appointments".into(),
-            token_sha256: Digests::One(token_digest(READER_TOKEN)),
-            roles: vec!["dossier:read".into()],
-        }];
-    })
-    .await;
+    let hub = xapi_hub(test_store).await;
     // Two persons, and the platform's accounts linked to them.
     let (ada, bo) = (fixtures::id(1), fixtures::id(2));
-    let with = |token: &str, records: Vec<pb::Record>| {
-        let mut request = tonic::Request::new(pb::SubmitRequest { records });
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        request
-    };
     let mut ingest = hub.ingest().await;
     let persons = vec![
         rec(HR, "P1", 1, fixtures::person(&ada, "甲", "county")),
         rec(HR, "P2", 1, fixtures::person(&bo, "乙", "county")),
     ];
-    ingest.submit(with(HR_TOKEN, persons)).await.unwrap();
+    ingest.submit(as_partner(HR_TOKEN, persons)).await.unwrap();
     let links = vec![
         rec(ONLINE, "L1", 1, fixtures::link(&ada, "u1")),
         rec(ONLINE, "L2", 1, fixtures::link(&bo, "u2")),
     ];
-    ingest.submit(with(MOOC_TOKEN, links)).await.unwrap();
+    ingest.submit(as_partner(MOOC_TOKEN, links)).await.unwrap();
     assert_eq!(online_hours(&hub, &ada).await, 0.0);
 
     let endpoint = format!("http://{}/xapi/", hub.http_addr);
@@ -264,18 +271,7 @@ async fn the_shipped_lrs_export_lands_once() {
     let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
         return;
     };
-    let hub = TestHub::start_with(test_store, |c| {
-        c.partners = vec![
-            partner("hr", HR, HR_TOKEN),
-            partner("mooc", ONLINE, MOOC_TOKEN),
-        ];
-        c.readers = vec![trainhub::config::ReaderConfig {
-            name: "appointments".into(),
-            token_sha256: Digests::One(token_digest(READER_TOKEN)),
-            roles: vec!["dossier:read".into()],
-        }];
-    })
-    .await;
+    let hub = xapi_hub(test_store).await;
     let export: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -290,13 +286,6 @@ async fn the_shipped_lrs_export_lands_once() {
         (fixtures::id(12), "lxy1975"),
         (fixtures::id(13), "wjg1968"),
     ];
-    let submit = |token: &str, records: Vec<pb::Record>| {
-        let mut request = tonic::Request::new(pb::SubmitRequest { records });
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        request
-    };
     let mut ingest = hub.ingest().await;
     for (n, (id, account)) in people.iter().enumerate() {
         let person = rec(
@@ -306,8 +295,14 @@ async fn the_shipped_lrs_export_lands_once() {
             fixtures::person(id, "某", "county"),
         );
         let link = rec(ONLINE, &format!("L{n}"), 1, fixtures::link(id, account));
-        ingest.submit(submit(HR_TOKEN, vec![person])).await.unwrap();
-        ingest.submit(submit(MOOC_TOKEN, vec![link])).await.unwrap();
+        ingest
+            .submit(as_partner(HR_TOKEN, vec![person]))
+            .await
+            .unwrap();
+        ingest
+            .submit(as_partner(MOOC_TOKEN, vec![link]))
+            .await
+            .unwrap();
     }
     let basic = format!(
         "Basic {}",
