@@ -55,6 +55,9 @@ pub enum ReasonCode {
     SystemMismatch,
     /// The payload could not be decoded at all.
     MalformedPayload,
+    /// The store refused the record for good (a constraint or trigger of the database): it
+    /// failed the same way on every try and was set aside so the records behind it go on.
+    StoreRefused,
 }
 
 impl ReasonCode {
@@ -71,6 +74,7 @@ impl ReasonCode {
             ReasonCode::KindMismatch => "KIND_MISMATCH",
             ReasonCode::SystemMismatch => "SYSTEM_MISMATCH",
             ReasonCode::MalformedPayload => "MALFORMED_PAYLOAD",
+            ReasonCode::StoreRefused => "STORE_REFUSED",
         }
     }
 }
