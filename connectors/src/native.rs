@@ -1,14 +1,16 @@
 //! Partners' own formats into the pipeline: rows of a file or payload, mapped by a profile,
-//! become [`Inbound`] records that carry the profile (provenance) and where each canonical
-//! field came from (so a rejection names the partner's field). Shared by `SubmitNative` and
-//! `trainhub import`.
+//! become [`Inbound`] envelopes that carry the profile (provenance) and where each canonical
+//! field came from (so a rejection names the partner's field). Shared by `trainhub import`,
+//! the AMQP connector's profile formats, and — through [`Formats`], the pipeline's
+//! [`NativeDecoder`] — by `SubmitNative` and dead-letter replay.
 
-use crate::pipeline::{Inbound, Native};
+use crate::files::{FileFormat, Row, Rows};
+use crate::profile::{Profile, SHIPPED};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
-use trainhub_connectors::files::{FileFormat, Row};
-use trainhub_connectors::profile::{Profile, SHIPPED};
 use trainhub_model::{PersonKeyer, ReasonCode, Rejection, Stage};
+use trainhub_pipeline::native::{Letter, NativePayload};
+use trainhub_pipeline::{Inbound, Native, NativeDecoder};
 use trainhub_proto::Format;
 
 /// The records one row maps to (a row that is not readable, or does not map, is one rejected
@@ -42,6 +44,7 @@ pub fn inbound_of_row(
                     profile: profile.id(),
                     format: format.as_str(),
                     origin,
+                    file: profile.file().cloned(),
                 }),
             }
         })
@@ -142,6 +145,7 @@ pub fn inbound_of_message(
                 profile: profile.id(),
                 format: FileFormat::JsonLines.as_str(),
                 origin: Arc::default(),
+                file: profile.file().cloned(),
             }),
         }]
     };
@@ -164,11 +168,10 @@ pub fn inbound_of_message(
     };
     // A form's version is its arrival, as with SubmitNative.
     let now = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
-    let rows =
-        match trainhub_connectors::files::Rows::from_bytes("message", lines, format, Some(now)) {
-            Ok(rows) => rows,
-            Err(e) => return refuse(payload, e.to_string()),
-        };
+    let rows = match Rows::from_bytes("message", lines, format, Some(now)) {
+        Ok(rows) => rows,
+        Err(e) => return refuse(payload, e.to_string()),
+    };
     let mut out = Vec::new();
     for row in rows {
         match row {
@@ -185,4 +188,133 @@ pub fn inbound_of_message(
         return refuse(payload, "the message holds no record".into());
     }
     out
+}
+
+/// The connectors' reader of partners' formats, as the pipeline sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Formats;
+
+impl NativeDecoder for Formats {
+    fn payload(&self, batch: NativePayload, keyer: &PersonKeyer) -> Result<Vec<Inbound>, String> {
+        if batch.system.trim().is_empty() {
+            return Err("`system` is required".into());
+        }
+        let profile = shipped(&batch.profile).ok_or_else(|| {
+            format!(
+                "unknown profile `{}`; the hub has: {}",
+                batch.profile,
+                shipped_names().join(", ")
+            )
+        })?;
+        let format = content_format(&batch.content_type).ok_or_else(|| {
+            format!(
+                "content_type `{}` is not one of text/csv, application/json, \
+                 application/x-ndjson, application/xml, or the .xlsx type",
+                batch.content_type
+            )
+        })?;
+        let payload = if batch.content_type.trim().starts_with("application/json") {
+            json_as_lines(batch.payload)
+        } else {
+            batch.payload
+        };
+        // A document's version is its arrival.
+        let now = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+        let rows =
+            Rows::from_bytes("payload", payload, format, Some(now)).map_err(|e| e.to_string())?;
+        let mut items = Vec::new();
+        for row in rows {
+            let row = row.map_err(|e| e.to_string())?;
+            let headers = format!("{{\"row\":{}}}", row.number);
+            items.extend(inbound_of_row(
+                &profile,
+                &batch.system,
+                keyer,
+                format,
+                &row,
+                &headers,
+            ));
+        }
+        Ok(items)
+    }
+
+    fn letter(&self, letter: Letter<'_>, keyer: &PersonKeyer) -> Option<Vec<Inbound>> {
+        let (source, profile_id) = letter.format.split_once(':')?;
+        if source == "xapi" {
+            return Some(vec![crate::xapi::replayed(letter)]);
+        }
+        // The profile as it is now, whatever version refused the letter: an operator's file
+        // read again, else the shipped profile of that name.
+        let (profile_id, file) = match profile_id.split_once('|') {
+            Some((id, file)) => (id, Some(file)),
+            None => (profile_id, None),
+        };
+        let name = profile_id.split('@').next().unwrap_or(profile_id);
+        let profile = match file.map(|f| Profile::load(std::path::Path::new(f))) {
+            Some(Ok(p)) => Arc::new(p),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "A dead letter's profile file no longer loads.");
+                return None;
+            }
+            None => shipped(name)?,
+        };
+        let (tag, read_as) = match source {
+            "csv" => (FileFormat::Csv, FileFormat::Csv),
+            // A workbook row is kept as CSV: its header and the row.
+            "xlsx" => (FileFormat::Xlsx, FileFormat::Csv),
+            "jsonl" => (FileFormat::JsonLines, FileFormat::JsonLines),
+            "json" => (FileFormat::Json, FileFormat::Json),
+            "lrmx" => (FileFormat::Lrmx, FileFormat::Lrmx),
+            _ => return None,
+        };
+        let mut payload = letter.payload.to_vec();
+        if read_as == FileFormat::JsonLines {
+            payload = json_as_lines(payload);
+        }
+        // A form's version is when the hub first received it, as then.
+        let received = chrono::DateTime::parse_from_rfc3339(letter.received_at)
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .format("%Y%m%d%H%M%S")
+                    .to_string()
+            })
+            .ok();
+        let refused = |message: String| Inbound {
+            record: Err(Rejection {
+                stage: Stage::Decode,
+                code: ReasonCode::MalformedPayload,
+                field: String::new(),
+                message,
+            }),
+            payload: letter.payload.to_vec(),
+            format: Format::Json,
+            headers: letter.headers.to_owned(),
+            replay_of: None,
+            native: Some(Native {
+                profile: profile.id(),
+                format: tag.as_str(),
+                origin: Arc::default(),
+                file: profile.file().cloned(),
+            }),
+        };
+        let rows = match Rows::from_bytes("letter", payload, read_as, received) {
+            Ok(rows) => rows,
+            Err(e) => return Some(vec![refused(e.to_string())]),
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            match row {
+                Ok(row) => out.extend(inbound_of_row(
+                    &profile,
+                    letter.system,
+                    keyer,
+                    tag,
+                    &row,
+                    letter.headers,
+                )),
+                Err(e) => out.push(refused(e.to_string())),
+            }
+        }
+        Some(out)
+    }
 }

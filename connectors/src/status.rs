@@ -60,27 +60,7 @@ pub struct LastError {
     pub at: DateTime<Utc>,
 }
 
-/// One committed record as a connector counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    /// The outcome.
-    pub status: OutcomeStatus,
-    /// For a rejected record: the stage that refused it.
-    pub stage: &'static str,
-    /// For a rejected record: the reason code.
-    pub reason: &'static str,
-}
-
-impl Verdict {
-    /// A record that was not rejected.
-    pub fn stored(status: OutcomeStatus) -> Verdict {
-        Verdict {
-            status,
-            stage: "",
-            reason: "",
-        }
-    }
-}
+pub use trainhub_pipeline::Verdict;
 
 /// Counters by outcome, plus received messages.
 #[derive(Debug, Default)]
@@ -337,11 +317,6 @@ impl ConnectorStatus {
         }
         self.tally(&mut self.lock(), n);
         self.succeeded();
-    }
-
-    /// The source sent something just now (without a commit yet).
-    pub fn heard(&self) {
-        self.lock().last_received = Some(Instant::now());
     }
 
     /// Messages waiting in the source.

@@ -156,7 +156,7 @@ proptest! {
         use trainhub_connectors::xapi;
         // Whatever arrives: checked or refused, mapped or refused — no panic.
         let _ = xapi::check(&statement);
-        if let Ok(xapi::Meaning::Learning(r)) = xapi::meaning("fuzz", &statement) {
+        if let Ok(xapi::Meaning::Learning(r)) = xapi::meaning("fuzz", &statement, "2026-01-01T00:00:00Z") {
             assert_eq!(r.source.unwrap().kind, "learning");
         }
         let _ = xapi::tombstone("fuzz", &statement, &statement);

@@ -170,7 +170,7 @@ impl TestHub {
             .connectors
             .iter()
             .map(|c| c.name().to_owned())
-            .chain([trainhub::relay::NAME.to_owned()])
+            .chain([trainhub_connectors::amqp::relay::NAME.to_owned()])
             .filter_map(|n| app.connector_status(&n))
             .collect();
         let (grpc_addr, http_addr) = (app.grpc_addr(), app.http_addr());

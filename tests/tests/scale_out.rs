@@ -351,7 +351,7 @@ async fn three_hubs_one_killed_equal_a_single_hub() {
         "every instance's consumers listed"
     );
 
-    let as_of = trainhub_api::dossier::today().to_string();
+    let as_of = trainhub_pipeline::queries::today().to_string();
     let cluster_dossiers = dossiers(&hubs[0].grpc, &as_of).await;
     for hub in &hubs {
         sigterm(&hub.child);
@@ -438,7 +438,11 @@ async fn three_hubs_one_killed_equal_a_single_hub() {
             .properties
             .headers()
             .as_ref()
-            .and_then(|h| h.inner().get(trainhub::relay::INSTANCE_HEADER).cloned())
+            .and_then(|h| {
+                h.inner()
+                    .get(trainhub_connectors::amqp::relay::INSTANCE_HEADER)
+                    .cloned()
+            })
             .and_then(|v| v.as_long_string().map(|s| s.to_string()))
             .expect("instance header");
         copies.entry(id).or_default().push(from);

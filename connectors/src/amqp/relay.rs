@@ -8,16 +8,44 @@
 //! before its confirm arrived, the row is published again. Consumers recognise a repeat by its
 //! `message_id` (`<person_key>:<sequence>`), which is also in the body.
 
-use crate::config::EventsConfig;
+use super::Nodes;
+use crate::status::{ConnectorStatus, State};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use trainhub_connectors::amqp::Nodes;
-use trainhub_connectors::status::{ConnectorStatus, State};
-use trainhub_store::Store;
+use trainhub_pipeline::Pipeline;
+
+/// `[events]`: where `dossier.changed` events go. Without a `url` no events are written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Broker URL of the outbox relay, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: Option<String>,
+    /// Further nodes of the same RabbitMQ cluster, tried in turn when the one in use is lost.
+    pub fallback_urls: Vec<String>,
+    /// Topic exchange the events are published to.
+    pub exchange: String,
+    /// Outbox rows published per confirm round.
+    pub batch: u16,
+    /// Seconds without the broker after which the relay is `failed` (default 60).
+    pub fail_after_seconds: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            url: None,
+            fallback_urls: Vec::new(),
+            exchange: "trainhub.dossier".into(),
+            batch: 500,
+            fail_after_seconds: 60,
+        }
+    }
+}
 
 /// The status name of the relay.
 pub const NAME: &str = "outbox";
@@ -27,7 +55,7 @@ pub const INSTANCE_HEADER: &str = "trainhub-instance";
 
 /// Publishes until `stop` turns true; events carry `instance` in [`INSTANCE_HEADER`].
 pub async fn run(
-    store: Store,
+    pipeline: Pipeline,
     config: EventsConfig,
     instance: String,
     status: Arc<ConnectorStatus>,
@@ -42,7 +70,11 @@ pub async fn run(
             .collect(),
     );
     while !*stop.borrow() {
-        match session(&store, &config, &instance, &status, &mut stop, &mut nodes).await {
+        match session(
+            &pipeline, &config, &instance, &status, &mut stop, &mut nodes,
+        )
+        .await
+        {
             Ok(()) => break,
             Err(e) => {
                 let wait = nodes.lost();
@@ -61,7 +93,7 @@ pub async fn run(
 }
 
 async fn session(
-    store: &Store,
+    pipeline: &Pipeline,
     config: &EventsConfig,
     instance: &str,
     status: &ConnectorStatus,
@@ -109,7 +141,7 @@ async fn session(
         if !channel.status().connected() {
             return Err("broker: the connection closed".into());
         }
-        let claim = match store.outbox_claim(i64::from(config.batch)).await {
+        let claim = match pipeline.store().outbox_claim(i64::from(config.batch)).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "Outbox unreadable; retrying.");
@@ -168,7 +200,7 @@ async fn session(
 }
 
 /// A store problem of the relay: `degraded` (never `failed`: events only wait).
-fn store_trouble(status: &ConnectorStatus, e: &trainhub_store::Error) {
+fn store_trouble(status: &ConnectorStatus, e: &dyn std::fmt::Display) {
     status.trouble("store", "STORE_UNAVAILABLE", e.to_string(), None);
 }
 

@@ -1,9 +1,11 @@
 //! xAPI 1.0.3 statements from online learning platforms (DESIGN §7), normalised into
-//! `learning` records: the `xapi` mapping (profile `xapi@1.0.0`). Pure: the statement store and
-//! the HTTP resource are the hub's.
+//! `learning` records: the `xapi` mapping (profile `xapi@1.1.0`), and the Statements resource
+//! ([`resource`]) that online learning platforms post to.
 //!
 //! - `completed`, `passed` and `attended` credit study time: `result.duration` (ISO 8601) in
-//!   minutes, the activity as the course, the statement's timestamp as the completion time.
+//!   minutes, the activity as the course, the statement's timestamp as the completion time —
+//!   or, as xAPI has it when the statement has none, the time the hub stored it (1.1.0; 1.0.0
+//!   refused such a statement, and its dead letters replay under 1.1.0).
 //!   `failed` and other verbs credit nothing (the statement is still stored).
 //! - The actor is an `account { homePage, name }` (resolved through a link whose
 //!   `account_system` is the homePage) or an `mbox` (`account_system` `mbox`).
@@ -11,12 +13,18 @@
 //!   registration and the activity, so its time counts once.
 //! - `voided` removes the voided statement's record (a tombstone under that statement's key).
 
+pub mod resource;
+
 use serde_json::Value;
+use std::sync::Arc;
 use trainhub_model::{ReasonCode, Rejection, Stage};
+use trainhub_pipeline::native::Letter;
+use trainhub_pipeline::{Inbound, Native};
 use trainhub_proto::v1 as pb;
+use trainhub_proto::Format;
 
 /// The mapping's name and version, kept as provenance.
-pub const PROFILE: &str = "xapi@1.0.0";
+pub const PROFILE: &str = "xapi@1.1.0";
 
 const VERBS: &str = "http://adlnet.gov/expapi/verbs/";
 const VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
@@ -172,8 +180,10 @@ fn person(statement: &Value) -> Result<pb::PersonRef, Rejection> {
     ))
 }
 
-/// What `statement` (already checked, with its id) means for the records of `system`.
-pub fn meaning(system: &str, statement: &Value) -> Result<Meaning, Rejection> {
+/// What `statement` (already checked, with its id) means for the records of `system`;
+/// `stored` (RFC 3339) is when the hub stored it, the completion time when it has no
+/// timestamp.
+pub fn meaning(system: &str, statement: &Value, stored: &str) -> Result<Meaning, Rejection> {
     let verb = statement
         .pointer("/verb/id")
         .and_then(Value::as_str)
@@ -227,7 +237,7 @@ pub fn meaning(system: &str, statement: &Value) -> Result<Meaning, Rejection> {
     let completed_at = ["timestamp", "stored"]
         .iter()
         .find_map(|k| statement.get(*k).and_then(Value::as_str))
-        .unwrap_or_default();
+        .unwrap_or(stored);
     Ok(Meaning::Learning(Box::new(pb::Record {
         source: Some(pb::SourceRef {
             system: system.to_owned(),
@@ -263,10 +273,55 @@ pub fn tombstone(system: &str, voided: &Value, by: &Value) -> pb::Record {
     }
 }
 
+/// A statement's envelope: its record (or why it has none) with the statement's bytes.
+pub fn envelope(record: Result<pb::Record, Rejection>, bytes: Vec<u8>, id: &str) -> Inbound {
+    Inbound {
+        record,
+        payload: bytes,
+        format: Format::Json,
+        headers: serde_json::json!({ "statement": id }).to_string(),
+        replay_of: None,
+        native: Some(Native {
+            profile: PROFILE.to_owned(),
+            format: "xapi",
+            origin: Arc::default(),
+            file: None,
+        }),
+    }
+}
+
+/// A statement's dead letter, mapped again by today's mapping (replay).
+pub fn replayed(letter: Letter<'_>) -> Inbound {
+    let record = match serde_json::from_slice::<Value>(letter.payload) {
+        Ok(statement) => match meaning(letter.system, &statement, letter.received_at) {
+            Ok(Meaning::Learning(record)) => Ok(*record),
+            Ok(Meaning::Voids(_)) => Err(reject(
+                "verb",
+                "a voiding statement is applied when posted; post it again",
+            )),
+            Ok(Meaning::Nothing) => Err(reject("verb", "the statement credits nothing")),
+            Err(rejection) => Err(rejection),
+        },
+        Err(e) => Err(Rejection {
+            stage: Stage::Decode,
+            code: ReasonCode::MalformedPayload,
+            field: String::new(),
+            message: format!("not a JSON statement: {e}"),
+        }),
+    };
+    let id: String = serde_json::from_str::<Value>(letter.headers)
+        .ok()
+        .and_then(|h| h.get("statement")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    envelope(record, letter.payload.to_vec(), &id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const STORED: &str = "2026-01-02T03:04:05Z";
 
     fn statement(verb: &str, duration: &str) -> Value {
         json!({
@@ -281,7 +336,8 @@ mod tests {
 
     #[test]
     fn completion_credits_minutes_to_the_account() {
-        let Meaning::Learning(r) = meaning("mooc", &statement("completed", "PT1H30M")).unwrap()
+        let Meaning::Learning(r) =
+            meaning("mooc", &statement("completed", "PT1H30M"), STORED).unwrap()
         else {
             panic!()
         };
@@ -300,11 +356,11 @@ mod tests {
             "6a4f0a1e-3b2c-4d5e-8f90-0123456789ab"
         );
         assert_eq!(
-            meaning("mooc", &statement("failed", "PT1H")).unwrap(),
+            meaning("mooc", &statement("failed", "PT1H"), STORED).unwrap(),
             Meaning::Nothing
         );
         assert_eq!(
-            meaning("mooc", &statement("experienced", "PT1H")).unwrap(),
+            meaning("mooc", &statement("experienced", "PT1H"), STORED).unwrap(),
             Meaning::Nothing
         );
     }
@@ -342,7 +398,7 @@ mod tests {
             "object": {"objectType": "StatementRef", "id": "11111111-1111-4111-8111-111111111111"},
             "timestamp": "2026-05-02T08:00:00Z"});
         assert_eq!(
-            meaning("mooc", &voiding).unwrap(),
+            meaning("mooc", &voiding, STORED).unwrap(),
             Meaning::Voids("11111111-1111-4111-8111-111111111111".into())
         );
         let t = tombstone("mooc", &completed, &voiding);

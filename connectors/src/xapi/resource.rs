@@ -5,7 +5,11 @@
 //! name and token. A statement id used again with other content is a 409. Statements are kept
 //! as received (sealed) and normalised by the `xapi` mapping into `learning` records through
 //! the pipeline: study time lands in the dossier of the account's person, a voiding statement
-//! removes it.
+//! removes it. A statement is stored in the same transaction as the records it makes: if that
+//! commit fails the answer is 503 and nothing is kept, so the platform's retry lands both.
+//!
+//! Who may post is the binary's to decide ([`Admission`]): this module knows HTTP and xAPI,
+//! not the hub's principals.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -15,23 +19,30 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use trainhub_api::auth::{Principals, Role};
-use trainhub_api::{Inbound, Native, Pipeline};
-use trainhub_connectors::xapi::{self, Meaning};
-use trainhub_store::xapi::Stored;
+use std::sync::Arc;
+use trainhub_pipeline::{NewStatement, Pipeline};
+
+use super::Meaning;
 
 /// The version this resource speaks.
 const VERSION: &str = "1.0.3";
 /// The version header.
 const VERSION_HEADER: &str = "x-experience-api-version";
 
+/// Decides who may post statements, from the request's `Authorization` header: the partner
+/// system they are filed under and the scope the pipeline holds them to (empty for any).
+pub trait Admission: Send + Sync {
+    /// `Ok((system, scope))`, or the HTTP status (401 or 403) and why.
+    fn admit(&self, authorization: Option<&str>) -> Result<(String, String), (u16, String)>;
+}
+
 /// What the xAPI routes serve from.
 #[derive(Clone)]
 pub struct Xapi {
     /// The pipeline statements' records go through.
     pub pipeline: Pipeline,
-    /// Who may send statements (a partner with `ingest`; anyone when open).
-    pub principals: Principals,
+    /// Who may send statements.
+    pub admission: Arc<dyn Admission>,
 }
 
 /// The `/xapi/statements` routes.
@@ -91,20 +102,17 @@ fn admit(state: &Xapi, headers: &HeaderMap) -> Result<(String, String), Refusal>
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let (caller, user) = state
-        .principals
-        .authenticate_basic(authorization)
-        .map_err(|s| error(StatusCode::UNAUTHORIZED, s.message()))?;
-    caller
-        .require(Role::Ingest)
-        .map_err(|s| error(StatusCode::FORBIDDEN, s.message()))?;
-    let scope = caller.scope().to_owned();
-    let system = if scope.is_empty() {
-        user
-    } else {
-        scope.clone()
-    };
-    Ok((system, scope))
+    state.admission.admit(authorization).map_err(|(code, why)| {
+        error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN),
+            why,
+        )
+    })
+}
+
+/// The store failed: nothing was kept, the client may retry.
+fn unavailable(e: impl std::fmt::Display) -> Refusal {
+    error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 fn new_id() -> String {
@@ -134,7 +142,7 @@ async fn get_statement(
             "this resource returns single statements: give statementId",
         )
     })?;
-    match state.pipeline.store().xapi_statement(&system, &id).await {
+    match state.pipeline.statement(&system, &id).await {
         Ok(Some(bytes)) => Ok((
             [
                 (header::CONTENT_TYPE, "application/json"),
@@ -206,99 +214,99 @@ async fn post_statements(
         .into_response())
 }
 
-/// Stores `statements` (ids assigned where absent) and sends what they mean through the
-/// pipeline; returns their ids. A conflicting id refuses the whole request, before anything
-/// is stored.
+/// Maps `statements` (ids assigned where absent) and commits their records together with
+/// the statements themselves; returns their ids. A conflicting id refuses the whole request
+/// before anything is stored; a statement already stored with the same content is skipped.
 async fn receive(
     state: &Xapi,
     headers: &HeaderMap,
     mut statements: Vec<Value>,
 ) -> Result<Vec<String>, Refusal> {
     let (system, scope) = admit(state, headers)?;
-    let store = state.pipeline.store();
-    let unavailable =
-        |e: trainhub_store::Error| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-    let mut prepared = Vec::with_capacity(statements.len());
+    let mut ids = Vec::with_capacity(statements.len());
+    let mut new = Vec::with_capacity(statements.len());
     for statement in &mut statements {
-        xapi::check(statement).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+        super::check(statement).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
         if statement.get("id").is_none() {
             statement["id"] = Value::String(new_id());
         }
         let id = statement["id"].as_str().unwrap_or_default().to_owned();
-        let bytes = serde_json::to_vec(statement).expect("a value serialises");
-        let hash = hex::encode(Sha256::digest(&bytes));
-        if let Some(stored) = store
-            .xapi_statement(&system, &id)
-            .await
-            .map_err(unavailable)?
-        {
-            let stored: Value = serde_json::from_slice(&stored).unwrap_or(Value::Null);
-            if &stored != statement {
-                return Err(error(
-                    StatusCode::CONFLICT,
-                    format!("statement {id} is stored with other content"),
-                ));
-            }
-        }
-        prepared.push((id, hash, bytes));
-    }
-    let mut inbound = Vec::new();
-    let mut ids = Vec::with_capacity(statements.len());
-    for (statement, (id, hash, bytes)) in statements.iter().zip(prepared) {
-        let stored = store
-            .xapi_store(&system, &id, &hash, &bytes)
+        ids.push(id.clone());
+        let stored = state
+            .pipeline
+            .statement(&system, &id)
             .await
             .map_err(unavailable)?;
-        ids.push(id.clone());
-        match stored {
-            Stored::New => {}
-            Stored::Same => continue,
-            Stored::Conflict => {
+        let earlier = new
+            .iter()
+            .find(|(s, _): &&(NewStatement, &Value)| s.id == id);
+        let known = match (stored, earlier) {
+            (Some(bytes), _) => Some(serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
+            (None, Some((_, value))) => Some((*value).clone()),
+            (None, None) => None,
+        };
+        match known {
+            Some(known) if &known == statement => continue,
+            Some(_) => {
                 return Err(error(
                     StatusCode::CONFLICT,
                     format!("statement {id} is stored with other content"),
                 ))
             }
+            None => {}
         }
-        let record = match xapi::meaning(&system, statement) {
+        let bytes = serde_json::to_vec(statement).expect("a value serialises");
+        let content_hash = hex::encode(Sha256::digest(&bytes));
+        let row = NewStatement {
+            system: system.clone(),
+            id,
+            content_hash,
+            bytes,
+        };
+        new.push((row, &*statement));
+    }
+    let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut inbound = Vec::new();
+    for (row, statement) in &new {
+        let record = match super::meaning(&system, statement, &stored_at) {
             Ok(Meaning::Learning(record)) => Ok(*record),
-            Ok(Meaning::Voids(target)) => {
-                match store
-                    .xapi_statement(&system, &target)
-                    .await
-                    .map_err(unavailable)?
-                {
-                    Some(voided) => {
-                        let voided: Value = serde_json::from_slice(&voided).unwrap_or(Value::Null);
-                        Ok(xapi::tombstone(&system, &voided, statement))
-                    }
-                    // Voiding a statement this hub never received changes nothing.
-                    None => continue,
-                }
-            }
+            Ok(Meaning::Voids(target)) => match voided(state, &system, &target, &new).await? {
+                Some(voided) => Ok(super::tombstone(&system, &voided, statement)),
+                // Voiding a statement this hub never received changes nothing.
+                None => continue,
+            },
             Ok(Meaning::Nothing) => continue,
             Err(rejection) => Err(rejection),
         };
-        inbound.push(Inbound {
-            record,
-            payload: bytes,
-            format: trainhub_proto::Format::Json,
-            headers: serde_json::json!({ "statement": id }).to_string(),
-            replay_of: None,
-            native: Some(Native {
-                profile: xapi::PROFILE.to_owned(),
-                format: "xapi",
-                origin: Default::default(),
-            }),
-        });
+        inbound.push(super::envelope(record, row.bytes.clone(), &row.id));
     }
-    if !inbound.is_empty() {
-        let batch = state.pipeline.prepare_inbound(&scope, inbound);
-        state
-            .pipeline
-            .commit(&format!("xapi/{system}"), batch)
-            .await
-            .map_err(unavailable)?;
+    if new.is_empty() {
+        return Ok(ids);
     }
+    let mut batch = state.pipeline.prepare_inbound(&scope, inbound);
+    batch.keep_statements(new.into_iter().map(|(row, _)| row).collect());
+    state
+        .pipeline
+        .commit(&format!("xapi/{system}"), batch)
+        .await
+        .map_err(unavailable)?;
     Ok(ids)
+}
+
+/// The statement `target` voids: stored earlier, or earlier in the same request.
+async fn voided(
+    state: &Xapi,
+    system: &str,
+    target: &str,
+    batch: &[(NewStatement, &Value)],
+) -> Result<Option<Value>, Refusal> {
+    if let Some((_, value)) = batch.iter().find(|(s, _)| s.id == target) {
+        return Ok(Some((*value).clone()));
+    }
+    let stored = state
+        .pipeline
+        .statement(system, target)
+        .await
+        .map_err(unavailable)?;
+    Ok(stored.map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
 }

@@ -17,6 +17,17 @@ pub enum ApiError {
     Store(#[from] trainhub_store::Error),
 }
 
+impl From<trainhub_pipeline::QueryError> for ApiError {
+    fn from(e: trainhub_pipeline::QueryError) -> ApiError {
+        use trainhub_pipeline::QueryError as Q;
+        match e {
+            Q::Invalid(r) => ApiError::Invalid(r),
+            Q::NotFound(what) => ApiError::NotFound(what),
+            Q::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
         match e {

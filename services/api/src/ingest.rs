@@ -3,11 +3,12 @@
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::limits::{Limits, RateLimiter};
-use crate::pipeline::Pipeline;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
+use trainhub_pipeline::native::NativePayload;
+use trainhub_pipeline::Pipeline;
 use trainhub_proto::v1::{self as pb, ingest_service_server::IngestService};
 
 /// Connector name under which gRPC submissions are counted and dead-lettered.
@@ -89,47 +90,26 @@ impl IngestService for Ingest {
         if batch.system.trim().is_empty() {
             return Err(Status::invalid_argument("`system` is required"));
         }
-        let profile = crate::native::shipped(&batch.profile).ok_or_else(|| {
-            Status::invalid_argument(format!(
-                "unknown profile `{}`; the hub has: {}",
-                batch.profile,
-                crate::native::shipped_names().join(", ")
-            ))
-        })?;
-        let format = crate::native::content_format(&batch.content_type).ok_or_else(|| {
-            Status::invalid_argument(format!(
-                "content_type `{}` is not one of text/csv, application/json, \
-                 application/x-ndjson, application/xml, or the .xlsx type",
-                batch.content_type
-            ))
-        })?;
-        let payload = if batch.content_type.trim().starts_with("application/json") {
-            crate::native::json_as_lines(batch.payload)
-        } else {
-            batch.payload
-        };
-        // Mapping is CPU work: off the async threads. A document's version is its arrival.
+        let decoder = self.pipeline.decoder().is_some();
+        if !decoder {
+            return Err(Status::unimplemented(
+                "this hub reads no partner formats (no decoder was wired)",
+            ));
+        }
+        // Reading and mapping are CPU work: off the async threads.
         let pipeline = self.pipeline.clone();
         let scope = caller.scope().to_owned();
-        let system = batch.system;
+        let payload = NativePayload {
+            profile: batch.profile,
+            content_type: batch.content_type,
+            system: batch.system,
+            payload: batch.payload,
+        };
         let (items, prepared) = tokio::task::spawn_blocking(move || {
-            let now = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
-            let rows =
-                trainhub_connectors::files::Rows::from_bytes("payload", payload, format, Some(now))
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let mut items = Vec::new();
-            for row in rows {
-                let row = row.map_err(|e| Status::invalid_argument(e.to_string()))?;
-                let headers = format!("{{\"row\":{}}}", row.number);
-                items.extend(crate::native::inbound_of_row(
-                    &profile,
-                    &system,
-                    pipeline.keyer(),
-                    format,
-                    &row,
-                    &headers,
-                ));
-            }
+            let decoder = pipeline.decoder().expect("checked above");
+            let items = decoder
+                .payload(payload, pipeline.keyer())
+                .map_err(Status::invalid_argument)?;
             let n = items.len();
             Ok::<_, Status>((n, pipeline.prepare_inbound(&scope, items)))
         })

@@ -1,26 +1,20 @@
-//! trainhub's gRPC face: thin handlers that validate, call the model and the store, and convert.
+//! trainhub's gRPC face (DESIGN §2): thin handlers that authorise, call the pipeline or its
+//! queries, and convert. Depends on model, store, proto and the pipeline only.
 //!
 //! Layout:
-//! - [`pipeline`]: the ingest path every connector shares (validate → commit → outcomes);
-//! - [`convert`]: wire records to canonical records;
+//! - [`auth`]: callers, roles and scopes from the request's token or certificate;
 //! - [`ingest`], [`dossier`], [`review`], [`sync_health`]: the `trainhub.v1` services;
-//! - [`error`]: the single mapping from errors to `tonic::Status`; [`wire`]: model → wire;
+//! - [`limits`]: size limits of requests;
+//! - [`error`]: the single mapping from errors to `tonic::Status`;
 //! - [`server`]: the router with health and reflection, served on a given listener.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod convert;
 pub mod dossier;
 pub mod error;
 pub mod ingest;
 pub mod limits;
-pub mod native;
-pub mod pipeline;
-pub mod replay;
 pub mod review;
 pub mod server;
 pub mod sync_health;
-pub mod wire;
-
-pub use pipeline::{CommitObserver, Inbound, Native, Outcome, Pipeline};

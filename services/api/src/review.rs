@@ -4,10 +4,10 @@
 use crate::auth::{Caller, Role};
 use crate::dossier::account;
 use crate::error::ApiError;
-use crate::pipeline::Pipeline;
 use crate::sync_health::{bad, page_size};
 use tonic::{Request, Response, Status};
 use trainhub_model::review::ConflictKind;
+use trainhub_pipeline::Pipeline;
 use trainhub_proto::v1 as pb;
 use trainhub_proto::v1::review_service_server::ReviewService;
 use trainhub_store::audit::AuditEntry;
@@ -32,7 +32,7 @@ impl Review {
     async fn catch_up(&self) -> Result<(), Status> {
         self.pipeline
             .store()
-            .project_all(self.pipeline.policy(), crate::dossier::today())
+            .project_all(self.pipeline.policy(), trainhub_pipeline::queries::today())
             .await
             .map_err(ApiError::from)?;
         Ok(())

@@ -5,13 +5,13 @@ use crate::auth::{Principals, Role};
 use crate::dossier::Dossiers;
 use crate::ingest::Ingest;
 use crate::limits::Limits;
-use crate::pipeline::Pipeline;
 use crate::review::Review;
 use crate::sync_health::SyncHealth;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
+use trainhub_pipeline::Pipeline;
 use trainhub_proto::v1::{
     dossier_service_server::DossierServiceServer, ingest_service_server::IngestServiceServer,
     review_service_server::ReviewServiceServer,

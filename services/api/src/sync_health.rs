@@ -3,9 +3,9 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::pipeline::Pipeline;
 use tonic::{Request, Response, Status};
 use trainhub_model::{ReasonCode, Rejection};
+use trainhub_pipeline::Pipeline;
 use trainhub_proto::v1 as pb;
 use trainhub_store::read::{DeadLetter, LetterFilter};
 
@@ -116,6 +116,17 @@ pub fn letter_to_wire(l: DeadLetter) -> pb::DeadLetter {
         record_id: l.record_id,
         replayed_at: l.replayed_at.unwrap_or_default(),
         replay_attempts: i32::try_from(l.replay_attempts).unwrap_or(i32::MAX),
+        attempts: l
+            .attempts
+            .iter()
+            .map(|a| pb::LetterAttempt {
+                at: a.at.clone(),
+                outcome: a.outcome.clone(),
+                stage: a.stage.clone(),
+                reason_code: a.reason_code.clone(),
+                message: a.message.clone(),
+            })
+            .collect(),
     }
 }
 

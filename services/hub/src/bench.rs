@@ -7,9 +7,9 @@ use crate::config::Config;
 use crate::startup::Application;
 use anyhow::{Context, Result};
 use std::time::Instant;
-use trainhub_api::convert;
 use trainhub_connectors::synthetic;
 use trainhub_model::PersonKeyer;
+use trainhub_pipeline::convert;
 use trainhub_proto::v1::{self as pb, ingest_service_client::IngestServiceClient};
 use trainhub_store::{PreparedRecord, Store};
 

@@ -5,6 +5,8 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use trainhub_connectors::amqp::relay::EventsConfig;
+pub use trainhub_connectors::registry::ConnectorConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -220,51 +222,6 @@ fn yes() -> bool {
     true
 }
 
-/// One `[[connectors]]` entry, by `kind`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ConnectorConfig {
-    /// A RabbitMQ queue bound to `trainhub.in`.
-    Amqp(trainhub_connectors::amqp::AmqpConfig),
-}
-
-impl ConnectorConfig {
-    /// The connector's unique name.
-    pub fn name(&self) -> &str {
-        match self {
-            ConnectorConfig::Amqp(c) => &c.name,
-        }
-    }
-}
-
-/// `[events]`: where `dossier.changed` events go. Without a `url` no events are written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct EventsConfig {
-    /// Broker URL of the outbox relay, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
-    pub url: Option<String>,
-    /// Further nodes of the same RabbitMQ cluster, tried in turn when the one in use is lost.
-    pub fallback_urls: Vec<String>,
-    /// Topic exchange the events are published to.
-    pub exchange: String,
-    /// Outbox rows published per confirm round.
-    pub batch: u16,
-    /// Seconds without the broker after which the relay is `failed` (default 60).
-    pub fail_after_seconds: u64,
-}
-
-impl Default for EventsConfig {
-    fn default() -> Self {
-        EventsConfig {
-            url: None,
-            fallback_urls: Vec::new(),
-            exchange: "trainhub.dossier".into(),
-            batch: 500,
-            fail_after_seconds: 60,
-        }
-    }
-}
-
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -416,11 +373,7 @@ impl Config {
             if !names.insert(c.name()) {
                 anyhow::bail!("two connectors are named `{}`", c.name());
             }
-            match c {
-                ConnectorConfig::Amqp(a) => {
-                    a.validate().map_err(anyhow::Error::msg)?;
-                }
-            }
+            c.check().map_err(anyhow::Error::msg)?;
         }
         let mut systems = std::collections::HashSet::new();
         for p in &self.partners {

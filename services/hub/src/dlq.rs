@@ -31,7 +31,7 @@ fn letter_json(l: &DeadLetter, with_payload: bool) -> serde_json::Value {
         "id": l.id, "received_at": l.received_at, "connector": l.connector, "stage": l.stage,
         "reason_code": l.reason_code, "message": l.message, "system": l.system, "kind": l.kind,
         "record_id": l.record_id, "format": l.format, "replayed_at": l.replayed_at,
-        "replay_attempts": l.replay_attempts,
+        "replay_attempts": l.replay_attempts, "attempts": l.attempts,
     });
     if with_payload {
         let (text, encoding) = payload_text(&l.payload);
@@ -114,7 +114,7 @@ pub async fn replay(config: &Config, args: &DlqReplayArgs) -> Result<()> {
         .await?;
     // Statuses as on the wire and in DESIGN §6.2: ACCEPTED, DUPLICATE, …
     let status =
-        |r: &trainhub_api::replay::Replayed| r.outcome.status.as_str().to_ascii_uppercase();
+        |r: &trainhub_pipeline::replay::Replayed| r.outcome.status.as_str().to_ascii_uppercase();
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for r in &replayed {
         *by_status.entry(status(r)).or_default() += 1;

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use trainhub_api::sync_health::StatusSource;
-use trainhub_api::{CommitObserver, Outcome};
 use trainhub_connectors::status::{
     ConnectorStatus, CountSink, Reconciliation, Snapshot, State, Verdict,
 };
 use trainhub_model::merge::OutcomeStatus;
+use trainhub_pipeline::{CommitObserver, Outcome};
 use trainhub_proto::v1 as pb;
 
 /// The instruments every count goes to.
@@ -507,7 +507,7 @@ impl CommitObserver for Registry {
             by_system
                 .entry(o.system.as_str())
                 .or_default()
-                .push(crate::sink::verdict(o));
+                .push(Verdict::of(o));
         }
         for (system, verdicts) in by_system {
             let system = if system.is_empty() { "unknown" } else { system };

@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use trainhub_api::pipeline::PreparedBatch;
-use trainhub_api::{Inbound, Outcome, Pipeline};
 use trainhub_connectors::files::{FileFormat, Rows};
 use trainhub_connectors::profile::Profile;
 use trainhub_model::merge::OutcomeStatus;
+use trainhub_pipeline::PreparedBatch;
+use trainhub_pipeline::{Inbound, Outcome, Pipeline};
 
 /// Where each record of a batch came from: file and row.
 struct Origin {
@@ -146,11 +146,11 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
     let mut started = Instant::now();
     let (summary, rejects) = match &args.hub {
         Some(hub) => {
-            if trainhub_api::native::shipped(&args.profile).is_none() {
+            if trainhub_connectors::native::shipped(&args.profile).is_none() {
                 bail!(
                     "--hub: the hub maps with the profiles it ships ({}); `{}` is not one of \
                      them (a profile file works without --hub)",
-                    trainhub_api::native::shipped_names().join(", "),
+                    trainhub_connectors::native::shipped_names().join(", "),
                     args.profile
                 );
             }
@@ -414,7 +414,7 @@ fn read_all(
                 }
             };
             rows_read += 1;
-            let mapped = trainhub_api::native::inbound_of_row(
+            let mapped = trainhub_connectors::native::inbound_of_row(
                 profile,
                 system,
                 pipeline.keyer(),

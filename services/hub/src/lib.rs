@@ -3,9 +3,7 @@
 //!
 //! Layout: [`cli`] (arguments), [`config`] (typed config with env overrides), [`startup`]
 //! (wiring and serving), [`ops`] (health port), [`demo`] (synthetic partners), [`bench`]
-//! (throughput figures), [`report`] (dossier and coverage on the command line), [`sink`] (the
-//! pipeline as connectors see it), [`relay`] (outbox → `dossier.changed` events), [`keys`] (data
-//! key rotation).
+//! (throughput figures), [`report`] (dossier and coverage on the command line), [`keys`] (data key rotation).
 
 #![forbid(unsafe_code)]
 
@@ -22,10 +20,7 @@ pub mod health;
 pub mod import;
 pub mod keys;
 pub mod ops;
-pub mod relay;
 pub mod report;
 pub mod run;
-pub mod sink;
 pub mod startup;
 pub mod status_cmd;
-pub mod xapi;

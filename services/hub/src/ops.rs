@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use trainhub_api::auth::{Principals, Role};
+use trainhub_connectors::xapi::resource;
 use trainhub_store::read::LetterFilter;
 use trainhub_store::Store;
 
@@ -25,7 +26,7 @@ pub struct Ops {
     /// Who may read the dashboard and its data (everyone when open).
     pub principals: Principals,
     /// The pipeline, for the xAPI statement resource.
-    pub pipeline: trainhub_api::Pipeline,
+    pub pipeline: trainhub_pipeline::Pipeline,
 }
 
 /// The dashboard page: one file, no external assets.
@@ -39,9 +40,9 @@ pub fn router(ops: Ops) -> Router {
     let guarded = Router::new()
         .route("/api/status", get(status))
         .route_layer(axum::middleware::from_fn_with_state(ops.clone(), guard));
-    let xapi = crate::xapi::router(crate::xapi::Xapi {
+    let xapi = resource::router(resource::Xapi {
         pipeline: ops.pipeline.clone(),
-        principals: ops.principals.clone(),
+        admission: std::sync::Arc::new(XapiPartners(ops.principals.clone())),
     });
     Router::new()
         .route("/", get(|| async { Html(DASHBOARD) }))
@@ -51,6 +52,29 @@ pub fn router(ops: Ops) -> Router {
         .merge(guarded)
         .with_state(ops)
         .merge(xapi)
+}
+
+/// Partners admitted to `/xapi/statements` by HTTP Basic (their name and token) with the
+/// `ingest` role; statements are filed under the partner's system.
+struct XapiPartners(Principals);
+
+impl resource::Admission for XapiPartners {
+    fn admit(&self, authorization: Option<&str>) -> Result<(String, String), (u16, String)> {
+        let (caller, user) = self
+            .0
+            .authenticate_basic(authorization)
+            .map_err(|s| (401, s.message().to_owned()))?;
+        caller
+            .require(Role::Ingest)
+            .map_err(|s| (403, s.message().to_owned()))?;
+        let scope = caller.scope().to_owned();
+        let system = if scope.is_empty() {
+            user
+        } else {
+            scope.clone()
+        };
+        Ok((system, scope))
+    }
 }
 
 /// Lets a request through when the hub is open or it carries a token with `health:read`.

@@ -6,14 +6,15 @@ use crate::config::Config;
 use crate::startup::open_pipeline;
 use anyhow::Result;
 use std::fmt::Write;
-use trainhub_api::dossier::{today, Dossiers, Filter};
 use trainhub_model::dispatch::GroupBy;
 use trainhub_model::dossier::Dossier;
+use trainhub_pipeline::queries::{today, Filter};
+use trainhub_pipeline::Queries;
 
 /// Prints a dossier.
 pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
     let pipeline = open_pipeline(config, false).await?;
-    let service = Dossiers::new(pipeline);
+    let service = Queries::new(pipeline);
     let (id, key) = if args.person.len() == 64 {
         ("", args.person.as_str())
     } else {
@@ -105,7 +106,7 @@ pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
     let pipeline = open_pipeline(config, false).await?;
     let group_by = GroupBy::parse(&args.group_by).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let as_of = args.as_of.unwrap_or_else(today);
-    let service = Dossiers::new(pipeline);
+    let service = Queries::new(pipeline);
     let groups = service
         .coverage(group_by, &Filter::default(), as_of)
         .await

@@ -11,10 +11,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use trainhub_api::Pipeline;
+use trainhub_connectors::amqp::relay;
+use trainhub_connectors::registry::Context as ConnectorContext;
 use trainhub_connectors::status::ConnectorStatus;
 use trainhub_model::policy::Policy;
 use trainhub_model::PersonKeyer;
+use trainhub_pipeline::Pipeline;
 use trainhub_store::{Keyring, Store};
 
 /// The longest each shutdown stage (connectors and relay, projector, store) is waited for.
@@ -100,19 +102,13 @@ impl Application {
         let connectors = config
             .connectors
             .iter()
-            .map(|c| {
-                let status = match c {
-                    // An idle queue is not a fault: no silence limit here.
-                    ConnectorConfig::Amqp(a) => ConnectorStatus::new(a.name.clone(), "amqp"),
-                };
-                (c.clone(), registry.add(status))
-            })
+            .map(|c| (c.clone(), registry.add(c.status())))
             .collect();
         let relay_status = config
             .events
             .url
             .as_ref()
-            .map(|_| registry.add(ConnectorStatus::new(crate::relay::NAME, "outbox")));
+            .map(|_| registry.add(ConnectorStatus::new(relay::NAME, "outbox")));
         Ok(Application {
             grpc,
             http,
@@ -195,20 +191,24 @@ impl Application {
                 let _ = http_stop.recv().await;
             },
         );
-        let projector = tokio::spawn(project(self.pipeline.clone(), tx.subscribe()));
+        let projector = tokio::spawn(trainhub_pipeline::projector::run(
+            self.pipeline.clone(),
+            tx.subscribe(),
+        ));
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut sources = Vec::new();
-        let sink = crate::sink::PipelineSink::new(self.pipeline.clone());
+        let sink = trainhub_pipeline::sink::PipelineSink::new(self.pipeline.clone());
         for (config, status) in self.connectors {
-            match config {
-                ConnectorConfig::Amqp(c) => sources.push(tokio::spawn(
-                    trainhub_connectors::amqp::run(c, sink.clone(), status, stop.clone()),
-                )),
-            }
+            sources.push(config.spawn(ConnectorContext {
+                sink: sink.clone(),
+                keyer: self.pipeline.keyer().clone(),
+                status,
+                stop: stop.clone(),
+            }));
         }
         if let Some(status) = self.relay_status {
-            sources.push(tokio::spawn(crate::relay::run(
-                self.pipeline.store().clone(),
+            sources.push(tokio::spawn(relay::run(
+                self.pipeline.clone(),
                 self.events,
                 self.registry.instance().to_owned(),
                 status,
@@ -297,56 +297,13 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
     let scopes = config
         .connectors
         .iter()
-        .map(|c| match c {
-            ConnectorConfig::Amqp(a) => (a.name.clone(), a.system.clone()),
-        })
+        .map(|c| (c.name().to_owned(), c.system().to_owned()))
         .collect();
-    Ok(Pipeline::new(store, PersonKeyer::new(&secret), Arc::new(policy)).with_scopes(scopes))
-}
-
-/// Keeps the dossier state current: drains the persons marked dirty by ingest. While batches
-/// are streaming in, it steps aside for up to [`MAX_LAG`] so that a person touched by many
-/// batches of a burst is projected once rather than once per batch; readers never see the lag
-/// (a dirty person's dossier is computed from the source records, and coverage drains first).
-/// A failed round is logged and retried with backoff; the marks stay until a round clears them.
-async fn project(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<()>) {
-    use std::time::{Duration, Instant};
-    const TICK: Duration = Duration::from_millis(100);
-    const QUIET: Duration = Duration::from_millis(300);
-    const MAX_LAG: Duration = Duration::from_secs(10);
-    let mut last_drain = Instant::now();
-    let mut backoff = TICK;
-    loop {
-        let busy = pipeline.since_last_commit().is_some_and(|d| d < QUIET);
-        let pause = if busy && last_drain.elapsed() < MAX_LAG {
-            TICK
-        } else {
-            let today = trainhub_api::dossier::today();
-            loop {
-                match pipeline
-                    .store()
-                    .project_dirty(pipeline.policy(), today, 1000)
-                    .await
-                {
-                    Ok(0) => {
-                        last_drain = Instant::now();
-                        backoff = TICK;
-                        break TICK;
-                    }
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Dossier projection failed; retrying.");
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                        break backoff;
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            _ = stop.recv() => return,
-            _ = tokio::time::sleep(pause) => {}
-        }
-    }
+    Ok(
+        Pipeline::new(store, PersonKeyer::new(&secret), Arc::new(policy))
+            .with_scopes(scopes)
+            .with_decoder(Arc::new(trainhub_connectors::native::Formats)),
+    )
 }
 
 /// The gRPC TLS settings from `[server] tls_*`, reading the PEM files now so a wrong path or

@@ -2,6 +2,7 @@
 //! Outcomes are returned only after the batch's transaction has committed.
 
 use crate::convert;
+use crate::native::{Native, NativeDecoder};
 use prost::Message;
 use std::sync::Arc;
 use trainhub_model::merge::OutcomeStatus;
@@ -9,6 +10,7 @@ use trainhub_model::policy::Policy;
 use trainhub_model::{PersonKeyer, ReasonCode, Rejection, Stage};
 use trainhub_proto::v1 as pb;
 use trainhub_proto::Format;
+use trainhub_store::xapi::NewStatement;
 use trainhub_store::{DeadLetterInput, PreparedRecord, Store};
 
 /// What the pipeline needs: the store, the person keyer and the rules.
@@ -23,6 +25,8 @@ pub struct Pipeline {
     /// letter by its connector's current setting (the fix may be in the configuration).
     scopes: Arc<std::collections::HashMap<String, String>>,
     observer: Option<Arc<dyn CommitObserver>>,
+    /// Partners' formats (`SubmitNative`, replay of their dead letters).
+    decoder: Option<Arc<dyn NativeDecoder>>,
 }
 
 /// Told of every committed batch: for metrics and connector status.
@@ -56,7 +60,19 @@ impl Pipeline {
             last_commit: Arc::default(),
             scopes: Arc::default(),
             observer: None,
+            decoder: None,
         }
+    }
+
+    /// This pipeline, reading partners' own formats with `decoder`.
+    pub fn with_decoder(mut self, decoder: Arc<dyn NativeDecoder>) -> Self {
+        self.decoder = Some(decoder);
+        self
+    }
+
+    /// The reader of partners' formats, if the binary gave one.
+    pub fn decoder(&self) -> Option<&dyn NativeDecoder> {
+        self.decoder.as_deref()
     }
 
     /// This pipeline, telling `observer` of every commit.
@@ -74,6 +90,15 @@ impl Pipeline {
     /// The system connector `name` speaks for now, if it is configured.
     pub fn scope_of(&self, name: &str) -> Option<&str> {
         self.scopes.get(name).map(String::as_str)
+    }
+
+    /// The xAPI statement `id` of `system`, as received.
+    pub async fn statement(
+        &self,
+        system: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, trainhub_store::Error> {
+        self.store.xapi_statement(system, id).await
     }
 
     /// The store behind the pipeline.
@@ -140,58 +165,87 @@ impl Pipeline {
         let _span = tracing::info_span!("validate").entered();
         let mut batch = PreparedBatch::default();
         for item in inbound {
-            let source = match &item.record {
-                Ok(r) => r.source.clone().unwrap_or_default(),
-                Err(_) => pb::SourceRef::default(),
-            };
-            let checked = item.record.and_then(|record| {
-                if !scope.is_empty() && source.system != scope {
-                    return Err(Rejection {
-                        stage: Stage::Identity,
-                        code: ReasonCode::SystemMismatch,
-                        field: "source.system".into(),
-                        message: format!(
-                            "the sender (connector or partner) speaks for system `{scope}`, not `{}`",
-                            source.system
-                        ),
-                    });
-                }
-                convert::canonical(&record, &self.keyer).map_err(|r| match &item.native {
-                    Some(native) => native.name_source(r),
-                    None => r,
-                })
-            });
-            let profile = item.native.as_ref().map_or("", |n| n.profile.as_str());
-            match checked {
-                Ok(canonical) => {
-                    batch.slots.push(Slot::Stored(batch.prepared.len()));
-                    let mut prepared = PreparedRecord::new(&canonical, item.payload, profile);
-                    prepared.replay_of = item.replay_of;
-                    batch.prepared.push(prepared);
-                }
-                Err(rejection) => {
-                    batch.slots.push(Slot::Rejected(batch.rejects.len()));
-                    batch.rejects.push(DeadLetterInput {
-                        rejection,
-                        system: source.system.clone(),
-                        kind: source.kind.clone(),
-                        record_id: source.record_id.clone(),
-                        payload: item.payload,
-                        format: match &item.native {
-                            Some(n) => format!("{}:{}", n.format, n.profile),
-                            None => item.format.as_str().to_owned(),
-                        },
-                        headers: item.headers,
-                        scope: scope.to_owned(),
-                        replay_of: item.replay_of,
-                    });
-                }
-            }
-            batch
-                .ids
-                .push((source.system, source.record_id, source.kind));
+            self.push(&mut batch, scope, item, None);
         }
         batch
+    }
+
+    /// Prepares records the store refused for good: each goes to the dead letters with
+    /// `refusal`, keeping its source identity and bytes (a record already refused keeps its
+    /// own reason).
+    pub fn prepare_refused(
+        &self,
+        scope: &str,
+        inbound: impl IntoIterator<Item = Inbound>,
+        refusal: &Rejection,
+    ) -> PreparedBatch {
+        let mut batch = PreparedBatch::default();
+        for item in inbound {
+            self.push(&mut batch, scope, item, Some(refusal));
+        }
+        batch
+    }
+
+    fn push(
+        &self,
+        batch: &mut PreparedBatch,
+        scope: &str,
+        item: Inbound,
+        refusal: Option<&Rejection>,
+    ) {
+        let source = match &item.record {
+            Ok(r) => r.source.clone().unwrap_or_default(),
+            Err(_) => pb::SourceRef::default(),
+        };
+        let checked = item.record.and_then(|record| {
+            if let Some(refusal) = refusal {
+                return Err(refusal.clone());
+            }
+            if !scope.is_empty() && source.system != scope {
+                return Err(Rejection {
+                    stage: Stage::Identity,
+                    code: ReasonCode::SystemMismatch,
+                    field: "source.system".into(),
+                    message: format!(
+                        "the sender (connector or partner) speaks for system `{scope}`, not `{}`",
+                        source.system
+                    ),
+                });
+            }
+            convert::canonical(&record, &self.keyer).map_err(|r| match &item.native {
+                Some(native) => native.name_source(r),
+                None => r,
+            })
+        });
+        let profile = item.native.as_ref().map_or("", |n| n.profile.as_str());
+        match checked {
+            Ok(canonical) => {
+                batch.slots.push(Slot::Stored(batch.prepared.len()));
+                let mut prepared = PreparedRecord::new(&canonical, item.payload, profile);
+                prepared.replay_of = item.replay_of;
+                batch.prepared.push(prepared);
+            }
+            Err(rejection) => {
+                batch.slots.push(Slot::Rejected(batch.rejects.len()));
+                batch.rejects.push(DeadLetterInput {
+                    rejection,
+                    system: source.system.clone(),
+                    kind: source.kind.clone(),
+                    record_id: source.record_id.clone(),
+                    payload: item.payload,
+                    format: match &item.native {
+                        Some(n) => n.tag(),
+                        None => item.format.as_str().to_owned(),
+                    },
+                    headers: item.headers,
+                    scope: scope.to_owned(),
+                    replay_of: item.replay_of,
+                });
+            }
+        }
+        batch
+            .ids
+            .push((source.system, source.record_id, source.kind));
     }
 
     /// The I/O half of [`Pipeline::submit`]: one transaction, then the outcomes.
@@ -208,7 +262,12 @@ impl Pipeline {
         let committed = loop {
             match self
                 .store
-                .commit_batch(connector, &batch.prepared, &batch.rejects)
+                .commit_batch_with(
+                    connector,
+                    &batch.prepared,
+                    &batch.rejects,
+                    &batch.statements,
+                )
                 .await
             {
                 Err(e) if e.is_retryable_conflict() && attempt < 5 => {
@@ -272,28 +331,6 @@ pub struct Inbound {
     pub native: Option<Native>,
 }
 
-/// How a native record was made: the profile, the source format, and which source field
-/// each canonical field came from (so a validation rejection names the partner's field).
-#[derive(Debug, Clone)]
-pub struct Native {
-    /// `name@version` of the mapping profile; kept as the record's provenance.
-    pub profile: String,
-    /// The source format (`csv`, `jsonl`, `lrmx`, …).
-    pub format: &'static str,
-    /// Canonical field path → source path.
-    pub origin: Arc<std::collections::BTreeMap<String, String>>,
-}
-
-impl Native {
-    /// `rejection` with its field named as the source has it: `A0184 (person.national_id)`.
-    pub fn name_source(&self, mut rejection: Rejection) -> Rejection {
-        if let Some(source) = self.origin.get(&rejection.field) {
-            rejection.field = format!("{source} ({})", rejection.field);
-        }
-        rejection
-    }
-}
-
 impl Inbound {
     /// Decodes `payload` as `format`; a failure is a `decode` stage `MALFORMED_PAYLOAD`.
     pub fn decode(payload: Vec<u8>, format: Format, headers: String) -> Inbound {
@@ -328,9 +365,17 @@ pub struct PreparedBatch {
     rejects: Vec<DeadLetterInput>,
     slots: Vec<Slot>,
     ids: Vec<(String, String, String)>,
+    /// xAPI statements to keep in the same transaction as the records they made.
+    statements: Vec<NewStatement>,
 }
 
 impl PreparedBatch {
+    /// Keeps `statements` in the batch's transaction: each is stored exactly when the records
+    /// it made are, so a failed commit leaves neither and a retry lands both.
+    pub fn keep_statements(&mut self, statements: Vec<NewStatement>) {
+        self.statements.extend(statements);
+    }
+
     /// Records in the batch.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -339,28 +384,5 @@ impl PreparedBatch {
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
-    }
-}
-
-impl From<Outcome> for pb::RecordOutcome {
-    fn from(o: Outcome) -> Self {
-        let status = match o.status {
-            OutcomeStatus::Accepted => pb::RecordStatus::Accepted,
-            OutcomeStatus::Duplicate => pb::RecordStatus::Duplicate,
-            OutcomeStatus::Superseded => pb::RecordStatus::Superseded,
-            OutcomeStatus::Parked => pb::RecordStatus::Parked,
-            OutcomeStatus::Rejected => pb::RecordStatus::Rejected,
-        };
-        let (reason_code, message) = match o.rejection {
-            Some(r) => (r.code.as_str().to_owned(), r.describe()),
-            None => (String::new(), String::new()),
-        };
-        pb::RecordOutcome {
-            record_id: o.record_id,
-            kind: o.kind,
-            status: status as i32,
-            reason_code,
-            message,
-        }
     }
 }

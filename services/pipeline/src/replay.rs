@@ -1,10 +1,14 @@
 //! Dead-letter replay: the kept bytes run through the pipeline again, as the connector that
 //! received them runs now (same connector name, its current system scope). A letter whose
 //! record is now stored is marked replayed in the same transaction; one still refused stays
-//! dead with its new reason. Nothing is deleted.
+//! dead. Either way the letter keeps its first refusal and gains a line of history per
+//! attempt. Nothing is deleted. A partner's own format is decoded again by the binary's
+//! [`crate::NativeDecoder`], with the mapping profile's current version.
 
-use crate::pipeline::{Inbound, Outcome, Pipeline};
+use crate::native::Letter;
+use crate::{Inbound, Outcome, Pipeline};
 use std::collections::BTreeMap;
+use trainhub_model::merge::OutcomeStatus;
 use trainhub_model::{ReasonCode, Rejection, Stage};
 use trainhub_proto::Format;
 use trainhub_store::read::{DeadLetter, LetterFilter};
@@ -69,39 +73,82 @@ impl Pipeline {
         let mut out = Vec::new();
         for ((connector, scope), letters) in groups {
             for chunk in letters.chunks(BATCH) {
-                let inbound = chunk.iter().map(|l| {
-                    let mut item = match Format::parse(&l.format) {
-                        Some(format) => {
-                            Inbound::decode(l.payload.clone(), format, l.headers.clone())
-                        }
-                        None => Inbound {
-                            record: Err(Rejection {
-                                stage: Stage::Decode,
-                                code: ReasonCode::MalformedPayload,
-                                field: String::new(),
-                                message: format!("unknown payload format `{}`", l.format),
-                            }),
-                            payload: l.payload.clone(),
-                            format: Format::Protobuf,
-                            headers: l.headers.clone(),
-                            replay_of: None,
-                            native: None,
-                        },
-                    };
-                    item.replay_of = Some(l.id);
-                    item
-                });
+                let mut inbound = Vec::with_capacity(chunk.len());
+                // Which records each letter's bytes decoded to.
+                let mut spans = Vec::with_capacity(chunk.len());
+                for letter in chunk {
+                    let start = inbound.len();
+                    inbound.extend(self.decode_letter(letter, &scope).into_iter().map(|mut i| {
+                        i.replay_of = Some(letter.id);
+                        i
+                    }));
+                    spans.push(start..inbound.len());
+                }
                 let batch = self.prepare_inbound(&scope, inbound);
                 let outcomes = self.commit(&connector, batch).await?;
-                out.extend(
-                    chunk
-                        .iter()
-                        .zip(outcomes)
-                        .map(|(l, outcome)| Replayed { id: l.id, outcome }),
-                );
+                out.extend(chunk.iter().zip(spans).map(|(l, span)| Replayed {
+                    id: l.id,
+                    outcome: letter_outcome(&outcomes[span]),
+                }));
             }
         }
         tracing::info!(replayed = out.len(), "Dead letters replayed.");
         Ok(out)
     }
+
+    /// The records a letter's bytes decode to now: canonical formats as they are, partners'
+    /// formats with the mapping profile's current version (through the binary's decoder).
+    fn decode_letter(&self, l: &DeadLetter, scope: &str) -> Vec<Inbound> {
+        if let Some(format) = Format::parse(&l.format) {
+            return vec![Inbound::decode(
+                l.payload.clone(),
+                format,
+                l.headers.clone(),
+            )];
+        }
+        let letter = Letter {
+            format: &l.format,
+            system: if scope.is_empty() { &l.system } else { scope },
+            payload: &l.payload,
+            headers: &l.headers,
+            received_at: &l.received_at,
+        };
+        let decoded = self
+            .decoder()
+            .and_then(|d| d.letter(letter, self.keyer()))
+            .filter(|items| !items.is_empty());
+        decoded.unwrap_or_else(|| {
+            vec![Inbound {
+                record: Err(Rejection {
+                    stage: Stage::Decode,
+                    code: ReasonCode::MalformedPayload,
+                    field: String::new(),
+                    message: format!("no reader for the letter's format `{}`", l.format),
+                }),
+                payload: l.payload.clone(),
+                format: Format::Protobuf,
+                headers: l.headers.clone(),
+                replay_of: None,
+                native: None,
+            }]
+        })
+    }
+}
+
+/// A letter's outcome over the records its bytes made: the first refusal if any was refused,
+/// else the most telling (accepted or parked before superseded before duplicate).
+fn letter_outcome(outcomes: &[Outcome]) -> Outcome {
+    let telling = |o: &&Outcome| match o.status {
+        OutcomeStatus::Rejected => 4,
+        OutcomeStatus::Accepted | OutcomeStatus::Parked => 3,
+        OutcomeStatus::Superseded => 2,
+        OutcomeStatus::Duplicate => 1,
+    };
+    let mut best = &outcomes[0];
+    for o in outcomes {
+        if telling(&o) > telling(&best) {
+            best = o;
+        }
+    }
+    best.clone()
 }

@@ -1,7 +1,8 @@
-//! Model → wire conversions for the dossier service.
+//! Model → wire conversions, all in one place: dossiers, flags, coverage groups, outcomes.
 
 use trainhub_model::dispatch::CoverageGroup;
 use trainhub_model::dossier::{self as d, Light};
+use trainhub_model::merge::OutcomeStatus;
 use trainhub_proto::v1 as pb;
 
 fn light(l: Light) -> pb::Light {
@@ -53,7 +54,7 @@ fn training(t: &d::TrainingEntry) -> pb::TrainingEntry {
         format: t.format.as_str().to_owned(),
         start_date: t.start_date.to_string(),
         end_date: t.end_date.to_string(),
-        credited_hours: t.credited_hours,
+        credited_hours: trainhub_model::dossier::round2(t.credited_hours),
         outcome: t.outcome.map(|o| o.as_str().to_owned()).unwrap_or_default(),
         certificate_no: t.certificate_no.clone().unwrap_or_default(),
         annual_form: t.annual_form,
@@ -125,5 +126,28 @@ pub fn dossier(d: &d::Dossier) -> pb::Dossier {
             .unwrap_or_default(),
         status: d.status.as_str().to_owned(),
         region_code: d.region_code.clone(),
+    }
+}
+
+impl From<crate::Outcome> for pb::RecordOutcome {
+    fn from(o: crate::Outcome) -> Self {
+        let status = match o.status {
+            OutcomeStatus::Accepted => pb::RecordStatus::Accepted,
+            OutcomeStatus::Duplicate => pb::RecordStatus::Duplicate,
+            OutcomeStatus::Superseded => pb::RecordStatus::Superseded,
+            OutcomeStatus::Parked => pb::RecordStatus::Parked,
+            OutcomeStatus::Rejected => pb::RecordStatus::Rejected,
+        };
+        let (reason_code, message) = match o.rejection {
+            Some(r) => (r.code.as_str().to_owned(), r.describe()),
+            None => (String::new(), String::new()),
+        };
+        pb::RecordOutcome {
+            record_id: o.record_id,
+            kind: o.kind,
+            status: status as i32,
+            reason_code,
+            message,
+        }
     }
 }

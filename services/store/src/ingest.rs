@@ -70,6 +70,19 @@ impl Store {
         records: &[PreparedRecord],
         rejects: &[DeadLetterInput],
     ) -> Result<BatchOutcome> {
+        self.commit_batch_with(connector, records, rejects, &[])
+            .await
+    }
+
+    /// [`Store::commit_batch`], also keeping the xAPI `statements` the records were made from:
+    /// a statement is stored exactly when its records are.
+    pub async fn commit_batch_with(
+        &self,
+        connector: &str,
+        records: &[PreparedRecord],
+        rejects: &[DeadLetterInput],
+        statements: &[crate::xapi::NewStatement],
+    ) -> Result<BatchOutcome> {
         // Sealing is CPU work: done before the write lock is taken.
         let sealed = self.seal_records(records);
         let rejects_sealed: Vec<(Vec<u8>, String)> = rejects
@@ -84,6 +97,7 @@ impl Store {
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
+        crate::xapi::insert_statements(self, &mut tx, &now, statements).await?;
         insert_raw_log(self.backend, &mut tx, connector, &now, records, &sealed).await?;
 
         // Within the batch, only the greatest version of each key goes to the database.
@@ -141,19 +155,11 @@ impl Store {
         }
         let dead_letter_ids =
             insert_dead_letters(&mut tx, connector, &now, rejects, &rejects_sealed).await?;
-        for (r, status) in records.iter().zip(&statuses) {
-            if let Some(id) = r.replay_of {
-                sqlx::query(
-                    "UPDATE dead_letters SET replayed_at = $1, replay_attempts = replay_attempts + 1, \
-                     message = $2 WHERE id = $3",
-                )
-                .bind(&now)
-                .bind(format!("replayed: {}", status.as_str()))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        let replayed = records
+            .iter()
+            .map(|r| r.replay_of)
+            .zip(statuses.iter().copied());
+        crate::replayed::record_attempts(&mut tx, &now, replayed, rejects).await?;
         tx.commit().await?;
         Ok(BatchOutcome {
             statuses,
@@ -507,17 +513,8 @@ async fn insert_dead_letters(
     let mut ids = Vec::with_capacity(rejects.len());
     for (d, (payload, headers)) in rejects.iter().zip(sealed) {
         if let Some(id) = d.replay_of {
-            // Still refused on replay: the letter stays, with the new reason.
-            sqlx::query(
-                "UPDATE dead_letters SET stage = $1, reason_code = $2, message = $3, \
-                 replay_attempts = replay_attempts + 1 WHERE id = $4",
-            )
-            .bind(d.rejection.stage.as_str())
-            .bind(d.rejection.code.as_str())
-            .bind(d.rejection.describe())
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            // Still refused on replay: the letter stays as first refused (its history gains
+            // the attempt, see `replayed`).
             ids.push(id);
             continue;
         }

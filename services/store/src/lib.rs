@@ -23,6 +23,7 @@ pub mod prepared;
 pub mod projection;
 pub mod read;
 pub mod rekey;
+mod replayed;
 pub mod review;
 pub mod seal;
 mod sql;
@@ -81,6 +82,21 @@ impl Error {
                     | sqlx::Error::Tls(_)
             )
         ) || self.is_retryable_conflict()
+    }
+
+    /// A refusal that trying again cannot change: the database refused this data (a
+    /// constraint, a data exception, a trigger's `RAISE`). Everything else — connection
+    /// trouble, a restart, a full disk, a lock — may pass, and is retried by the connectors.
+    pub fn is_permanent(&self) -> bool {
+        let Error::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if !matches!(e.kind(), sqlx::error::ErrorKind::Other) {
+            return true;
+        }
+        // PostgreSQL's classes: 22 data exception, 23 integrity constraint, P0 PL/pgSQL raise.
+        e.code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("23") || c.starts_with("P0"))
     }
 
     /// A conflict between concurrent transactions (deadlock, serialization failure, SQLite

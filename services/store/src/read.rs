@@ -39,6 +39,33 @@ pub struct DeadLetter {
     pub replayed_at: Option<String>,
     /// Replays so far.
     pub replay_attempts: i64,
+    /// What each replay did, oldest first (the fields above keep the first refusal).
+    pub attempts: Vec<Attempt>,
+}
+
+/// One replay of a dead letter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Attempt {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The record's outcome: `ACCEPTED`, `DUPLICATE`, …, or `REJECTED`.
+    pub outcome: String,
+    /// When refused again: the stage.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stage: String,
+    /// When refused again: the reason code.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason_code: String,
+    /// When refused again: the message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+fn attempts(lines: &str) -> Vec<Attempt> {
+    lines
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Which dead letters to list or replay.
@@ -55,7 +82,7 @@ pub struct LetterFilter {
 }
 
 const LETTER_COLUMNS: &str = "id, connector, stage, reason_code, message, system, kind, \
-    record_id, payload, received_at, format, headers, scope, replayed_at, replay_attempts";
+    record_id, payload, received_at, format, headers, scope, replayed_at, replay_attempts, attempts";
 
 fn letter(row: &sqlx::any::AnyRow, keys: &Keyring) -> Result<DeadLetter> {
     let id: i64 = row.try_get("id")?;
@@ -88,6 +115,7 @@ fn letter(row: &sqlx::any::AnyRow, keys: &Keyring) -> Result<DeadLetter> {
         scope: row.try_get("scope")?,
         replayed_at: row.try_get("replayed_at")?,
         replay_attempts: row.try_get("replay_attempts")?,
+        attempts: attempts(&row.try_get::<String, _>("attempts")?),
     })
 }
 

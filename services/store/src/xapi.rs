@@ -2,60 +2,48 @@
 //! by partner system and statement id.
 
 use crate::seal::column;
-use crate::{now_rfc3339, Error, Result, Store};
+use crate::{Error, Result, Store};
 use sqlx::Row;
 
-/// What storing a statement found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
-    /// A new statement.
-    New,
-    /// The same statement was already stored under this id.
-    Same,
-    /// Another statement is stored under this id (xAPI: 409 Conflict).
-    Conflict,
+/// A statement to keep, written in the same transaction as the records it maps to.
+#[derive(Debug, Clone)]
+pub struct NewStatement {
+    /// The partner system it is filed under.
+    pub system: String,
+    /// Its id.
+    pub id: String,
+    /// SHA-256 of its bytes, hex: a second `PUT` of the id with other content is a conflict.
+    pub content_hash: String,
+    /// Its bytes as received (sealed when stored).
+    pub bytes: Vec<u8>,
 }
 
-impl Store {
-    /// Stores `statement` (its bytes) as `id` of `system`, unless that id is taken.
-    pub async fn xapi_store(
-        &self,
-        system: &str,
-        id: &str,
-        content_hash: &str,
-        statement: &[u8],
-    ) -> Result<Stored> {
-        let sealed = self.keys.seal(column::XAPI, statement);
-        let _guard = self.write_guard().await;
-        let inserted = sqlx::query(
+/// Writes `statements` in `tx`; one already stored under its id is left as it is (the caller
+/// compared the content before).
+pub(crate) async fn insert_statements(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now: &str,
+    statements: &[NewStatement],
+) -> Result<()> {
+    for st in statements {
+        let sealed = store.keys.seal(column::XAPI, &st.bytes);
+        sqlx::query(
             "INSERT INTO xapi_statements (system, id, content_hash, statement, stored_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (system, id) DO NOTHING",
         )
-        .bind(system)
-        .bind(id)
-        .bind(content_hash)
+        .bind(&st.system)
+        .bind(&st.id)
+        .bind(&st.content_hash)
         .bind(sealed)
-        .bind(now_rfc3339())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(Stored::New);
-        }
-        let stored: String =
-            sqlx::query("SELECT content_hash FROM xapi_statements WHERE system = $1 AND id = $2")
-                .bind(system)
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("content_hash")?;
-        Ok(if stored == content_hash {
-            Stored::Same
-        } else {
-            Stored::Conflict
-        })
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     }
+    Ok(())
+}
 
+impl Store {
     /// The statement `id` of `system`, as received.
     pub async fn xapi_statement(&self, system: &str, id: &str) -> Result<Option<Vec<u8>>> {
         let row =

@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
+use trainhub_connectors::registry::{ConnectorConfig, Context};
 use trainhub_connectors::synthetic::{self, HR};
+use trainhub_pipeline::sink::SinkFuture;
+use trainhub_pipeline::{Envelopes, ErrorKind, RecordSink, SinkError, Verdict};
 use trainhub_proto::v1 as pb;
 use trainhub_store::read::LetterFilter;
 use trainhub_tests::broker::{wait_for, Broker, Feed};
@@ -240,24 +243,32 @@ async fn ten_thousand_messages_sqlite() {
 /// what a connector sees when a commit's answer is lost (the database committed, the
 /// connection dropped before it said so).
 struct LostAnswer {
-    inner: std::sync::Arc<trainhub::sink::PipelineSink>,
+    inner: std::sync::Arc<trainhub_pipeline::sink::PipelineSink>,
     lost: std::sync::atomic::AtomicBool,
 }
 
-impl trainhub_connectors::sink::RecordSink for LostAnswer {
-    fn commit(
-        &self,
-        batch: trainhub_connectors::sink::Batch,
-    ) -> trainhub_connectors::sink::SinkFuture<'_> {
+impl RecordSink for LostAnswer {
+    fn commit(&self, batch: Envelopes) -> SinkFuture<'_, Vec<Verdict>> {
         Box::pin(async move {
             let statuses = self.inner.commit(batch).await?;
             if !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                return Err(trainhub_connectors::sink::SinkError(
-                    "connection reset after COMMIT".into(),
-                ));
+                return Err(SinkError {
+                    kind: ErrorKind::Transient,
+                    message: "connection reset after COMMIT".into(),
+                });
             }
             Ok(statuses)
         })
+    }
+
+    fn refuse(
+        &self,
+        connector: &str,
+        system: &str,
+        message: Vec<trainhub_pipeline::Inbound>,
+        cause: &SinkError,
+    ) -> SinkFuture<'_, Verdict> {
+        self.inner.refuse(connector, system, message, cause)
     }
 }
 
@@ -289,7 +300,7 @@ async fn a_committed_batch_whose_answer_was_lost_comes_back_duplicate() {
         .unwrap();
 
     let sink = std::sync::Arc::new(LostAnswer {
-        inner: trainhub::sink::PipelineSink::new(pipeline.clone()),
+        inner: trainhub_pipeline::sink::PipelineSink::new(pipeline.clone()),
         lost: Default::default(),
     });
     let status = std::sync::Arc::new(trainhub_connectors::status::ConnectorStatus::new(
@@ -297,12 +308,12 @@ async fn a_committed_batch_whose_answer_was_lost_comes_back_duplicate() {
         "amqp",
     ));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(trainhub_connectors::amqp::run(
-        hr.clone(),
+    let task = ConnectorConfig::Amqp(hr.clone()).spawn(Context {
         sink,
-        status.clone(),
+        keyer: pipeline.keyer().clone(),
+        status: status.clone(),
         stop,
-    ));
+    });
     use std::sync::atomic::Ordering::Relaxed;
     let n = records.len() as u64;
     let c = &status.counters;

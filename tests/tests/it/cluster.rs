@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use trainhub_api::pipeline::Inbound;
-use trainhub_api::Pipeline;
 use trainhub_connectors::synthetic::{self, HR};
 use trainhub_model::policy::Policy;
 use trainhub_model::PersonKeyer;
+use trainhub_pipeline::Inbound;
+use trainhub_pipeline::Pipeline;
 use trainhub_proto::Format;
 use trainhub_store::read::{LetterFilter, Table};
 use trainhub_store::Store;

@@ -6,10 +6,10 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
-use trainhub_api::Pipeline;
 use trainhub_connectors::synthetic;
 use trainhub_model::policy::Policy;
 use trainhub_model::PersonKeyer;
+use trainhub_pipeline::Pipeline;
 use trainhub_proto::v1 as pb;
 use trainhub_store::Store;
 use trainhub_tests::{Backend, TestStore};
@@ -56,7 +56,7 @@ async fn concurrent_equals_sequential(seed: u64) {
         return;
     };
     let records = record_set(seed);
-    let today = trainhub_api::dossier::today();
+    let today = trainhub_pipeline::queries::today();
 
     let sequential = open(&sequential_store).await;
     for chunk in records.chunks(200) {

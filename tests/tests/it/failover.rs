@@ -83,7 +83,9 @@ async fn consumers_and_relay_move_to_the_next_node_when_one_goes_away() {
         );
     }
     assert_eq!(
-        hub.status(trainhub::relay::NAME).state().as_str(),
+        hub.status(trainhub_connectors::amqp::relay::NAME)
+            .state()
+            .as_str(),
         "running"
     );
     let events = broker.drain(&watch, Duration::from_secs(2)).await.unwrap();

@@ -17,14 +17,14 @@ fn sample(name: &str) -> PathBuf {
 }
 
 /// The pipeline `trainhub import` opens on `test_store` (no running hub).
-async fn pipeline_on(test_store: &TestStore) -> trainhub_api::Pipeline {
+async fn pipeline_on(test_store: &TestStore) -> trainhub_pipeline::Pipeline {
     let config = TestHub::config_for(test_store);
     trainhub::startup::open_pipeline(&config, true)
         .await
         .unwrap()
 }
 
-async fn run(pipeline: &trainhub_api::Pipeline, file: &Path, rejects: &Path) -> Summary {
+async fn run(pipeline: &trainhub_pipeline::Pipeline, file: &Path, rejects: &Path) -> Summary {
     let profile = Profile::resolve("cadre-a01").unwrap();
     let format = FileFormat::of(file).unwrap();
     import(

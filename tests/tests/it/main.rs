@@ -2,6 +2,7 @@
 //! fresh SQLite file and, for the `_postgres` variants, a fresh PostgreSQL database.
 
 mod amqp;
+mod amqp_refused;
 mod at_rest;
 mod auth;
 mod bad_input;
@@ -17,7 +18,9 @@ mod ingest;
 mod order;
 mod reflection;
 mod replay;
+mod replay_formats;
 mod review;
 mod rules;
 mod tls;
 mod xapi;
+mod xapi_commit;

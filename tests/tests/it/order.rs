@@ -4,10 +4,10 @@
 use crate::fixtures::*;
 use proptest::prelude::*;
 use std::sync::Arc;
-use trainhub_api::Pipeline;
 use trainhub_model::dossier::{compute, Dossier};
 use trainhub_model::policy::Policy;
 use trainhub_model::{NationalId, PersonKeyer};
+use trainhub_pipeline::Pipeline;
 use trainhub_proto::v1 as pb;
 use trainhub_store::Store;
 use trainhub_tests::{Backend, TestStore};

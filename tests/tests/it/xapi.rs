@@ -9,8 +9,10 @@ use trainhub_api::auth::token_digest;
 use trainhub_proto::v1 as pb;
 use trainhub_tests::{Backend, TestHub, TestStore};
 
-const HR_TOKEN: &str = "b1d2c3e4f5a60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a";
-const MOOC_TOKEN: &str = "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc";
+pub(crate) const HR_TOKEN: &str =
+    "b1d2c3e4f5a60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a";
+pub(crate) const MOOC_TOKEN: &str =
+    "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc";
 const READER_TOKEN: &str = "d00dfeed00112233445566778899aabbccddeeff00112233445566778899aabb";
 
 fn partner(name: &str, system: &str, token: &str) -> PartnerConfig {
@@ -26,7 +28,7 @@ fn partner(name: &str, system: &str, token: &str) -> PartnerConfig {
 }
 
 /// A hub with the HR partner, the learning platform `mooc` and a dossier reader.
-async fn xapi_hub(test_store: TestStore) -> TestHub {
+pub(crate) async fn xapi_hub(test_store: TestStore) -> TestHub {
     TestHub::start_with(test_store, |c| {
         c.partners = vec![
             partner("hr", HR, HR_TOKEN),
@@ -42,7 +44,10 @@ async fn xapi_hub(test_store: TestStore) -> TestHub {
 }
 
 /// A submission of `records` under a partner's bearer `token`.
-fn as_partner(token: &str, records: Vec<pb::Record>) -> tonic::Request<pb::SubmitRequest> {
+pub(crate) fn as_partner(
+    token: &str,
+    records: Vec<pb::Record>,
+) -> tonic::Request<pb::SubmitRequest> {
     let mut request = tonic::Request::new(pb::SubmitRequest { records });
     request
         .metadata_mut()
@@ -72,7 +77,7 @@ async fn client(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> serde_j
 }
 
 /// A raw HTTP request to the ops port: status and body.
-async fn http(
+pub(crate) async fn http(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,
@@ -103,7 +108,7 @@ async fn http(
 }
 
 /// Online hours of `national_id`'s dossier, all years.
-async fn online_hours(hub: &TestHub, national_id: &str) -> f64 {
+pub(crate) async fn online_hours(hub: &TestHub, national_id: &str) -> f64 {
     let mut request = tonic::Request::new(pb::GetDossierRequest {
         national_id: national_id.into(),
         as_of: "2026-12-31".into(),
@@ -256,7 +261,7 @@ async fn a_third_party_xapi_client_sends_and_voids_study_time() {
     hub.stop().await;
 }
 
-fn base64_encode(text: &str) -> String {
+pub(crate) fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }

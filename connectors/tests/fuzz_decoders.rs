@@ -7,10 +7,10 @@
 
 use proptest::prelude::*;
 use prost::Message;
-use trainhub_api::convert::canonical;
-use trainhub_api::pipeline::Inbound;
 use trainhub_connectors::synthetic;
 use trainhub_model::{PersonKeyer, Stage};
+use trainhub_pipeline::convert::canonical;
+use trainhub_pipeline::Inbound;
 use trainhub_proto::v1 as pb;
 use trainhub_proto::Format;
 

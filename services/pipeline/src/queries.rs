@@ -1,0 +1,279 @@
+//! Queries every front end shares (the gRPC services, the command line): a person's dossier,
+//! coverage per group, dispatch checks. The rules are the model's; this reads the store and
+//! applies them.
+
+use crate::{convert, Pipeline};
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+use trainhub_model::codes::{Category, Rank};
+use trainhub_model::dispatch::{self, CoverageGroup, GroupBy};
+use trainhub_model::dossier::{self as d, Light};
+use trainhub_model::record::PersonRef;
+use trainhub_model::values::date_opt;
+use trainhub_model::{NationalId, PersonKey, Rejection};
+use trainhub_proto::v1 as pb;
+use trainhub_store::projection::StateFilter;
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The request itself is invalid.
+    #[error("{0}")]
+    Invalid(#[from] Rejection),
+    /// Nothing known under the given key.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] trainhub_store::Error),
+}
+
+/// Today in the hub's time zone: the default `as_of` and the projection day.
+pub fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+/// Reads of dossiers, coverage and dispatch checks, shared by the gRPC services and the
+/// command line. Reads only: the projection is kept by the projector loop.
+#[derive(Debug, Clone)]
+pub struct Queries {
+    pipeline: Pipeline,
+}
+
+impl Queries {
+    /// Queries through `pipeline`'s store and rules.
+    pub fn new(pipeline: Pipeline) -> Self {
+        Queries { pipeline }
+    }
+
+    /// The pipeline behind the queries.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The dossier of `key` at `as_of`.
+    pub async fn dossier_of(
+        &self,
+        key: &PersonKey,
+        as_of: NaiveDate,
+    ) -> Result<d::Dossier, QueryError> {
+        let records = self.pipeline.store().person_facts(key).await?;
+        d::compute(key, &records, as_of, self.pipeline.policy())
+            .ok_or_else(|| QueryError::NotFound(format!("no person is known under key {key}")))
+    }
+
+    /// The dossier of the person named by `national_id` or `person_key` at `as_of` (today when
+    /// `None`).
+    pub async fn dossier(
+        &self,
+        national_id: &str,
+        person_key: &str,
+        as_of: Option<NaiveDate>,
+    ) -> Result<d::Dossier, QueryError> {
+        let key = resolve_key(&self.pipeline, national_id, person_key)?;
+        self.dossier_of(&key, as_of.unwrap_or_else(today)).await
+    }
+
+    /// Coverage per group at `as_of`. At the projection day (today) the database aggregates the
+    /// maintained state; for another day each person's facts are streamed page by page and
+    /// aggregated here, never all in memory at once.
+    pub async fn coverage(
+        &self,
+        group_by: GroupBy,
+        filter: &Filter,
+        as_of: NaiveDate,
+    ) -> Result<BTreeMap<String, CoverageGroup>, QueryError> {
+        let store = self.pipeline.store();
+        let policy = self.pipeline.policy();
+        if as_of == today() {
+            store.project_all(policy, as_of).await?;
+            return Ok(store.coverage(group_by, &filter.state(true)).await?);
+        }
+        let mut groups: BTreeMap<String, CoverageGroup> = BTreeMap::new();
+        let mut after = String::new();
+        loop {
+            let page = store.state_page(&filter.state(false), &after, 1000).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.to_string();
+            for (key, records) in &page {
+                if let Some(d) =
+                    d::compute(key, records, as_of, policy).filter(|d| filter.matches(d))
+                {
+                    if d.in_scope {
+                        groups
+                            .entry(dispatch::group_key(&d, group_by))
+                            .or_default()
+                            .add(&d);
+                    }
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Checks a dispatch plan.
+    pub async fn check_dispatch(
+        &self,
+        plan: &pb::DispatchPlan,
+    ) -> Result<pb::DispatchCheck, QueryError> {
+        let class = convert::training_class(
+            plan.class
+                .as_ref()
+                .ok_or_else(|| Rejection::missing("class"))?,
+        )?;
+        let as_of =
+            date_opt("as_of", &plan.as_of)?.unwrap_or_else(|| today().max(class.start_date));
+        let store = self.pipeline.store();
+        let policy = self.pipeline.policy();
+        let mut persons = Vec::new();
+        let mut planned_by_unit: BTreeMap<String, Vec<PersonKey>> = BTreeMap::new();
+        for (index, r) in plan.persons.iter().enumerate() {
+            let field = format!("persons[{index}]");
+            let key = match convert::reader_person_ref(&field, r, self.pipeline.keyer())? {
+                PersonRef::Key(k) => Some(k),
+                PersonRef::Account {
+                    account_system,
+                    account_id,
+                } => {
+                    store
+                        .person_for_account(&account_system, &account_id)
+                        .await?
+                }
+            };
+            let mut entry = pb::PersonDispatch {
+                index: index as i32,
+                ..Default::default()
+            };
+            if let Some(key) = key {
+                let records = store.person_facts(&key).await?;
+                entry.person_key = key.to_string();
+                if let Some(d) = d::compute(&key, &records, as_of, policy) {
+                    entry.known = true;
+                    entry.name = d.name.clone();
+                    entry.unit_code = d.unit_code.clone();
+                    entry.red = d.light == Light::Red;
+                    entry.violations = dispatch::violations(&key, &records, &class, as_of, policy)
+                        .iter()
+                        .map(crate::wire::flag)
+                        .collect();
+                    planned_by_unit
+                        .entry(d.unit_code.clone())
+                        .or_default()
+                        .push(key);
+                }
+            }
+            persons.push(entry);
+        }
+        let mut units = Vec::new();
+        for (unit, planned) in planned_by_unit {
+            let mut away = 0i64;
+            let mut in_scope = 0i64;
+            let mut after = String::new();
+            let filter = StateFilter {
+                unit_code: Some(unit.clone()),
+                ..Default::default()
+            };
+            loop {
+                let page = store.state_page(&filter, &after, 1000).await?;
+                let Some((last, _)) = page.last() else { break };
+                after = last.to_string();
+                for (key, records) in &page {
+                    let Some(d) = d::compute(key, records, as_of, policy).filter(|d| d.in_scope)
+                    else {
+                        continue;
+                    };
+                    in_scope += 1;
+                    if planned.contains(key)
+                        || dispatch::away_during(&d, class.start_date, class.end_date)
+                    {
+                        away += 1;
+                    }
+                }
+            }
+            let share = if in_scope == 0 {
+                1.0
+            } else {
+                away as f64 / in_scope as f64
+            };
+            units.push(pb::UnitLoad {
+                unit_code: unit,
+                in_scope,
+                away,
+                share,
+                overloaded: share > policy.unit_overload_share + 1e-9,
+            });
+        }
+        let ok =
+            persons.iter().all(|p| p.violations.is_empty()) && units.iter().all(|u| !u.overloaded);
+        Ok(pb::DispatchCheck { persons, units, ok })
+    }
+}
+
+/// A listing/coverage filter, validated.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    unit_code: Option<String>,
+    rank: Option<Rank>,
+    category: Option<Category>,
+    region_code: Option<String>,
+    light: Option<Light>,
+}
+
+impl Filter {
+    /// Validates the wire filter.
+    pub fn parse(f: Option<&pb::DossierFilter>) -> Result<Filter, Rejection> {
+        let Some(f) = f else {
+            return Ok(Filter::default());
+        };
+        let light = match pb::Light::try_from(f.light).unwrap_or(pb::Light::Unspecified) {
+            pb::Light::Unspecified => None,
+            pb::Light::Red => Some(Light::Red),
+            pb::Light::Yellow => Some(Light::Yellow),
+            pb::Light::Green => Some(Light::Green),
+            pb::Light::Exempt => Some(Light::Exempt),
+        };
+        Ok(Filter {
+            unit_code: trainhub_model::values::text_opt(&f.unit_code),
+            rank: Rank::parse_opt("filter.rank", &f.rank)?,
+            category: Category::parse_opt("filter.category", &f.category)?,
+            region_code: trainhub_model::values::text_opt(&f.region_code),
+            light,
+        })
+    }
+
+    /// The part the database can apply; rank and light only at the projection day.
+    pub fn state(&self, projection_day: bool) -> StateFilter {
+        StateFilter {
+            unit_code: self.unit_code.clone(),
+            category: self.category.map(|c| c.as_str().to_owned()),
+            region_code: self.region_code.clone(),
+            rank: self
+                .rank
+                .filter(|_| projection_day)
+                .map(|r| r.as_str().to_owned()),
+            light: self
+                .light
+                .filter(|_| projection_day)
+                .map(|l| l.as_str().to_owned()),
+        }
+    }
+
+    /// Whether a computed dossier passes the whole filter.
+    pub fn matches(&self, d: &d::Dossier) -> bool {
+        self.rank.is_none_or(|r| d.rank == Some(r)) && self.light.is_none_or(|l| d.light == l)
+    }
+}
+
+/// The person key a reader asks for, by national ID or directly.
+pub fn resolve_key(
+    pipeline: &Pipeline,
+    national_id: &str,
+    person_key: &str,
+) -> Result<PersonKey, Rejection> {
+    if !national_id.trim().is_empty() {
+        let id = NationalId::parse("national_id", national_id)?;
+        Ok(pipeline.keyer().key(&id))
+    } else {
+        PersonKey::parse("national_id or person_key", person_key)
+    }
+}
