@@ -2,7 +2,7 @@
 //! letters, and tells each record's outcome. Nothing is acknowledged before it commits.
 
 use crate::seal::column;
-use crate::sql::{list, tuples, MAX_PARAMS};
+use crate::sql::{fetch_in, tuples, MAX_PARAMS};
 use crate::Backend;
 use crate::{now_rfc3339, PreparedRecord, Result, Store};
 use sqlx::any::AnyRow;
@@ -417,43 +417,12 @@ async fn known_persons(
     accounts.sort_unstable();
     accounts.dedup();
     let mut known = Known::default();
-    for chunk in keys.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT DISTINCT person_key FROM source_records WHERE kind = 'person' AND deleted = 0 \
-             AND person_key IN ({})",
-            list(backend, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(*k);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            known.persons.insert(row.try_get("person_key")?);
-        }
+    let sql = "SELECT DISTINCT person_key FROM source_records WHERE kind = 'person' \
+               AND deleted = 0 AND person_key IN ({in})";
+    for row in fetch_in(backend, tx, sql, &keys).await? {
+        known.persons.insert(row.try_get("person_key")?);
     }
-    // Looked up by account id alone through a partial index on links, then matched on the
-    // pair here: a row-value join made PostgreSQL's planner scan the table.
-    let mut owners: HashMap<(String, String), HashSet<String>> = HashMap::new();
-    for chunk in accounts.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT account_system, account_id, person_key FROM source_records \
-             WHERE kind = 'link' AND deleted = 0 AND account_id IN ({})",
-            list(backend, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for (_, a) in chunk {
-            q = q.bind(a.as_str());
-        }
-        let wanted: HashSet<&(String, String)> = chunk.iter().copied().collect();
-        for row in q.fetch_all(&mut **tx).await? {
-            let pair = (row.try_get("account_system")?, row.try_get("account_id")?);
-            if wanted.contains(&pair) {
-                let owner: Option<String> = row.try_get("person_key")?;
-                owners.entry(pair.clone()).or_default().extend(owner);
-                known.accounts.insert(pair);
-            }
-        }
-    }
+    let owners = account_owners(backend, tx, &accounts, &mut known).await?;
     // Rare: accounts claimed twice, and conflicts of the batch's own. Only then is the review
     // table read, for decisions already taken.
     let contested: Vec<(String, String)> = owners
@@ -461,46 +430,54 @@ async fn known_persons(
         .filter(|(_, o)| o.len() > 1)
         .map(|(a, _)| a)
         .collect();
-    let own: Vec<&str> = written
-        .iter()
-        .filter_map(|&i| records[i].conflict.as_deref())
-        .collect();
     if !contested.is_empty() {
+        let ids: Vec<&str> = contested.iter().map(|(_, a)| a.as_str()).collect();
+        let sql = "SELECT account_system, account_id FROM review_conflicts \
+                   WHERE kind = 'ACCOUNT_LINKED_TWICE' AND status = 'resolved' \
+                   AND account_id IN ({in})";
         let mut decided: HashSet<(String, String)> = HashSet::new();
-        for chunk in contested.chunks(MAX_PARAMS) {
-            let sql = format!(
-                "SELECT account_system, account_id FROM review_conflicts \
-                 WHERE kind = 'ACCOUNT_LINKED_TWICE' AND status = 'resolved' \
-                 AND account_id IN ({})",
-                list(backend, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for (_, a) in chunk {
-                q = q.bind(a.as_str());
-            }
-            for row in q.fetch_all(&mut **tx).await? {
-                decided.insert((row.try_get("account_system")?, row.try_get("account_id")?));
-            }
+        for row in fetch_in(backend, tx, sql, &ids).await? {
+            decided.insert((row.try_get("account_system")?, row.try_get("account_id")?));
         }
         known.contested = contested
             .into_iter()
             .filter(|a| !decided.contains(a))
             .collect();
     }
-    for chunk in own.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT id FROM review_conflicts WHERE status = 'resolved' AND id IN ({})",
-            list(backend, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            known.decided.insert(row.try_get("id")?);
-        }
+    let own: Vec<&str> = written
+        .iter()
+        .filter_map(|&i| records[i].conflict.as_deref())
+        .collect();
+    let sql = "SELECT id FROM review_conflicts WHERE status = 'resolved' AND id IN ({in})";
+    for row in fetch_in(backend, tx, sql, &own).await? {
+        known.decided.insert(row.try_get("id")?);
     }
     Ok(known)
+}
+
+/// The linked persons of each of `accounts` (noted as known in `known`). Looked up by account
+/// id alone through a partial index on links, then matched on the pair here: a row-value join
+/// made PostgreSQL's planner scan the table.
+async fn account_owners(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    accounts: &[&(String, String)],
+    known: &mut Known,
+) -> Result<HashMap<(String, String), HashSet<String>>> {
+    let wanted: HashSet<&(String, String)> = accounts.iter().copied().collect();
+    let ids: Vec<&str> = accounts.iter().map(|(_, a)| a.as_str()).collect();
+    let sql = "SELECT account_system, account_id, person_key FROM source_records \
+               WHERE kind = 'link' AND deleted = 0 AND account_id IN ({in})";
+    let mut owners: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    for row in fetch_in(backend, tx, sql, &ids).await? {
+        let pair = (row.try_get("account_system")?, row.try_get("account_id")?);
+        if wanted.contains(&pair) {
+            let owner: Option<String> = row.try_get("person_key")?;
+            owners.entry(pair.clone()).or_default().extend(owner);
+            known.accounts.insert(pair);
+        }
+    }
+    Ok(owners)
 }
 
 async fn insert_dead_letters(

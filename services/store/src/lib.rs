@@ -4,11 +4,17 @@
 //! Layout:
 //! - [`Store`]: connecting, migrating, the backend in use;
 //! - [`prepared`]: a validated record turned into the rows it will write;
-//! - [`ingest`]: one transaction per batch: raw log, current versions, dead letters;
-//! - [`projection`]: the dossier state maintained on write, and what reads it;
+//! - [`ingest`]: one transaction per batch: raw log, current versions, dead letters (and the
+//!   xAPI statements the records came from, see [`xapi`]);
+//! - `replayed`: each replayed letter's attempt, written in the replay's transaction;
+//! - [`projection`]: the dossier state maintained on write (marks, facts, the projector's
+//!   rounds) and what reads it;
 //! - [`outbox`]: `dossier.changed` events written with the state, taken by a relay;
 //! - [`read`]: dead letters and counts for operators;
-//! - [`review`]: the identity review queue (conflicts, held and unmatched records).
+//! - [`review`]: the identity review queue (conflicts, held and unmatched records);
+//! - [`seal`], [`rekey`]: personal data sealed at rest and key rotation; [`audit`]: the read
+//!   trail; [`cluster`]: hub instances sharing the store; `sql`: placeholders and chunked
+//!   `IN (…)` lookups.
 //!
 //! Tables: `raw_log` (append-only, every received record), `source_records` (the winning
 //! version per `(system, kind, record_id)`), `dead_letters` (refused records with their bytes).

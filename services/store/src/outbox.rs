@@ -9,7 +9,7 @@
 //! oldest row (its head), and on PostgreSQL locks it `FOR UPDATE SKIP LOCKED`, so a person's
 //! next event cannot be taken until the previous one is deleted.
 
-use crate::sql::{list, MAX_PARAMS};
+use crate::sql::{fetch_in, list, MAX_PARAMS};
 use crate::{Backend, Result, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -76,26 +76,18 @@ pub(crate) async fn announce(
     now: &str,
 ) -> Result<usize> {
     let mut previous: HashMap<String, (i64, String, String)> = HashMap::new();
-    for chunk in projected.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT person_key, seq, state_hash, unit_code FROM dossier_events \
-             WHERE person_key IN ({})",
-            list(backend, chunk.len())
+    let keys: Vec<&str> = projected.iter().map(|p| p.person_key).collect();
+    let sql = "SELECT person_key, seq, state_hash, unit_code FROM dossier_events \
+               WHERE person_key IN ({in})";
+    for row in fetch_in(backend, tx, sql, &keys).await? {
+        previous.insert(
+            row.try_get("person_key")?,
+            (
+                row.try_get("seq")?,
+                row.try_get("state_hash")?,
+                row.try_get("unit_code")?,
+            ),
         );
-        let mut q = sqlx::query(&sql);
-        for p in chunk {
-            q = q.bind(p.person_key);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            previous.insert(
-                row.try_get("person_key")?,
-                (
-                    row.try_get("seq")?,
-                    row.try_get("state_hash")?,
-                    row.try_get("unit_code")?,
-                ),
-            );
-        }
     }
     let mut written = 0;
     for p in projected {

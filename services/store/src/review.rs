@@ -7,7 +7,7 @@
 
 use crate::projection::insert_marks;
 use crate::seal::column;
-use crate::sql::{list, MAX_PARAMS};
+use crate::sql::{fetch_in, list, MAX_PARAMS};
 use crate::{now_rfc3339, Backend, Error, Result, Store};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
@@ -43,29 +43,20 @@ pub(crate) async fn claims_of(
         .into_iter()
         .collect();
     let mut out = Claims::new();
-    for chunk in ids.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT system, kind, record_id, version, received_at, person_key, account_system, \
-             account_id FROM source_records WHERE kind = 'link' AND deleted = 0 \
-             AND person_key IS NOT NULL AND account_id IN ({})",
-            list(backend, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
+    let sql = "SELECT system, kind, record_id, version, received_at, person_key, \
+               account_system, account_id FROM source_records WHERE kind = 'link' \
+               AND deleted = 0 AND person_key IS NOT NULL AND account_id IN ({in})";
+    for row in fetch_in(backend, conn, sql, &ids).await? {
+        let account = (row.try_get("account_system")?, row.try_get("account_id")?);
+        if !accounts.contains(&account) {
+            continue;
         }
-        for row in q.fetch_all(&mut *conn).await? {
-            let account = (row.try_get("account_system")?, row.try_get("account_id")?);
-            if !accounts.contains(&account) {
-                continue;
-            }
-            let key: String = row.try_get("person_key")?;
-            out.entry(account).or_default().push(Claim {
-                person_key: PersonKey::parse("person_key", &key).map_err(|e| corrupt(&key, e))?,
-                source: source_of(&row)?,
-                received_at: row.try_get("received_at")?,
-            });
-        }
+        let key: String = row.try_get("person_key")?;
+        out.entry(account).or_default().push(Claim {
+            person_key: PersonKey::parse("person_key", &key).map_err(|e| corrupt(&key, e))?,
+            source: source_of(&row)?,
+            received_at: row.try_get("received_at")?,
+        });
     }
     Ok(out)
 }
@@ -77,19 +68,11 @@ pub(crate) async fn decisions_for(
     persons: &[String],
 ) -> Result<Decisions> {
     let mut out = Decisions::new();
-    for chunk in persons.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT c.id, c.choice FROM review_conflicts c JOIN review_conflict_persons p \
-             ON p.conflict_id = c.id WHERE c.status = 'resolved' AND p.person_key IN ({})",
-            list(backend, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for p in chunk {
-            q = q.bind(p.as_str());
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            out.insert(row.try_get("id")?, row.try_get("choice")?);
-        }
+    let keys: Vec<&str> = persons.iter().map(String::as_str).collect();
+    let sql = "SELECT c.id, c.choice FROM review_conflicts c JOIN review_conflict_persons p \
+               ON p.conflict_id = c.id WHERE c.status = 'resolved' AND p.person_key IN ({in})";
+    for row in fetch_in(backend, conn, sql, &keys).await? {
+        out.insert(row.try_get("id")?, row.try_get("choice")?);
     }
     Ok(out)
 }

@@ -5,6 +5,8 @@
 //! thousands of `$n` parameters quadratic to bind.
 
 use crate::Backend;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use std::fmt::Write;
 
 /// `($1,$2),($3,$4),…` (PostgreSQL) or `(?,?),(?,?),…` (SQLite) for `rows` rows of `cols`
@@ -53,6 +55,44 @@ pub(crate) fn param(backend: Backend, n: usize) -> String {
 
 /// Most rows a single statement binds, keeping well under both databases' parameter limits.
 pub(crate) const MAX_PARAMS: usize = 30_000;
+
+/// Runs `sql` once per chunk of `values`, with the chunk's placeholders where `sql` says
+/// `{in}`, and returns every row: a lookup by a key list of any length.
+pub(crate) async fn fetch_in(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    sql: &str,
+    values: &[&str],
+) -> crate::Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(MAX_PARAMS) {
+        let statement = sql.replace("{in}", &list(backend, chunk.len()));
+        let mut q = sqlx::query(&statement);
+        for v in chunk {
+            q = q.bind(*v);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// Runs `sql` (a statement with `{in}`, see [`fetch_in`]) once per chunk of `values`.
+pub(crate) async fn execute_in(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    sql: &str,
+    values: &[&str],
+) -> crate::Result<()> {
+    for chunk in values.chunks(MAX_PARAMS) {
+        let statement = sql.replace("{in}", &list(backend, chunk.len()));
+        let mut q = sqlx::query(&statement);
+        for v in chunk {
+            q = q.bind(*v);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

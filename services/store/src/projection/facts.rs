@@ -1,0 +1,137 @@
+//! A person's current records, as the dossier reads them: their own records, records naming
+//! them by a linked account, and the classes those records refer to.
+
+use crate::review;
+use crate::seal::column;
+use crate::sql::fetch_in;
+use crate::{Backend, Error, Keyring, Result};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeMap, BTreeSet};
+use trainhub_model::dossier::StoredRecord;
+use trainhub_model::record::{Body, Kind, SourceRef};
+use trainhub_model::review::{Claims, Reviewed};
+
+pub(crate) const COLUMNS: &str = "system, kind, record_id, version, received_at, profile, body";
+
+pub(crate) fn stored_record(row: &AnyRow, keys: &Keyring) -> Result<StoredRecord> {
+    let kind: String = row.try_get("kind")?;
+    let record_id: String = row.try_get("record_id")?;
+    let corrupt = |e: String| Error::Corrupt(format!("{kind}/{record_id}"), e);
+    let body: String = row.try_get("body")?;
+    let body = keys.open_text(column::BODY, &body).map_err(|e| {
+        let system: String = row.try_get("system").unwrap_or_default();
+        Error::Sealed(
+            format!("{} of {system}/{kind}/{record_id}", column::BODY),
+            e,
+        )
+    })?;
+    let body: Body = serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
+    Ok(StoredRecord {
+        source: SourceRef {
+            system: row.try_get("system")?,
+            kind: Kind::parse("kind", &kind).map_err(|e| corrupt(e.to_string()))?,
+            record_id: record_id.clone(),
+            version: row.try_get("version")?,
+        },
+        received_at: row.try_get("received_at")?,
+        profile: row.try_get("profile")?,
+        body,
+    })
+}
+
+/// The current, live records of each of `persons`: their own records, records naming them by a
+/// linked account, and the classes those records refer to. Records are sorted so the facts of
+/// a person do not depend on the order rows come back in.
+pub(crate) async fn records_of(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    keys: &Keyring,
+    persons: &[String],
+) -> Result<BTreeMap<String, Vec<StoredRecord>>> {
+    let mut out: BTreeMap<String, Vec<StoredRecord>> =
+        persons.iter().map(|p| (p.clone(), Vec::new())).collect();
+    let mut accounts: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let keys_of: Vec<&str> = persons.iter().map(String::as_str).collect();
+    let sql = format!(
+        "SELECT {COLUMNS}, person_key, account_system, account_id FROM source_records \
+         WHERE person_key IN ({{in}}) AND deleted = 0 AND body IS NOT NULL"
+    );
+    for row in fetch_in(backend, conn, &sql, &keys_of).await? {
+        let person: String = row.try_get("person_key")?;
+        let record = stored_record(&row, keys)?;
+        if record.source.kind == Kind::Link {
+            let account = (row.try_get("account_system")?, row.try_get("account_id")?);
+            accounts.entry(account).or_default().push(person.clone());
+        }
+        out.entry(person).or_default().push(record);
+    }
+    let account_ids: Vec<&str> = accounts.keys().map(|(_, id)| id.as_str()).collect();
+    let sql = format!(
+        "SELECT {COLUMNS}, account_system, account_id FROM source_records \
+         WHERE person_key IS NULL AND deleted = 0 AND body IS NOT NULL AND kind <> 'link' \
+         AND account_id IN ({{in}})"
+    );
+    for row in fetch_in(backend, conn, &sql, &account_ids).await? {
+        let account: (String, String) =
+            (row.try_get("account_system")?, row.try_get("account_id")?);
+        if let Some(owners) = accounts.get(&account) {
+            let record = stored_record(&row, keys)?;
+            for owner in owners {
+                out.entry(owner.clone()).or_default().push(record.clone());
+            }
+        }
+    }
+    let mut by_class: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (person, records) in &out {
+        for r in records {
+            if let Some(c) = r.body.class_id() {
+                by_class
+                    .entry(c.to_owned())
+                    .or_default()
+                    .insert(person.clone());
+            }
+        }
+    }
+    let class_ids: Vec<&str> = by_class.keys().map(String::as_str).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM source_records WHERE kind = 'training_class' \
+         AND deleted = 0 AND body IS NOT NULL AND class_id IN ({{in}})"
+    );
+    for row in fetch_in(backend, conn, &sql, &class_ids).await? {
+        let record = stored_record(&row, keys)?;
+        let class = record.body.class_id().unwrap_or_default().to_owned();
+        for person in by_class.get(&class).into_iter().flatten() {
+            out.entry(person.clone()).or_default().push(record.clone());
+        }
+    }
+    for records in out.values_mut() {
+        records.sort_by(|a, b| {
+            (a.source.kind, &a.source.system, &a.source.record_id).cmp(&(
+                b.source.kind,
+                &b.source.system,
+                &b.source.record_id,
+            ))
+        });
+    }
+    Ok(out)
+}
+
+/// The records of each of `persons` ([`records_of`]) after the identity review rules:
+/// records waiting for a reviewer are left out, decisions applied.
+pub(crate) async fn reviewed_of(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    keys: &Keyring,
+    persons: &[String],
+) -> Result<BTreeMap<String, Reviewed>> {
+    let facts = records_of(backend, conn, keys, persons).await?;
+    let accounts = review::linked_accounts(facts.values().flatten());
+    let claims = if accounts.is_empty() {
+        Claims::new()
+    } else {
+        review::claims_of(backend, conn, &accounts).await?
+    };
+    let decisions = review::decisions_for(backend, conn, persons).await?;
+    review::review_all(facts, &claims, &decisions)
+}

@@ -1,0 +1,322 @@
+//! The projector's rounds: read the marks, compute the marked persons' dossiers outside any
+//! lock, then in one short transaction clear the marks that did not change meanwhile and
+//! write exactly those persons' state, review findings and outbox rows.
+
+use super::facts::reviewed_of;
+use super::{bump, insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
+use crate::review;
+use crate::seal::column;
+use crate::sql::{execute_in, list, tuples, MAX_PARAMS};
+use crate::{now_rfc3339, Backend, Error, Result, Store};
+use chrono::NaiveDate;
+use sqlx::{Any, Row, Transaction};
+use std::collections::{BTreeMap, BTreeSet};
+use trainhub_model::dossier::{compute, Dossier};
+use trainhub_model::policy::Policy;
+use trainhub_model::PersonKey;
+
+/// The marked persons' new state, computed and sealed before the write.
+#[derive(Default)]
+struct Round {
+    /// Per person: the dossier and its facts (JSON), or `None` when the person is gone.
+    computed: BTreeMap<String, Option<(Dossier, String)>>,
+    /// Per person: the name and facts, sealed.
+    sealed: BTreeMap<String, (String, String)>,
+    /// Review findings of persons with conflicts or held records.
+    findings: BTreeMap<String, review::Findings>,
+}
+
+impl Store {
+    /// Projects up to `limit` dirty persons at `today`; returns how many were taken.
+    ///
+    /// Optimistic: the marks and records are read and the dossiers computed outside any write
+    /// lock; one short transaction then clears each mark whose `seq` is unchanged and writes the
+    /// state of exactly those persons. A person marked again meanwhile keeps its mark and is
+    /// projected in a later round, so several projectors (hubs) never store a stale state.
+    pub async fn project_dirty(
+        &self,
+        policy: &Policy,
+        today: NaiveDate,
+        limit: i64,
+    ) -> Result<usize> {
+        // Projectors of several hubs and concurrent writers may still conflict (a deadlock or
+        // a serialization failure rolls one back): that round simply runs again.
+        let mut attempt = 0;
+        loop {
+            match self.project_dirty_once(policy, today, limit).await {
+                Err(e) if e.is_retryable_conflict() && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "Projection conflicted; retrying.");
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn project_dirty_once(
+        &self,
+        policy: &Policy,
+        today: NaiveDate,
+        limit: i64,
+    ) -> Result<usize> {
+        let marks: Vec<Mark> = sqlx::query(&format!(
+            "SELECT person_key, seq FROM dossier_dirty ORDER BY person_key LIMIT {limit}"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("person_key")?, r.try_get("seq")?)))
+        .collect::<Result<_>>()?;
+        if marks.is_empty() {
+            return Ok(0);
+        }
+        let (deferred, marks): (Vec<Mark>, Vec<Mark>) = marks
+            .into_iter()
+            .partition(|(k, _)| k.starts_with(ACCOUNT_MARK) || k.starts_with(CLASS_MARK));
+        if !deferred.is_empty() {
+            self.expand_deferred(&deferred).await?;
+        }
+        if marks.is_empty() {
+            return Ok(deferred.len());
+        }
+        let round = self.compute_round(policy, today, &marks).await?;
+        let _guard = self.write_guard().await;
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        let cleared = clear_marks(self.backend, &mut tx, &marks).await?;
+        self.write_round(&mut tx, &round, &cleared, &now).await?;
+        tx.commit().await?;
+        Ok(marks.len())
+    }
+
+    /// Each marked person's records after the identity review rules (records waiting for a
+    /// reviewer left out, decisions applied), their dossier at `today`, sealed.
+    async fn compute_round(
+        &self,
+        policy: &Policy,
+        today: NaiveDate,
+        marks: &[Mark],
+    ) -> Result<Round> {
+        let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
+        let (reviewed, in_review) = {
+            let mut conn = self.pool.acquire().await?;
+            let reviewed = reviewed_of(self.backend, &mut conn, &self.keys, &keys).await?;
+            let in_review = review::in_review(self.backend, &mut conn, &keys).await?;
+            (reviewed, in_review)
+        };
+        let mut round = Round::default();
+        for (key, r) in &reviewed {
+            let person = PersonKey::parse("person_key", key)
+                .map_err(|e| Error::Corrupt(key.clone(), e.to_string()))?;
+            let state = compute(&person, &r.records, today, policy).map(|d| {
+                let facts = serde_json::to_string(&r.records).expect("records serialise");
+                (d, facts)
+            });
+            if let Some((d, facts)) = &state {
+                let sealed = (
+                    self.keys.seal_text(column::NAME, &d.name),
+                    self.keys.seal_text(column::FACTS, facts),
+                );
+                round.sealed.insert(key.clone(), sealed);
+            }
+            round.computed.insert(key.clone(), state);
+            if !r.conflicts.is_empty() || !r.held.is_empty() || in_review.contains(key) {
+                round.findings.insert(key.clone(), self.findings(r));
+            }
+        }
+        Ok(round)
+    }
+
+    /// Writes the state, findings and outbox rows of the persons whose marks were `cleared`;
+    /// removes the state of persons who are gone.
+    async fn write_round(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        round: &Round,
+        cleared: &BTreeSet<String>,
+        now: &str,
+    ) -> Result<()> {
+        let mut rows = Vec::new();
+        let mut gone = Vec::new();
+        let mut projected = Vec::new();
+        for (key, state) in &round.computed {
+            if !cleared.contains(key) {
+                continue;
+            }
+            projected.push(crate::outbox::Projected {
+                person_key: key,
+                dossier: state.as_ref().map(|(d, f)| (d, f.as_str())),
+            });
+            match (state, round.sealed.get(key)) {
+                (Some((d, _)), Some((name, facts))) => {
+                    rows.push((d, name.as_str(), facts.as_str()))
+                }
+                _ => gone.push(key.as_str()),
+            }
+        }
+        write_state(self.backend, tx, &rows, now).await?;
+        for (key, found) in &round.findings {
+            if cleared.contains(key) {
+                review::write_review(tx, key, found, now).await?;
+            }
+        }
+        if self.events {
+            crate::outbox::announce(self.backend, tx, &projected, now).await?;
+        }
+        let sql = "DELETE FROM dossier_state WHERE person_key IN ({in})";
+        execute_in(self.backend, tx, sql, &gone).await
+    }
+
+    /// Turns deferred account and class marks into marks of the persons they resolve to now,
+    /// and clears them (if not marked again meanwhile).
+    async fn expand_deferred(&self, deferred: &[(String, i64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let mut persons = BTreeSet::new();
+        for (key, _) in deferred {
+            let (condition, value) = match key.strip_prefix(ACCOUNT_MARK) {
+                Some(account) => ("kind = 'link' AND deleted = 0 AND account_id = $1", account),
+                None => (
+                    "kind = 'enrollment' AND class_id = $1",
+                    key.strip_prefix(CLASS_MARK).unwrap_or(key),
+                ),
+            };
+            let sql = format!(
+                "SELECT DISTINCT person_key FROM source_records WHERE {condition} \
+                 AND person_key IS NOT NULL"
+            );
+            for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+                persons.insert(row.try_get::<String, _>("person_key")?);
+            }
+        }
+        insert_marks(self.backend, &mut tx, persons).await?;
+        for (key, seq) in deferred {
+            sqlx::query("DELETE FROM dossier_dirty WHERE person_key = $1 AND seq = $2")
+                .bind(key)
+                .bind(*seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drains the dirty set completely, after marking rows projected on another day as dirty.
+    pub async fn project_all(&self, policy: &Policy, today: NaiveDate) -> Result<usize> {
+        sqlx::query(&format!(
+            "INSERT INTO dossier_dirty (person_key) SELECT person_key FROM dossier_state \
+                 WHERE as_of <> $1 ORDER BY person_key {}",
+            bump(self.backend)
+        ))
+        .bind(today.to_string())
+        .execute(&self.pool)
+        .await?;
+        let mut total = 0;
+        loop {
+            let n = self.project_dirty(policy, today, 500).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// How many persons wait for projection.
+    pub async fn dirty_count(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM dossier_dirty")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+}
+
+/// Clears the marks whose `seq` is unchanged; returns their keys. On PostgreSQL the marks are
+/// locked in key order first: projectors of several hubs (and writers re-marking) then always
+/// wait on each other in the same order and never deadlock.
+async fn clear_marks(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    marks: &[Mark],
+) -> Result<BTreeSet<String>> {
+    if backend == Backend::Postgres {
+        for chunk in marks.chunks(MAX_PARAMS) {
+            let sql = format!(
+                "SELECT person_key FROM dossier_dirty WHERE person_key IN ({}) \
+                 ORDER BY person_key FOR UPDATE",
+                list(backend, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for (k, _) in chunk {
+                q = q.bind(k.as_str());
+            }
+            q.fetch_all(&mut **tx).await?;
+        }
+    }
+    let mut cleared = BTreeSet::new();
+    for chunk in marks.chunks(MAX_PARAMS / 2) {
+        // The key list lets both databases use the primary key; the pairs check the seq.
+        let sql = format!(
+            "DELETE FROM dossier_dirty WHERE person_key IN ({}) \
+             AND (person_key, seq) IN (VALUES {}) RETURNING person_key",
+            tuples(backend, 1, 1, chunk.len()).trim_matches(|c| c == '(' || c == ')'),
+            tuples(backend, chunk.len() + 1, chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (k, _) in chunk {
+            q = q.bind(k.as_str());
+        }
+        for (k, seq) in chunk {
+            q = q.bind(k.as_str()).bind(*seq);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            cleared.insert(row.try_get("person_key")?);
+        }
+    }
+    Ok(cleared)
+}
+
+async fn write_state(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&Dossier, &str, &str)],
+    now: &str,
+) -> Result<()> {
+    const COLS: usize = 16;
+    for chunk in rows.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO dossier_state (person_key, as_of, name, unit_code, rank, category, \
+             region_code, in_scope, light, required_hours, credited_hours, participated, \
+             results_total, results_passed, facts, updated_at) VALUES {} \
+             ON CONFLICT (person_key) DO UPDATE SET as_of = excluded.as_of, name = excluded.name, \
+             unit_code = excluded.unit_code, rank = excluded.rank, category = excluded.category, \
+             region_code = excluded.region_code, in_scope = excluded.in_scope, \
+             light = excluded.light, required_hours = excluded.required_hours, \
+             credited_hours = excluded.credited_hours, participated = excluded.participated, \
+             results_total = excluded.results_total, results_passed = excluded.results_passed, \
+             facts = excluded.facts, updated_at = excluded.updated_at",
+            tuples(backend, 1, chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for &(d, name, facts) in chunk {
+            q = q
+                .bind(d.person_key.as_str())
+                .bind(d.as_of.to_string())
+                .bind(name)
+                .bind(d.unit_code.as_str())
+                .bind(d.rank.map(|r| r.as_str()).unwrap_or_default())
+                .bind(d.category.map(|c| c.as_str()).unwrap_or_default())
+                .bind(d.region_code.as_str())
+                .bind(i64::from(d.in_scope))
+                .bind(d.light.as_str())
+                .bind(d.required_hours)
+                .bind(d.credited_hours)
+                .bind(i64::from(d.participated))
+                .bind(i64::from(d.results_in_window))
+                .bind(i64::from(d.results_passed))
+                .bind(facts)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! Reading the projected state: a person's facts, pages of persons, coverage at the
+//! projection day, an account's person.
+
+use crate::seal::column;
+use crate::{Error, Result, Store};
+use sqlx::Row;
+use std::collections::BTreeMap;
+use trainhub_model::dispatch::{CoverageGroup, GroupBy};
+use trainhub_model::dossier::StoredRecord;
+use trainhub_model::PersonKey;
+
+impl Store {
+    /// The current records of `person`: from the projected state when it is fresh, else
+    /// straight from the source records.
+    pub async fn person_facts(&self, person: &PersonKey) -> Result<Vec<StoredRecord>> {
+        let row = sqlx::query(
+            "SELECT facts, (SELECT COUNT(*) FROM dossier_dirty d WHERE d.person_key = $1) AS dirty \
+             FROM dossier_state WHERE person_key = $1",
+        )
+        .bind(person.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            if row.try_get::<i64, _>("dirty")? == 0 {
+                let facts: String = row.try_get("facts")?;
+                let facts = self.open_text(column::FACTS, &format!("person {person}"), &facts)?;
+                return serde_json::from_str(&facts)
+                    .map_err(|e| Error::Corrupt(format!("facts of {person}"), e.to_string()));
+            }
+        }
+        self.person_records(person).await
+    }
+
+    /// One page of projected persons after `after` (keyset by person key), with their facts.
+    pub async fn state_page(
+        &self,
+        filter: &StateFilter,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(PersonKey, Vec<StoredRecord>)>> {
+        let (clause, binds) = filter.clause(2);
+        let sql = format!(
+            "SELECT person_key, facts FROM dossier_state WHERE person_key > $1{clause} \
+             ORDER BY person_key LIMIT {limit}"
+        );
+        let mut q = sqlx::query(&sql).bind(after);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let mut out = Vec::new();
+        for row in q.fetch_all(&self.pool).await? {
+            let key: String = row.try_get("person_key")?;
+            let facts: String = row.try_get("facts")?;
+            let facts = self.open_text(column::FACTS, &format!("person {key}"), &facts)?;
+            let records = serde_json::from_str(&facts)
+                .map_err(|e| Error::Corrupt(format!("facts of {key}"), e.to_string()))?;
+            let key = PersonKey::parse("person_key", &key)
+                .map_err(|e| Error::Corrupt(key.clone(), e.to_string()))?;
+            out.push((key, records));
+        }
+        Ok(out)
+    }
+
+    /// Coverage per group over the projected state, computed by the database. Valid for the
+    /// projection day; callers drain the dirty set first ([`Store::project_all`]).
+    pub async fn coverage(
+        &self,
+        group_by: GroupBy,
+        filter: &StateFilter,
+    ) -> Result<BTreeMap<String, CoverageGroup>> {
+        let col = group_by.column();
+        let (clause, binds) = filter.clause(1);
+        let sql = format!(
+            "SELECT {col} AS k, COUNT(*) AS in_scope, \
+             CAST(SUM(participated) AS BIGINT) AS participated, \
+             CAST(SUM(results_total) AS BIGINT) AS results, \
+             CAST(SUM(results_passed) AS BIGINT) AS passed, \
+             CAST(SUM(CASE WHEN light = 'RED' THEN 1 ELSE 0 END) AS BIGINT) AS red, \
+             CAST(SUM(CASE WHEN light = 'YELLOW' THEN 1 ELSE 0 END) AS BIGINT) AS yellow, \
+             CAST(SUM(CASE WHEN light = 'GREEN' THEN 1 ELSE 0 END) AS BIGINT) AS green \
+             FROM dossier_state WHERE in_scope = 1{clause} GROUP BY {col}"
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        let mut out = BTreeMap::new();
+        for row in q.fetch_all(&self.pool).await? {
+            out.insert(
+                row.try_get::<String, _>("k")?,
+                CoverageGroup {
+                    in_scope: row.try_get("in_scope")?,
+                    participated: row.try_get("participated")?,
+                    results: row.try_get("results")?,
+                    passed: row.try_get("passed")?,
+                    red: row.try_get("red")?,
+                    yellow: row.try_get("yellow")?,
+                    green: row.try_get("green")?,
+                    red_list: Vec::new(),
+                },
+            );
+        }
+        let sql = format!(
+            "SELECT {col} AS k, person_key, name, unit_code FROM dossier_state \
+             WHERE in_scope = 1 AND light = 'RED'{clause} ORDER BY person_key"
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        for row in q.fetch_all(&self.pool).await? {
+            let key: String = row.try_get("k")?;
+            if let Some(g) = out.get_mut(&key) {
+                let person: String = row.try_get("person_key")?;
+                let name: String = row.try_get("name")?;
+                let name = self.open_text(column::NAME, &format!("person {person}"), &name)?;
+                g.red_list.push((person, name, row.try_get("unit_code")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The person an account is linked to, if any. When live links tie it to several persons
+    /// it is the owner a reviewer chose (`ACCOUNT_LINKED_TWICE`), and nobody until then.
+    pub async fn person_for_account(&self, system: &str, id: &str) -> Result<Option<PersonKey>> {
+        let owners: Vec<String> = sqlx::query(
+            "SELECT DISTINCT person_key FROM source_records WHERE kind = 'link' AND deleted = 0 \
+             AND account_system = $1 AND account_id = $2 AND person_key IS NOT NULL",
+        )
+        .bind(system)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get("person_key"))
+        .collect::<std::result::Result<_, _>>()?;
+        let owner = match owners.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            several => sqlx::query(
+                "SELECT choice FROM review_conflicts WHERE kind = 'ACCOUNT_LINKED_TWICE' \
+                 AND status = 'resolved' AND account_system = $1 AND account_id = $2",
+            )
+            .bind(system)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("choice").ok())
+            .find(|c| several.contains(c)),
+        };
+        owner
+            .map(|k| {
+                PersonKey::parse("person_key", &k)
+                    .map_err(|e| Error::Corrupt(k.clone(), e.to_string()))
+            })
+            .transpose()
+    }
+}
+
+/// Filters on the projected summary columns.
+#[derive(Debug, Clone, Default)]
+pub struct StateFilter {
+    /// Exact unit code.
+    pub unit_code: Option<String>,
+    /// Rank at the projection day.
+    pub rank: Option<String>,
+    /// Category.
+    pub category: Option<String>,
+    /// Region code.
+    pub region_code: Option<String>,
+    /// Light at the projection day (`RED`, …).
+    pub light: Option<String>,
+}
+
+impl StateFilter {
+    /// ` AND col = $n …` numbering from `first`, and the values to bind.
+    pub(crate) fn clause(&self, first: usize) -> (String, Vec<String>) {
+        let mut sql = String::new();
+        let mut binds = Vec::new();
+        for (col, value) in [
+            ("unit_code", &self.unit_code),
+            ("rank", &self.rank),
+            ("category", &self.category),
+            ("region_code", &self.region_code),
+            ("light", &self.light),
+        ] {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {col} = ${}", first + binds.len()));
+                binds.push(v.clone());
+            }
+        }
+        (sql, binds)
+    }
+}
