@@ -328,58 +328,68 @@ fn training_records(
             ));
         }
         if status == "completed" {
-            let fail = roll.is_multiple_of(23);
-            out.push(record(
-                SCHOOL,
-                format!("RES-{key}"),
-                Body::Result(pb::Result {
-                    person_ref: by_id(&p.national_id),
-                    class_id: c.id.clone(),
-                    outcome: if fail {
-                        "fail"
-                    } else if roll.is_multiple_of(4) {
-                        "excellent"
-                    } else {
-                        "pass"
-                    }
-                    .into(),
-                    score: if fail {
-                        52.0
-                    } else {
-                        70.0 + f64::from(roll % 30)
-                    },
-                    dimensions: [
-                        ("virtue".to_string(), 80.0 + f64::from(roll % 20)),
-                        ("discussion_quality".to_string(), 75.0),
-                    ]
-                    .into(),
-                    certificate_no: if fail {
-                        String::new()
-                    } else {
-                        format!("CERT-{key}")
-                    },
-                    assessed_at: format!("{}T16:00:00+08:00", c.end),
-                }),
-            ));
-            for (role, base) in [("class_teacher", 82.0), ("peer", 78.0)] {
-                out.push(record(
-                    SCHOOL,
-                    format!("EVL-{role}-{key}"),
-                    Body::Evaluation(pb::Evaluation {
-                        person_ref: by_id(&p.national_id),
-                        class_id: c.id.clone(),
-                        rater_role: role.into(),
-                        dimensions: [
-                            ("ability".to_string(), base + f64::from(roll % 15)),
-                            ("diligence".to_string(), base),
-                        ]
-                        .into(),
-                        evaluated_at: format!("{}T17:00:00+08:00", c.end),
-                    }),
-                ));
-            }
+            assessment(out, p, c, &key, roll);
         }
     }
+    online_study(rng, out, p, n);
+}
+
+/// The result and the evaluations of a completed class.
+fn assessment(out: &mut Vec<pb::Record>, p: &SynthPerson, c: &SynthClass, key: &str, roll: u32) {
+    let fail = roll.is_multiple_of(23);
+    out.push(record(
+        SCHOOL,
+        format!("RES-{key}"),
+        Body::Result(pb::Result {
+            person_ref: by_id(&p.national_id),
+            class_id: c.id.clone(),
+            outcome: if fail {
+                "fail"
+            } else if roll.is_multiple_of(4) {
+                "excellent"
+            } else {
+                "pass"
+            }
+            .into(),
+            score: if fail {
+                52.0
+            } else {
+                70.0 + f64::from(roll % 30)
+            },
+            dimensions: [
+                ("virtue".to_string(), 80.0 + f64::from(roll % 20)),
+                ("discussion_quality".to_string(), 75.0),
+            ]
+            .into(),
+            certificate_no: if fail {
+                String::new()
+            } else {
+                format!("CERT-{key}")
+            },
+            assessed_at: format!("{}T16:00:00+08:00", c.end),
+        }),
+    ));
+    for (role, base) in [("class_teacher", 82.0), ("peer", 78.0)] {
+        out.push(record(
+            SCHOOL,
+            format!("EVL-{role}-{key}"),
+            Body::Evaluation(pb::Evaluation {
+                person_ref: by_id(&p.national_id),
+                class_id: c.id.clone(),
+                rater_role: role.into(),
+                dimensions: [
+                    ("ability".to_string(), base + f64::from(roll % 15)),
+                    ("diligence".to_string(), base),
+                ]
+                .into(),
+                evaluated_at: format!("{}T17:00:00+08:00", c.end),
+            }),
+        ));
+    }
+}
+
+/// Online courses of a person with a platform account.
+fn online_study(rng: &mut StdRng, out: &mut Vec<pb::Record>, p: &SynthPerson, n: usize) {
     if let Some(account) = &p.account {
         for k in 0..rng.gen_range(2..8) {
             let done = NaiveDate::from_ymd_opt(

@@ -141,7 +141,7 @@ async fn session(
         if !channel.status().connected() {
             return Err("broker: the connection closed".into());
         }
-        let claim = match pipeline.store().outbox_claim(i64::from(config.batch)).await {
+        let claim = match pipeline.claim_events(i64::from(config.batch)).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "Outbox unreadable; retrying.");
@@ -155,38 +155,7 @@ async fn session(
             idle(stop, Duration::from_millis(200)).await;
             continue;
         }
-        let mut confirms = Vec::with_capacity(claim.rows.len());
-        for row in &claim.rows {
-            let properties = BasicProperties::default()
-                .with_message_id(format!("{}:{}", row.person_key, row.seq).into())
-                .with_content_type("application/json".into())
-                .with_type("dossier.changed".into())
-                .with_delivery_mode(2)
-                .with_app_id("trainhub".into())
-                .with_headers(headers.clone());
-            let confirm = channel
-                .basic_publish(
-                    config.exchange.as_str().into(),
-                    row.routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
-                    row.payload.as_bytes(),
-                    properties,
-                )
-                .await
-                .map_err(broker)?;
-            confirms.push(confirm);
-        }
-        let mut confirmed = Vec::with_capacity(confirms.len());
-        for (row, confirm) in claim.rows.iter().zip(confirms) {
-            if confirm.await.map_err(broker)?.is_ack() {
-                confirmed.push(row.id);
-            } else {
-                tracing::warn!(
-                    seq = row.seq,
-                    "Broker refused an event; it stays in the outbox."
-                );
-            }
-        }
+        let confirmed = publish(&channel, config, &headers, &claim.rows).await?;
         let published = confirmed.len();
         if let Err(e) = claim.complete(&confirmed).await {
             // The rows stay and are published again: at least once.
@@ -197,6 +166,49 @@ async fn session(
         status.sent(published as u64);
         tracing::debug!(published, "Outbox events published.");
     }
+}
+
+/// Publishes one claim's rows and waits for the broker's confirms; the ids it confirmed.
+async fn publish(
+    channel: &lapin::Channel,
+    config: &EventsConfig,
+    headers: &FieldTable,
+    rows: &[trainhub_pipeline::OutboxRow],
+) -> Result<Vec<i64>, String> {
+    let broker = |e: lapin::Error| format!("broker: {e}");
+    let mut confirms = Vec::with_capacity(rows.len());
+    for row in rows {
+        let properties = BasicProperties::default()
+            .with_message_id(format!("{}:{}", row.person_key, row.seq).into())
+            .with_content_type("application/json".into())
+            .with_type("dossier.changed".into())
+            .with_delivery_mode(2)
+            .with_app_id("trainhub".into())
+            .with_headers(headers.clone());
+        let confirm = channel
+            .basic_publish(
+                config.exchange.as_str().into(),
+                row.routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                row.payload.as_bytes(),
+                properties,
+            )
+            .await
+            .map_err(broker)?;
+        confirms.push(confirm);
+    }
+    let mut confirmed = Vec::with_capacity(confirms.len());
+    for (row, confirm) in rows.iter().zip(confirms) {
+        if confirm.await.map_err(broker)?.is_ack() {
+            confirmed.push(row.id);
+        } else {
+            tracing::warn!(
+                seq = row.seq,
+                "Broker refused an event; it stays in the outbox."
+            );
+        }
+    }
+    Ok(confirmed)
 }
 
 /// A store problem of the relay: `degraded` (never `failed`: events only wait).

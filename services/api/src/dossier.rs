@@ -66,6 +66,27 @@ pub(crate) async fn account(pipeline: &Pipeline, entries: &[AuditEntry]) -> Resu
 }
 
 impl Dossiers {
+    /// One person's dossier for a reader: the role checked, the purpose required, the person
+    /// by national ID or key, at `as_of` (today when empty).
+    async fn person(
+        &self,
+        caller: &Caller,
+        national_id: &str,
+        person_key: &str,
+        as_of: &str,
+        stated: &str,
+    ) -> Result<(String, d::Dossier), Status> {
+        caller.require(Role::DossierRead)?;
+        let purpose = purpose(stated)?;
+        let as_of = date_opt("as_of", as_of).map_err(ApiError::from)?;
+        let dossier = self
+            .queries
+            .dossier(national_id, person_key, as_of)
+            .await
+            .map_err(ApiError::from)?;
+        Ok((purpose, dossier))
+    }
+
     /// A service reading through `pipeline`'s store and rules.
     pub fn new(pipeline: Pipeline) -> Self {
         Dossiers {
@@ -84,15 +105,16 @@ impl DossierService for Dossiers {
         request: Request<pb::GetDossierRequest>,
     ) -> Result<Response<pb::Dossier>, Status> {
         let caller = Caller::of(&request);
-        caller.require(Role::DossierRead)?;
         let req = request.into_inner();
-        let purpose = purpose(&req.purpose)?;
-        let as_of = date_opt("as_of", &req.as_of).map_err(ApiError::from)?;
-        let dossier = self
-            .queries
-            .dossier(&req.national_id, &req.person_key, as_of)
-            .await
-            .map_err(ApiError::from)?;
+        let (purpose, dossier) = self
+            .person(
+                &caller,
+                &req.national_id,
+                &req.person_key,
+                &req.as_of,
+                &req.purpose,
+            )
+            .await?;
         let out = wire::dossier(&dossier);
         account(
             &self.pipeline,
@@ -235,15 +257,16 @@ impl DossierService for Dossiers {
         request: Request<pb::AppointmentLinesRequest>,
     ) -> Result<Response<pb::AppointmentLines>, Status> {
         let caller = Caller::of(&request);
-        caller.require(Role::DossierRead)?;
         let req = request.into_inner();
-        let purpose = purpose(&req.purpose)?;
-        let as_of = date_opt("as_of", &req.as_of).map_err(ApiError::from)?;
-        let dossier = self
-            .queries
-            .dossier(&req.national_id, &req.person_key, as_of)
-            .await
-            .map_err(ApiError::from)?;
+        let (purpose, dossier) = self
+            .person(
+                &caller,
+                &req.national_id,
+                &req.person_key,
+                &req.as_of,
+                &req.purpose,
+            )
+            .await?;
         let lines = dispatch::appointment_lines(&dossier);
         let entry = AuditEntry {
             principal: caller.name().to_owned(),

@@ -2,44 +2,38 @@
 
 use tonic::Status;
 use trainhub_model::Rejection;
+use trainhub_pipeline::QueryError;
 
-/// An API-level failure.
+/// An API-level failure: the pipeline's [`QueryError`] (an invalid request, nothing under the
+/// key, the store), carried to its one `Status`.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request itself is invalid.
-    #[error("{0}")]
-    Invalid(#[from] Rejection),
-    /// Nothing known under the given key.
-    #[error("{0}")]
-    NotFound(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] trainhub_store::Error),
+#[error(transparent)]
+pub struct ApiError(#[from] pub QueryError);
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> ApiError {
+        ApiError(QueryError::Invalid(r))
+    }
 }
 
-impl From<trainhub_pipeline::QueryError> for ApiError {
-    fn from(e: trainhub_pipeline::QueryError) -> ApiError {
-        use trainhub_pipeline::QueryError as Q;
-        match e {
-            Q::Invalid(r) => ApiError::Invalid(r),
-            Q::NotFound(what) => ApiError::NotFound(what),
-            Q::Store(e) => ApiError::Store(e),
-        }
+impl From<trainhub_store::Error> for ApiError {
+    fn from(e: trainhub_store::Error) -> ApiError {
+        ApiError(QueryError::Store(e))
     }
 }
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
-        match e {
-            ApiError::Invalid(r) => {
+        match e.0 {
+            QueryError::Invalid(r) => {
                 Status::invalid_argument(format!("{}: {}", r.code, r.describe()))
             }
-            ApiError::NotFound(what) => Status::not_found(what),
-            ApiError::Store(e) if e.is_transient() => {
+            QueryError::NotFound(what) => Status::not_found(what),
+            QueryError::Store(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "Store unavailable.");
                 Status::unavailable(format!("store unavailable, retry later: {e}"))
             }
-            ApiError::Store(e) => {
+            QueryError::Store(e) => {
                 tracing::error!(error = %e, "Store failed.");
                 Status::internal(format!("store error: {e}"))
             }

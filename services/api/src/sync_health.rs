@@ -96,7 +96,7 @@ pub(crate) fn page_size(requested: i32) -> Result<i32, Status> {
 }
 
 pub(crate) fn bad(field: &str, message: String) -> Status {
-    ApiError::Invalid(Rejection::invalid(ReasonCode::OutOfRange, field, message)).into()
+    ApiError::from(Rejection::invalid(ReasonCode::OutOfRange, field, message)).into()
 }
 
 /// A letter as sent on the wire.

@@ -292,27 +292,7 @@ async fn send(hub: &str, args: &ImportArgs, files: &[(PathBuf, FileFormat)]) -> 
             args.batch as usize
         };
         loop {
-            let mut payload = Vec::new();
-            let mut numbers = Vec::new();
-            for row in rows.by_ref().take(per_call) {
-                let row = row?;
-                // A table row's bytes are the header line and the row: one header per call.
-                let bytes = if header && !payload.is_empty() {
-                    let cut = row
-                        .payload
-                        .iter()
-                        .position(|b| *b == b'\n')
-                        .map_or(0, |i| i + 1);
-                    row.payload[cut..].to_vec()
-                } else {
-                    row.payload
-                };
-                payload.extend(bytes);
-                if !header && *format != FileFormat::Lrmx {
-                    payload.push(b'\n');
-                }
-                numbers.push(row.number);
-            }
+            let (payload, numbers) = next_call(&mut rows, per_call, header, *format)?;
             if numbers.is_empty() {
                 break;
             }
@@ -339,29 +319,7 @@ async fn send(hub: &str, args: &ImportArgs, files: &[(PathBuf, FileFormat)]) -> 
                 })?
                 .into_inner()
                 .outcomes;
-            // One record per row (the usual case) names the row; otherwise the call's rows.
-            let one_to_one = outcomes.len() == numbers.len();
-            for (i, o) in outcomes.iter().enumerate() {
-                let status = match o.status() {
-                    pb::RecordStatus::Accepted => OutcomeStatus::Accepted,
-                    pb::RecordStatus::Duplicate => OutcomeStatus::Duplicate,
-                    pb::RecordStatus::Superseded => OutcomeStatus::Superseded,
-                    pb::RecordStatus::Parked => OutcomeStatus::Parked,
-                    _ => OutcomeStatus::Rejected,
-                };
-                let rejected = status == OutcomeStatus::Rejected;
-                summary.tally(status, rejected.then_some(o.reason_code.as_str()));
-                if rejected {
-                    let rows = if one_to_one {
-                        format!("row {}", numbers[i])
-                    } else {
-                        format!("rows {}–{}", numbers[0], numbers[numbers.len() - 1])
-                    };
-                    bar.suspend(|| {
-                        eprintln!("{} {rows}: {} {}", path.display(), o.reason_code, o.message)
-                    });
-                }
-            }
+            tally_call(&mut summary, &outcomes, path, &numbers, &bar);
             bar.set_position(done_bytes + rows.position());
             bar.set_message(format!("{} rows", summary.rows));
         }
@@ -369,6 +327,71 @@ async fn send(hub: &str, args: &ImportArgs, files: &[(PathBuf, FileFormat)]) -> 
     }
     bar.finish_and_clear();
     Ok(summary)
+}
+
+/// The next call's payload (at most `per_call` rows, one header for a table) and the rows'
+/// numbers; no numbers when the file is done.
+fn next_call(
+    rows: &mut Rows,
+    per_call: usize,
+    header: bool,
+    format: FileFormat,
+) -> Result<(Vec<u8>, Vec<u64>)> {
+    let mut payload = Vec::new();
+    let mut numbers = Vec::new();
+    for row in rows.by_ref().take(per_call) {
+        let row = row?;
+        // A table row's bytes are the header line and the row: one header per call.
+        let bytes = if header && !payload.is_empty() {
+            let cut = row
+                .payload
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            row.payload[cut..].to_vec()
+        } else {
+            row.payload
+        };
+        payload.extend(bytes);
+        if !header && format != FileFormat::Lrmx {
+            payload.push(b'\n');
+        }
+        numbers.push(row.number);
+    }
+    Ok((payload, numbers))
+}
+
+/// Counts a call's outcomes (the call sent rows `numbers` of `path`); rejected records are
+/// listed on stderr with their row.
+fn tally_call(
+    summary: &mut Summary,
+    outcomes: &[trainhub_proto::v1::RecordOutcome],
+    path: &Path,
+    numbers: &[u64],
+    bar: &indicatif::ProgressBar,
+) {
+    use trainhub_proto::v1 as pb;
+    // One record per row (the usual case) names the row; otherwise the call's rows.
+    let one_to_one = outcomes.len() == numbers.len();
+    for (i, o) in outcomes.iter().enumerate() {
+        let status = match o.status() {
+            pb::RecordStatus::Accepted => OutcomeStatus::Accepted,
+            pb::RecordStatus::Duplicate => OutcomeStatus::Duplicate,
+            pb::RecordStatus::Superseded => OutcomeStatus::Superseded,
+            pb::RecordStatus::Parked => OutcomeStatus::Parked,
+            _ => OutcomeStatus::Rejected,
+        };
+        let rejected = status == OutcomeStatus::Rejected;
+        summary.tally(status, rejected.then_some(o.reason_code.as_str()));
+        if rejected {
+            let rows = if one_to_one {
+                format!("row {}", numbers[i])
+            } else {
+                format!("rows {}–{}", numbers[0], numbers[numbers.len() - 1])
+            };
+            bar.suspend(|| eprintln!("{} {rows}: {} {}", path.display(), o.reason_code, o.message));
+        }
+    }
 }
 
 /// The reading thread: rows → profile → validated batches, sent to the committer.

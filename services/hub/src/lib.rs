@@ -1,9 +1,17 @@
 //! The `trainhub` binary's library: configuration, wiring and the commands, so integration
 //! tests can start a real hub in-process on port 0.
 //!
+//! It only wires: the pipeline (`trainhub-pipeline`) does the ingest work, the connectors
+//! (`trainhub-connectors`, through their registry) read the partners, the gRPC services
+//! (`trainhub-api`) answer them.
+//!
 //! Layout: [`cli`] (arguments), [`config`] (typed config with env overrides), [`startup`]
-//! (wiring and serving), [`ops`] (health port), [`demo`] (synthetic partners), [`bench`]
-//! (throughput figures), [`report`] (dossier and coverage on the command line), [`keys`] (data key rotation).
+//! (wiring and serving), [`ops`] (health port, dashboard, the xAPI resource's admission),
+//! [`health`] (connector registry of statuses, metrics), [`run`] (the commands), [`import`]
+//! (`trainhub import`), [`dlq`] (dead letters on the command line), [`report`] (dossier and
+//! coverage on the command line), [`keys`] (data key rotation), [`audit`] (CLI reads
+//! audited), [`demo`] (synthetic partners), [`bench`], [`bench_amqp`], [`bench_dossier`],
+//! [`bench_import`] (throughput figures).
 
 #![forbid(unsafe_code)]
 

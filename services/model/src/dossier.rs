@@ -229,45 +229,18 @@ pub fn compute(
     let start = window_start(as_of, policy.window_years);
     let trainings = crate::credit::trainings(records, policy);
 
-    let mut years: BTreeMap<i32, YearHours> = BTreeMap::new();
-    let mut credited_hours = 0.0;
-    let mut off_job_days = 0i64;
-    let mut has_party_off_job = false;
-    for t in trainings.iter().filter(|t| t.credited) {
-        if t.end_date < start || t.end_date > as_of {
-            continue;
-        }
-        credited_hours += t.credited_hours;
-        let y = years.entry(t.end_date.year()).or_insert_with(|| YearHours {
-            year: t.end_date.year(),
-            ..YearHours::default()
-        });
-        match t.format {
-            Format::OffJob => {
-                y.off_job_hours += t.credited_hours;
-                off_job_days += (t.end_date - t.start_date).num_days() + 1;
-                has_party_off_job |= t
-                    .themes
-                    .iter()
-                    .any(|th| matches!(th, Theme::PartyTheory | Theme::PartySpirit));
-            }
-            Format::OnJob => y.on_job_hours += t.credited_hours,
-            Format::Online => y.online_hours += t.credited_hours,
-        }
-    }
+    let Totals {
+        years,
+        credited_hours,
+        off_job_days,
+        has_party_off_job,
+    } = totals(&trainings, start, as_of);
 
     let scope = in_scope(&person, as_of);
     let participated = trainings.iter().any(|t| {
         t.credited && t.credited_hours > 0.0 && t.end_date >= start && t.end_date <= as_of
     });
-    let (mut results_in_window, mut results_passed) = (0, 0);
-    for t in &trainings {
-        let assessed = t.assessed_on.filter(|d| *d >= start && *d <= as_of);
-        if assessed.is_some() {
-            results_in_window += 1;
-            results_passed += u32::from(t.failed_on.is_none());
-        }
-    }
+    let (results_in_window, results_passed) = results(&trainings, start, as_of);
     let class_end: BTreeMap<&str, NaiveDate> = records
         .iter()
         .filter_map(|r| match &r.body {
@@ -300,32 +273,7 @@ pub fn compute(
     }
     flags.sort_by(|a, b| (a.code, a.year, &a.message).cmp(&(b.code, b.year, &b.message)));
 
-    let mut provenance: Vec<Provenance> = records
-        .iter()
-        .map(|r| Provenance {
-            source: r.source.clone(),
-            received_at: r.received_at.clone(),
-            profile: r.profile.clone(),
-            entry: match &r.body {
-                Body::Learning(l) => l.course_id.clone(),
-                b => b.class_id().unwrap_or_default().to_owned(),
-            },
-        })
-        .collect();
-    provenance.sort_by(|a, b| {
-        (
-            &a.entry,
-            a.source.kind,
-            &a.source.system,
-            &a.source.record_id,
-        )
-            .cmp(&(
-                &b.entry,
-                b.source.kind,
-                &b.source.system,
-                &b.source.record_id,
-            ))
-    });
+    let provenance = provenance(records);
 
     Some(Dossier {
         person_key: person_key.clone(),
@@ -359,6 +307,90 @@ pub fn compute(
         results_in_window,
         results_passed,
     })
+}
+
+/// What the window's credited trainings add up to.
+#[derive(Default)]
+struct Totals {
+    years: BTreeMap<i32, YearHours>,
+    credited_hours: f64,
+    off_job_days: i64,
+    has_party_off_job: bool,
+}
+
+/// Sums the credited trainings ending in `[start, as_of]`, exactly (rounded for display only).
+fn totals(trainings: &[TrainingEntry], start: NaiveDate, as_of: NaiveDate) -> Totals {
+    let mut out = Totals::default();
+    for t in trainings.iter().filter(|t| t.credited) {
+        if t.end_date < start || t.end_date > as_of {
+            continue;
+        }
+        out.credited_hours += t.credited_hours;
+        let y = out
+            .years
+            .entry(t.end_date.year())
+            .or_insert_with(|| YearHours {
+                year: t.end_date.year(),
+                ..YearHours::default()
+            });
+        match t.format {
+            Format::OffJob => {
+                y.off_job_hours += t.credited_hours;
+                out.off_job_days += (t.end_date - t.start_date).num_days() + 1;
+                out.has_party_off_job |= t
+                    .themes
+                    .iter()
+                    .any(|th| matches!(th, Theme::PartyTheory | Theme::PartySpirit));
+            }
+            Format::OnJob => y.on_job_hours += t.credited_hours,
+            Format::Online => y.online_hours += t.credited_hours,
+        }
+    }
+    out
+}
+
+/// Results assessed in `[start, as_of]`, and how many of them passed.
+fn results(trainings: &[TrainingEntry], start: NaiveDate, as_of: NaiveDate) -> (u32, u32) {
+    let (mut results_in_window, mut results_passed) = (0, 0);
+    for t in trainings {
+        let assessed = t.assessed_on.filter(|d| *d >= start && *d <= as_of);
+        if assessed.is_some() {
+            results_in_window += 1;
+            results_passed += u32::from(t.failed_on.is_none());
+        }
+    }
+    (results_in_window, results_passed)
+}
+
+/// Where each value came from, in a stable order.
+fn provenance(records: &[StoredRecord]) -> Vec<Provenance> {
+    let mut provenance: Vec<Provenance> = records
+        .iter()
+        .map(|r| Provenance {
+            source: r.source.clone(),
+            received_at: r.received_at.clone(),
+            profile: r.profile.clone(),
+            entry: match &r.body {
+                Body::Learning(l) => l.course_id.clone(),
+                b => b.class_id().unwrap_or_default().to_owned(),
+            },
+        })
+        .collect();
+    provenance.sort_by(|a, b| {
+        (
+            &a.entry,
+            a.source.kind,
+            &a.source.system,
+            &a.source.record_id,
+        )
+            .cmp(&(
+                &b.entry,
+                b.source.kind,
+                &b.source.system,
+                &b.source.record_id,
+            ))
+    });
+    provenance
 }
 
 /// Hours and off-job days required in the window for the person's rank at `as_of`.

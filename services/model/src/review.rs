@@ -156,9 +156,44 @@ pub fn review(
     decisions: &Decisions,
 ) -> Reviewed {
     let mut out = Reviewed::default();
-    // Accounts this person's links name that another person's live link names too.
-    let mut accounts: BTreeMap<(String, String), Verdict> = BTreeMap::new();
-    for r in &records {
+    let accounts = contested_accounts(person, &records, claims, decisions, &mut out.conflicts);
+    let mut kept = Vec::with_capacity(records.len());
+    for mut r in records {
+        let account = match &r.body {
+            Body::Link(l) => Some((l.account_system.clone(), l.account_id.clone())),
+            b => match b.person_ref() {
+                Some(PersonRef::Account {
+                    account_system,
+                    account_id,
+                }) => Some((account_system.clone(), account_id.clone())),
+                _ => None,
+            },
+        };
+        match account.and_then(|a| accounts.get(&a)) {
+            Some(Standing::Held(id)) => out.held.push((r.source.clone(), id.clone())),
+            Some(Standing::Dropped) => {}
+            Some(Standing::Counts) | None => {
+                if birth_date_decided(person, &mut r, decisions, &mut out) {
+                    kept.push(r);
+                }
+            }
+        }
+    }
+    out.records = names(person, kept, decisions, &mut out.held, &mut out.conflicts);
+    out
+}
+
+/// Accounts this person's links name that another person's live link names too: each is a
+/// conflict (pushed to `conflicts`), and what it means for this person's records.
+fn contested_accounts(
+    person: &PersonKey,
+    records: &[StoredRecord],
+    claims: &Claims,
+    decisions: &Decisions,
+    conflicts: &mut Vec<Conflict>,
+) -> BTreeMap<(String, String), Standing> {
+    let mut accounts: BTreeMap<(String, String), Standing> = BTreeMap::new();
+    for r in records {
         let Body::Link(link) = &r.body else { continue };
         let account = (link.account_system.clone(), link.account_id.clone());
         if accounts.contains_key(&account) {
@@ -187,11 +222,11 @@ pub fn review(
             .collect();
         sides.sort_by(|a, b| (&a.choice, &a.source).cmp(&(&b.choice, &b.source)));
         let verdict = match decisions.get(&id) {
-            Some(owner) if owner == person.as_str() => Verdict::Counts,
-            Some(_) => Verdict::Dropped,
-            None => Verdict::Held(id.clone()),
+            Some(owner) if owner == person.as_str() => Standing::Counts,
+            Some(_) => Standing::Dropped,
+            None => Standing::Held(id.clone()),
         };
-        out.conflicts.push(Conflict {
+        conflicts.push(Conflict {
             id,
             kind: ConflictKind::AccountLinkedTwice,
             persons: owners.into_iter().cloned().collect(),
@@ -200,56 +235,47 @@ pub fn review(
         });
         accounts.insert(account, verdict);
     }
+    accounts
+}
 
-    let mut kept = Vec::with_capacity(records.len());
-    for mut r in records {
-        let account = match &r.body {
-            Body::Link(l) => Some((l.account_system.clone(), l.account_id.clone())),
-            b => match b.person_ref() {
-                Some(PersonRef::Account {
-                    account_system,
-                    account_id,
-                }) => Some((account_system.clone(), account_id.clone())),
-                _ => None,
-            },
-        };
-        match account.and_then(|a| accounts.get(&a)) {
-            Some(Verdict::Held(id)) => out.held.push((r.source.clone(), id.clone())),
-            Some(Verdict::Dropped) => {}
-            Some(Verdict::Counts) | None => {
-                if let Body::Person(p) = &mut r.body {
-                    if let Some((id, stated, from_id)) = birth_conflict(&r.source, p) {
-                        let side = |choice: &str, date: NaiveDate| Side {
-                            source: r.source.clone(),
-                            received_at: r.received_at.clone(),
-                            person_key: person.clone(),
-                            name: p.name.clone(),
-                            birth_date: Some(date),
-                            choice: choice.to_owned(),
-                        };
-                        out.conflicts.push(Conflict {
-                            id: id.clone(),
-                            kind: ConflictKind::BirthDateMismatch,
-                            persons: vec![person.clone()],
-                            account: None,
-                            sides: vec![side(KEEP_RECORD, stated), side(KEEP_ID, from_id)],
-                        });
-                        match decisions.get(&id).map(String::as_str) {
-                            Some(KEEP_ID) => p.birth_date = Some(from_id),
-                            Some(_) => {}
-                            None => {
-                                out.held.push((r.source.clone(), id));
-                                continue;
-                            }
-                        }
-                    }
-                }
-                kept.push(r);
-            }
+/// A person record whose birth date disagrees with its ID: a conflict, and the decision
+/// applied. Whether the record counts now (false: it waits for a reviewer).
+fn birth_date_decided(
+    person: &PersonKey,
+    r: &mut StoredRecord,
+    decisions: &Decisions,
+    out: &mut Reviewed,
+) -> bool {
+    let Body::Person(p) = &mut r.body else {
+        return true;
+    };
+    let Some((id, stated, from_id)) = birth_conflict(&r.source, p) else {
+        return true;
+    };
+    let side = |choice: &str, date: NaiveDate| Side {
+        source: r.source.clone(),
+        received_at: r.received_at.clone(),
+        person_key: person.clone(),
+        name: p.name.clone(),
+        birth_date: Some(date),
+        choice: choice.to_owned(),
+    };
+    out.conflicts.push(Conflict {
+        id: id.clone(),
+        kind: ConflictKind::BirthDateMismatch,
+        persons: vec![person.clone()],
+        account: None,
+        sides: vec![side(KEEP_RECORD, stated), side(KEEP_ID, from_id)],
+    });
+    match decisions.get(&id).map(String::as_str) {
+        Some(KEEP_ID) => p.birth_date = Some(from_id),
+        Some(_) => {}
+        None => {
+            out.held.push((r.source.clone(), id));
+            return false;
         }
     }
-    out.records = names(person, kept, decisions, &mut out.held, &mut out.conflicts);
-    out
+    true
 }
 
 /// The birth-date conflict a person record is in by itself, if any: its id, the stated date
@@ -284,7 +310,7 @@ fn disagrees(stated: NaiveDate, from_id: NaiveDate) -> bool {
     }
 }
 
-enum Verdict {
+enum Standing {
     Counts,
     Dropped,
     Held(String),

@@ -101,6 +101,15 @@ impl Pipeline {
         self.store.xapi_statement(system, id).await
     }
 
+    /// Up to `limit` `dossier.changed` events to publish, held for this relay until it
+    /// completes the claim with what the broker confirmed.
+    pub async fn claim_events(
+        &self,
+        limit: i64,
+    ) -> Result<trainhub_store::outbox::OutboxClaim, trainhub_store::Error> {
+        self.store.outbox_claim(limit).await
+    }
+
     /// The store behind the pipeline.
     pub fn store(&self) -> &Store {
         &self.store

@@ -81,29 +81,7 @@ fn dimensions(
 
 fn body(b: &PbBody, keyer: &PersonKeyer) -> Result<Body, Rejection> {
     Ok(match b {
-        PbBody::Person(p) => {
-            let national_id = NationalId::parse("person.national_id", &p.national_id)?;
-            let status = PersonStatus::parse_opt("person.status", &p.status)?
-                .unwrap_or(PersonStatus::Active);
-            Body::Person(m::Person {
-                person_key: keyer.key(&national_id),
-                national_id,
-                name: text("person.name", &p.name)?,
-                gender: Gender::parse_opt("person.gender", &p.gender)?,
-                birth_date: date_opt("person.birth_date", &p.birth_date)?,
-                ethnicity: parse_ethnicity("person.ethnicity", &p.ethnicity)?,
-                education: parse_education("person.education", &p.education)?,
-                rank: Rank::parse_opt("person.rank", &p.rank)?,
-                category: Category::parse_opt("person.category", &p.category)?,
-                unit_code: text_opt(&p.unit_code),
-                unit_name: text_opt(&p.unit_name),
-                region_code: text_opt(&p.region_code),
-                position: text_opt(&p.position),
-                status,
-                hired_on: date_opt("person.hired_on", &p.hired_on)?,
-                status_since: date_opt("person.status_since", &p.status_since)?,
-            })
-        }
+        PbBody::Person(p) => Body::Person(person(p, keyer)?),
         PbBody::PersonEvent(e) => Body::PersonEvent(m::PersonEvent {
             person: person_ref("person_event.person_ref", e.person_ref.as_ref(), keyer)?,
             event: EventKind::parse("person_event.event", &e.event)?,
@@ -134,44 +112,8 @@ fn body(b: &PbBody, keyer: &PersonKeyer) -> Result<Body, Rejection> {
             hours: hours("attendance.hours", a.hours)?,
             kind: AttendanceKind::parse("attendance.kind", &a.kind)?,
         }),
-        PbBody::Learning(l) => {
-            let minutes = hours("learning.minutes", l.minutes)?;
-            let hrs = hours("learning.hours", l.hours)?;
-            let amount = if hrs > 0.0 {
-                m::StudyAmount::Hours(hrs)
-            } else if minutes > 0.0 {
-                m::StudyAmount::Minutes(minutes)
-            } else {
-                return Err(Rejection::missing("learning.minutes or learning.hours"));
-            };
-            let (completed_at, completed_on) = instant("learning.completed_at", &l.completed_at)?;
-            Body::Learning(m::Learning {
-                person: person_ref("learning.person_ref", l.person_ref.as_ref(), keyer)?,
-                course_id: text("learning.course_id", &l.course_id)?,
-                course_title: text_opt(&l.course_title).unwrap_or_default(),
-                themes: themes("learning.themes", &l.themes)?,
-                amount,
-                completed_at,
-                completed_on,
-            })
-        }
-        PbBody::Result(r) => {
-            let (assessed_at, assessed_on) = instant("result.assessed_at", &r.assessed_at)?;
-            Body::Result(m::ResultRecord {
-                person: person_ref("result.person_ref", r.person_ref.as_ref(), keyer)?,
-                class_id: text("result.class_id", &r.class_id)?,
-                outcome: Outcome::parse("result.outcome", &r.outcome)?,
-                score: if r.score == 0.0 {
-                    None
-                } else {
-                    Some(score("result.score", r.score)?)
-                },
-                dimensions: dimensions("result.dimensions", &r.dimensions)?,
-                certificate_no: text_opt(&r.certificate_no),
-                assessed_at,
-                assessed_on,
-            })
-        }
+        PbBody::Learning(l) => Body::Learning(learning(l, keyer)?),
+        PbBody::Result(r) => Body::Result(result(r, keyer)?),
         PbBody::Evaluation(e) => Body::Evaluation(m::Evaluation {
             person: person_ref("evaluation.person_ref", e.person_ref.as_ref(), keyer)?,
             class_id: text("evaluation.class_id", &e.class_id)?,
@@ -179,6 +121,70 @@ fn body(b: &PbBody, keyer: &PersonKeyer) -> Result<Body, Rejection> {
             dimensions: dimensions("evaluation.dimensions", &e.dimensions)?,
             evaluated_at: instant_opt("evaluation.evaluated_at", &e.evaluated_at)?.map(|(t, _)| t),
         }),
+    })
+}
+
+fn person(p: &pb::Person, keyer: &PersonKeyer) -> Result<m::Person, Rejection> {
+    let national_id = NationalId::parse("person.national_id", &p.national_id)?;
+    let status =
+        PersonStatus::parse_opt("person.status", &p.status)?.unwrap_or(PersonStatus::Active);
+    Ok(m::Person {
+        person_key: keyer.key(&national_id),
+        national_id,
+        name: text("person.name", &p.name)?,
+        gender: Gender::parse_opt("person.gender", &p.gender)?,
+        birth_date: date_opt("person.birth_date", &p.birth_date)?,
+        ethnicity: parse_ethnicity("person.ethnicity", &p.ethnicity)?,
+        education: parse_education("person.education", &p.education)?,
+        rank: Rank::parse_opt("person.rank", &p.rank)?,
+        category: Category::parse_opt("person.category", &p.category)?,
+        unit_code: text_opt(&p.unit_code),
+        unit_name: text_opt(&p.unit_name),
+        region_code: text_opt(&p.region_code),
+        position: text_opt(&p.position),
+        status,
+        hired_on: date_opt("person.hired_on", &p.hired_on)?,
+        status_since: date_opt("person.status_since", &p.status_since)?,
+    })
+}
+
+fn learning(l: &pb::Learning, keyer: &PersonKeyer) -> Result<m::Learning, Rejection> {
+    let minutes = hours("learning.minutes", l.minutes)?;
+    let hrs = hours("learning.hours", l.hours)?;
+    let amount = if hrs > 0.0 {
+        m::StudyAmount::Hours(hrs)
+    } else if minutes > 0.0 {
+        m::StudyAmount::Minutes(minutes)
+    } else {
+        return Err(Rejection::missing("learning.minutes or learning.hours"));
+    };
+    let (completed_at, completed_on) = instant("learning.completed_at", &l.completed_at)?;
+    Ok(m::Learning {
+        person: person_ref("learning.person_ref", l.person_ref.as_ref(), keyer)?,
+        course_id: text("learning.course_id", &l.course_id)?,
+        course_title: text_opt(&l.course_title).unwrap_or_default(),
+        themes: themes("learning.themes", &l.themes)?,
+        amount,
+        completed_at,
+        completed_on,
+    })
+}
+
+fn result(r: &pb::Result, keyer: &PersonKeyer) -> Result<m::ResultRecord, Rejection> {
+    let (assessed_at, assessed_on) = instant("result.assessed_at", &r.assessed_at)?;
+    Ok(m::ResultRecord {
+        person: person_ref("result.person_ref", r.person_ref.as_ref(), keyer)?,
+        class_id: text("result.class_id", &r.class_id)?,
+        outcome: Outcome::parse("result.outcome", &r.outcome)?,
+        score: if r.score == 0.0 {
+            None
+        } else {
+            Some(score("result.score", r.score)?)
+        },
+        dimensions: dimensions("result.dimensions", &r.dimensions)?,
+        certificate_no: text_opt(&r.certificate_no),
+        assessed_at,
+        assessed_on,
     })
 }
 

@@ -31,4 +31,5 @@ pub use commit::{CommitObserver, Inbound, Outcome, Pipeline, PreparedBatch};
 pub use native::{Native, NativeDecoder};
 pub use queries::{Queries, QueryError};
 pub use sink::{Envelopes, ErrorKind, RecordSink, SinkError, Verdict};
+pub use trainhub_store::outbox::OutboxRow;
 pub use trainhub_store::xapi::NewStatement;
