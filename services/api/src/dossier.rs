@@ -138,14 +138,11 @@ impl DossierService for Dossiers {
         let as_of = date_opt("as_of", &req.as_of)
             .map_err(ApiError::from)?
             .unwrap_or_else(today);
-        let projection_day = as_of == today();
-        if projection_day {
-            let store = self.pipeline.store();
-            store
-                .project_all(self.pipeline.policy(), as_of)
-                .await
-                .map_err(ApiError::from)?;
-        }
+        let mut pages = self
+            .queries
+            .pages(&filter, as_of, &req.page_token)
+            .await
+            .map_err(ApiError::from)?;
         let limit = if req.page_size > 0 {
             req.page_size as usize
         } else {
@@ -154,19 +151,16 @@ impl DossierService for Dossiers {
         let pipeline = self.pipeline.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
-            let mut after = req.page_token;
             let mut sent = 0usize;
-            let state = filter.state(projection_day);
             while sent < limit {
-                let page = match pipeline.store().state_page(&state, &after, 500).await {
-                    Ok(page) => page,
+                let page = match pages.next(500).await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => return,
                     Err(e) => {
                         let _ = tx.send(Err(Status::from(ApiError::from(e)))).await;
                         return;
                     }
                 };
-                let Some((last, _)) = page.last() else { return };
-                after = last.to_string();
                 let mut out = Vec::new();
                 for (key, records) in &page {
                     let Some(d) = d::compute(key, records, as_of, pipeline.policy()) else {

@@ -26,19 +26,6 @@ impl Review {
     }
 }
 
-impl Review {
-    /// Projects the persons still marked, so the lists show what the records say now (the
-    /// queue is kept by the projector).
-    async fn catch_up(&self) -> Result<(), Status> {
-        self.pipeline
-            .store()
-            .project_all(self.pipeline.policy(), trainhub_pipeline::queries::today())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(())
-    }
-}
-
 /// What an audit row says the review call was for.
 const PURPOSE: &str = "identity-review";
 
@@ -158,7 +145,6 @@ impl ReviewService for Review {
         let r = request.into_inner();
         let size = page_size(r.page_size)? as usize;
         let after = parse_unmatched_token(&r.page_token)?;
-        self.catch_up().await?;
         let rows = self
             .pipeline
             .store()
@@ -186,7 +172,6 @@ impl ReviewService for Review {
         caller.require(Role::ReviewWrite)?;
         let r = request.into_inner();
         let size = page_size(r.page_size)? as usize;
-        self.catch_up().await?;
         let store = self.pipeline.store();
         let rows = store
             .list_conflicts(r.include_closed, &r.page_token, size as i64 + 1)

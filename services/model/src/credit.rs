@@ -1,7 +1,7 @@
 //! Crediting rules (DESIGN §5): which trainings count and for how many 学时.
 
 use crate::codes::*;
-use crate::dossier::{round2, Flag, StoredRecord, TrainingEntry};
+use crate::entries::{round2, Flag, StoredRecord, TrainingEntry};
 use crate::policy::Policy;
 use crate::record::*;
 use chrono::Datelike;

@@ -7,7 +7,6 @@ use crate::identity::PersonKey;
 use crate::policy::Policy;
 use crate::record::{Body, Enrollment, Kind, PersonRef, SourceRef, TrainingClass};
 use chrono::NaiveDate;
-use std::collections::BTreeMap;
 
 const PLANNED: &str = "\u{0}planned";
 
@@ -217,18 +216,4 @@ impl GroupBy {
             GroupBy::Region => "region_code",
         }
     }
-}
-
-/// Coverage of `dossiers` per group, groups sorted by key.
-pub fn coverage<'a>(
-    dossiers: impl IntoIterator<Item = &'a Dossier>,
-    group_by: GroupBy,
-) -> BTreeMap<String, CoverageGroup> {
-    let mut out: BTreeMap<String, CoverageGroup> = BTreeMap::new();
-    for d in dossiers {
-        if d.in_scope {
-            out.entry(group_key(d, group_by)).or_default().add(d);
-        }
-    }
-    out
 }

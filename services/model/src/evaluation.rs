@@ -3,7 +3,7 @@
 //! training's score is the mean over its dimensions; the dossier's is the mean over the window's
 //! evaluated trainings. Dimensions map to 德能勤绩廉 through the policy's indicator map.
 
-use crate::dossier::StoredRecord;
+use crate::entries::StoredRecord;
 use crate::policy::Policy;
 use crate::record::{Body, Evaluation};
 use chrono::{Datelike, NaiveDate};
@@ -103,7 +103,7 @@ pub fn summarise(
             criteria.entry(c.to_owned()).or_default().extend(mean(v));
         }
     }
-    let round = crate::dossier::round2;
+    let round = crate::entries::round2;
     EvaluationSummary {
         weighted_score: mean(scores).map(round).unwrap_or(0.0),
         capability: criteria

@@ -2,7 +2,7 @@
 //! online self-study minimum and the promotion grace year.
 
 use crate::codes::{EnrollmentStatus, EventKind, Format, Rank};
-use crate::dossier::{Flag, TrainingEntry};
+use crate::entries::{Flag, TrainingEntry};
 use crate::policy::Policy;
 use crate::record::PersonEvent;
 use chrono::{Datelike, Months, NaiveDate};

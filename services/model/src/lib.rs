@@ -9,7 +9,8 @@
 //! - [`record`]: the nine canonical bodies and [`record::CanonicalRecord`];
 //! - [`merge`]: which version of a source record wins;
 //! - [`review`]: identity conflicts and what waits for a reviewer;
-//! - [`policy`]: the numbers of the rules; [`credit`], [`flags`] and [`dossier`]: the rules.
+//! - [`policy`]: the numbers of the rules; [`entries`]: what the rules read and list;
+//!   [`credit`], [`flags`], [`evaluation`] and [`dossier`]: the rules.
 //!
 //! Nothing here does I/O or needs a runtime, so every rule is unit-testable on its own.
 
@@ -19,6 +20,7 @@ pub mod codes;
 pub mod credit;
 pub mod dispatch;
 pub mod dossier;
+pub mod entries;
 pub mod error;
 pub mod evaluation;
 pub mod flags;

@@ -16,7 +16,7 @@
 //! A conflict's id is derived from what conflicts, so the same contradiction always has the
 //! same id, a decision stays attached to it, and corrected data simply stops producing it.
 
-use crate::dossier::StoredRecord;
+use crate::entries::StoredRecord;
 use crate::record::{Body, Kind, PersonRef, SourceRef};
 use crate::PersonKey;
 use chrono::NaiveDate;

@@ -11,6 +11,7 @@
 //! - [`replay`]: dead-letter replay, with the history of each letter's attempts;
 //! - [`projector`]: the loop that keeps the dossier projection and the outbox current;
 //! - [`queries`]: dossiers, coverage and dispatch checks, for the gRPC services and the CLI;
+//!   [`fresh`]: every person as the records say now, read only (reads never project);
 //! - [`wire`]: every model → wire conversion.
 //!
 //! Depends on model, store and proto only: readers of partners' formats and transports live
@@ -20,6 +21,7 @@
 
 pub mod commit;
 pub mod convert;
+pub mod fresh;
 pub mod native;
 pub mod projector;
 pub mod queries;

@@ -16,12 +16,21 @@ pub async fn run(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
     const MAX_LAG: Duration = Duration::from_secs(10);
     let mut last_drain = Instant::now();
     let mut backoff = TICK;
+    // The day the states were last brought to: when the date changes (and at start) the
+    // states of other days are marked, so readers of the new day find them current.
+    let mut day = None;
     loop {
         let busy = pipeline.since_last_commit().is_some_and(|d| d < QUIET);
         let pause = if busy && last_drain.elapsed() < MAX_LAG {
             TICK
         } else {
             let today = crate::queries::today();
+            if day != Some(today) {
+                match pipeline.store().mark_other_days(today).await {
+                    Ok(()) => day = Some(today),
+                    Err(e) => tracing::warn!(error = %e, "Could not mark states of other days."),
+                }
+            }
             loop {
                 match pipeline
                     .store()

@@ -2,6 +2,7 @@
 //! coverage per group, dispatch checks. The rules are the model's; this reads the store and
 //! applies them.
 
+use crate::fresh::FreshPages;
 use crate::{convert, Pipeline};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
@@ -74,9 +75,10 @@ impl Queries {
         self.dossier_of(&key, as_of.unwrap_or_else(today)).await
     }
 
-    /// Coverage per group at `as_of`. At the projection day (today) the database aggregates the
-    /// maintained state; for another day each person's facts are streamed page by page and
-    /// aggregated here, never all in memory at once.
+    /// Coverage per group at `as_of`. At the projection day, with every projected state
+    /// current, the database aggregates the state; otherwise each person's records are read
+    /// page by page (the stale ones from their source records) and aggregated here, never all
+    /// in memory at once. Read only.
     pub async fn coverage(
         &self,
         group_by: GroupBy,
@@ -85,30 +87,44 @@ impl Queries {
     ) -> Result<BTreeMap<String, CoverageGroup>, QueryError> {
         let store = self.pipeline.store();
         let policy = self.pipeline.policy();
-        if as_of == today() {
-            store.project_all(policy, as_of).await?;
+        let current = self.current(as_of).await?;
+        let mut pages = FreshPages::new(store, filter.state(current), "").await?;
+        if current && pages.all_current() {
             return Ok(store.coverage(group_by, &filter.state(true)).await?);
         }
         let mut groups: BTreeMap<String, CoverageGroup> = BTreeMap::new();
-        let mut after = String::new();
-        loop {
-            let page = store.state_page(&filter.state(false), &after, 1000).await?;
-            let Some((last, _)) = page.last() else { break };
-            after = last.to_string();
+        while let Some(page) = pages.next(1000).await? {
             for (key, records) in &page {
-                if let Some(d) =
-                    d::compute(key, records, as_of, policy).filter(|d| filter.matches(d))
-                {
-                    if d.in_scope {
-                        groups
-                            .entry(dispatch::group_key(&d, group_by))
-                            .or_default()
-                            .add(&d);
-                    }
+                let Some(d) = d::compute(key, records, as_of, policy) else {
+                    continue;
+                };
+                if d.in_scope && filter.matches(&d) {
+                    groups
+                        .entry(dispatch::group_key(&d, group_by))
+                        .or_default()
+                        .add(&d);
                 }
             }
         }
         Ok(groups)
+    }
+
+    /// Pages of the persons `filter` may select, as the records say now (see [`FreshPages`]);
+    /// the caller applies `filter.matches` to each computed dossier.
+    pub async fn pages(
+        &self,
+        filter: &Filter,
+        as_of: NaiveDate,
+        after: &str,
+    ) -> Result<FreshPages, QueryError> {
+        let state = filter.state(self.current(as_of).await?);
+        FreshPages::new(self.pipeline.store(), state, after).await
+    }
+
+    /// Whether the projected summary columns hold for `as_of`: it is today, and every state
+    /// was projected today (the projector brings them over when the date changes).
+    async fn current(&self, as_of: NaiveDate) -> Result<bool, QueryError> {
+        Ok(as_of == today() && self.pipeline.store().projected_on(as_of).await?)
     }
 
     /// Checks a dispatch plan.
@@ -168,17 +184,15 @@ impl Queries {
         for (unit, planned) in planned_by_unit {
             let mut away = 0i64;
             let mut in_scope = 0i64;
-            let mut after = String::new();
             let filter = StateFilter {
                 unit_code: Some(unit.clone()),
                 ..Default::default()
             };
-            loop {
-                let page = store.state_page(&filter, &after, 1000).await?;
-                let Some((last, _)) = page.last() else { break };
-                after = last.to_string();
+            let mut pages = FreshPages::new(store, filter, "").await?;
+            while let Some(page) = pages.next(1000).await? {
                 for (key, records) in &page {
-                    let Some(d) = d::compute(key, records, as_of, policy).filter(|d| d.in_scope)
+                    let Some(d) = d::compute(key, records, as_of, policy)
+                        .filter(|d| d.in_scope && d.unit_code == unit)
                     else {
                         continue;
                     };
@@ -260,7 +274,14 @@ impl Filter {
 
     /// Whether a computed dossier passes the whole filter.
     pub fn matches(&self, d: &d::Dossier) -> bool {
-        self.rank.is_none_or(|r| d.rank == Some(r)) && self.light.is_none_or(|l| d.light == l)
+        self.rank.is_none_or(|r| d.rank == Some(r))
+            && self.light.is_none_or(|l| d.light == l)
+            && self.category.is_none_or(|c| d.category == Some(c))
+            && self.unit_code.as_ref().is_none_or(|u| &d.unit_code == u)
+            && self
+                .region_code
+                .as_ref()
+                .is_none_or(|r| &d.region_code == r)
     }
 }
 

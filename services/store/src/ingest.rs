@@ -1,6 +1,7 @@
 //! Committing a batch: one transaction writes the raw log, the winning versions and the dead
 //! letters, and tells each record's outcome. Nothing is acknowledged before it commits.
 
+use crate::marks::Touched;
 use crate::seal::column;
 use crate::sql::{fetch_in, tuples, MAX_PARAMS};
 use crate::Backend;
@@ -121,7 +122,7 @@ impl Store {
             &mut touched,
         )
         .await?;
-        crate::projection::mark_dirty(self.backend, &mut tx, &touched).await?;
+        crate::marks::mark_dirty(self.backend, &mut tx, &touched).await?;
         let unwritten: Vec<usize> = candidates
             .iter()
             .copied()
@@ -266,15 +267,6 @@ async fn insert_raw_log(
         q.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// Whose dossiers a batch touched: found from the rows the upsert wrote (a tombstone keeps the
-/// person, account and class of the version it replaces).
-#[derive(Default)]
-pub(crate) struct Touched {
-    pub(crate) persons: HashSet<String>,
-    pub(crate) accounts: HashSet<String>,
-    pub(crate) classes: HashSet<String>,
 }
 
 /// Inserts or replaces the current version where the incoming one is greater; returns the
@@ -541,7 +533,7 @@ impl Store {
             &mut touched,
         )
         .await?;
-        crate::projection::mark_dirty(self.backend, &mut tx, &touched).await?;
+        crate::marks::mark_dirty(self.backend, &mut tx, &touched).await?;
         tx.commit().await?;
         Ok(())
     }

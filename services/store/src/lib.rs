@@ -7,6 +7,7 @@
 //! - [`ingest`]: one transaction per batch: raw log, current versions, dead letters (and the
 //!   xAPI statements the records came from, see [`xapi`]);
 //! - `replayed`: each replayed letter's attempt, written in the replay's transaction;
+//! - `marks`: the persons a write changed, for the projector;
 //! - [`projection`]: the dossier state maintained on write (marks, facts, the projector's
 //!   rounds) and what reads it;
 //! - [`outbox`]: `dossier.changed` events written with the state, taken by a relay;
@@ -24,6 +25,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod ingest;
+mod marks;
 pub mod outbox;
 pub mod prepared;
 pub mod projection;

@@ -135,6 +135,53 @@ impl Store {
         )
     }
 
+    /// The current records of each of `persons` (as [`Store::person_records`]), read from the
+    /// source records: what a reader uses for persons whose projected state is stale.
+    pub async fn records_of_persons(
+        &self,
+        persons: &[String],
+    ) -> Result<Vec<(PersonKey, Vec<StoredRecord>)>> {
+        let mut conn = self.pool.acquire().await?;
+        let reviewed =
+            crate::projection::reviewed_of(self.backend, &mut conn, &self.keys, persons).await?;
+        reviewed
+            .into_iter()
+            .map(|(key, r)| {
+                let person = PersonKey::parse("person_key", &key)
+                    .map_err(|e| Error::Corrupt(key.clone(), e.to_string()))?;
+                Ok((person, r.records))
+            })
+            .collect()
+    }
+
+    /// The persons whose projected state is stale or missing: those marked dirty, and those
+    /// that the deferred account and class marks resolve to now. Read only: the marks stay for
+    /// the projector.
+    pub async fn stale_persons(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        let marks = sqlx::query("SELECT person_key FROM dossier_dirty")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in marks {
+            let key: String = row.try_get("person_key")?;
+            match crate::marks::deferred(&key) {
+                Some((condition, value)) => {
+                    let sql = format!(
+                        "SELECT DISTINCT person_key FROM source_records WHERE {condition} \
+                         AND person_key IS NOT NULL"
+                    );
+                    for row in sqlx::query(&sql).bind(value).fetch_all(&self.pool).await? {
+                        out.insert(row.try_get::<String, _>("person_key")?);
+                    }
+                }
+                None => {
+                    out.insert(key);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Dead letters matching `filter`, newest first; `before_id` pages backwards.
     pub async fn dead_letters(
         &self,

@@ -5,7 +5,7 @@
 //! inputs here ([`claims_of`], [`decisions_for`]) and keeps their results ([`write_review`]) in
 //! the transaction that stores the dossier state.
 
-use crate::projection::insert_marks;
+use crate::marks::insert_marks;
 use crate::seal::column;
 use crate::sql::{fetch_in, list, MAX_PARAMS};
 use crate::{now_rfc3339, Backend, Error, Result, Store};

@@ -16,7 +16,19 @@ async fn review(hub: &TestHub) -> ReviewServiceClient<tonic::transport::Channel>
         .expect("connect")
 }
 
+/// The review queue is kept by the projector (reads never project): waits until it has
+/// caught up with what was submitted.
+async fn projected(hub: &TestHub) {
+    let caught_up =
+        trainhub_tests::broker::wait_for(std::time::Duration::from_secs(30), || async {
+            hub.store.dirty_count().await.unwrap() == 0
+        })
+        .await;
+    assert!(caught_up, "the projector drains the marks");
+}
+
 async fn open_conflicts(hub: &TestHub) -> Vec<pb::Conflict> {
+    projected(hub).await;
     review(hub)
         .await
         .list_conflicts(pb::ListConflictsRequest::default())
@@ -28,6 +40,7 @@ async fn open_conflicts(hub: &TestHub) -> Vec<pb::Conflict> {
 
 /// Every unmatched record as `(system, kind, record_id, reason)`, read page by page.
 async fn unmatched(hub: &TestHub) -> Vec<(String, String, String, String)> {
+    projected(hub).await;
     let mut out = Vec::new();
     let mut token = String::new();
     loop {

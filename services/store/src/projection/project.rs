@@ -3,7 +3,7 @@
 //! write exactly those persons' state, review findings and outbox rows.
 
 use super::facts::reviewed_of;
-use super::{bump, insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
+use crate::marks::{bump, insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
 use crate::review;
 use crate::seal::column;
 use crate::sql::{execute_in, list, tuples, MAX_PARAMS};
@@ -174,12 +174,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut persons = BTreeSet::new();
         for (key, _) in deferred {
-            let (condition, value) = match key.strip_prefix(ACCOUNT_MARK) {
-                Some(account) => ("kind = 'link' AND deleted = 0 AND account_id = $1", account),
-                None => (
-                    "kind = 'enrollment' AND class_id = $1",
-                    key.strip_prefix(CLASS_MARK).unwrap_or(key),
-                ),
+            let Some((condition, value)) = crate::marks::deferred(key) else {
+                continue;
             };
             let sql = format!(
                 "SELECT DISTINCT person_key FROM source_records WHERE {condition} \
@@ -203,14 +199,7 @@ impl Store {
 
     /// Drains the dirty set completely, after marking rows projected on another day as dirty.
     pub async fn project_all(&self, policy: &Policy, today: NaiveDate) -> Result<usize> {
-        sqlx::query(&format!(
-            "INSERT INTO dossier_dirty (person_key) SELECT person_key FROM dossier_state \
-                 WHERE as_of <> $1 ORDER BY person_key {}",
-            bump(self.backend)
-        ))
-        .bind(today.to_string())
-        .execute(&self.pool)
-        .await?;
+        self.mark_other_days(today).await?;
         let mut total = 0;
         loop {
             let n = self.project_dirty(policy, today, 500).await?;
@@ -219,6 +208,31 @@ impl Store {
             }
             total += n;
         }
+    }
+
+    /// Marks the persons whose state was projected on another day than `today` (their light
+    /// and rank columns may have changed with the date): the projector runs this when the day
+    /// changes.
+    pub async fn mark_other_days(&self, today: NaiveDate) -> Result<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(&format!(
+            "INSERT INTO dossier_dirty (person_key) SELECT person_key FROM dossier_state \
+             WHERE as_of <> $1 ORDER BY person_key {}",
+            bump(self.backend)
+        ))
+        .bind(today.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether every projected state is of `today` (its summary columns hold for today).
+    pub async fn projected_on(&self, today: NaiveDate) -> Result<bool> {
+        let other = sqlx::query("SELECT 1 AS x FROM dossier_state WHERE as_of <> $1 LIMIT 1")
+            .bind(today.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(other.is_none())
     }
 
     /// How many persons wait for projection.
