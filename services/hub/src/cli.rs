@@ -24,9 +24,6 @@ pub enum Command {
     Import(ImportArgs),
     /// Apply store migrations and exit.
     Migrate(StoreArgs),
-    /// Measure performance (prints figures; not a test).
-    #[command(subcommand)]
-    Bench(BenchArgs),
     /// Show one person's dossier.
     Dossier(DossierArgs),
     /// Coverage per unit, rank, category or region.
@@ -255,100 +252,4 @@ pub struct ServeArgs {
     /// Also feed a synthetic data set from three simulated partners through the real ingest path.
     #[arg(long)]
     pub demo: bool,
-}
-
-/// `bench`: which benchmark.
-#[derive(Debug, Subcommand)]
-pub enum BenchArgs {
-    /// Ingest throughput end to end against the raw store limit (SQLite and PostgreSQL).
-    Ingest(IngestBenchArgs),
-    /// GetDossier latency and GetCoverage time over a large population on PostgreSQL.
-    Dossier(DossierBenchArgs),
-    /// AMQP consume → normalise → commit → ack into PostgreSQL against a bare consumer that
-    /// only acknowledges (the broker's limit), on the same queue.
-    Amqp(AmqpBenchArgs),
-    /// `trainhub import` of a generated A01 CSV into PostgreSQL (rows/s, memory over the run)
-    /// against PostgreSQL's own `COPY` of the same file into an equivalent table.
-    Import(ImportBenchArgs),
-}
-
-/// `bench import`.
-#[derive(Debug, Args)]
-pub struct ImportBenchArgs {
-    /// Rows of the generated A01 CSV.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub rows: usize,
-    /// Records per transaction.
-    #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
-    /// The PostgreSQL server to measure.
-    #[command(flatten)]
-    pub server: BenchPostgres,
-}
-
-/// `bench amqp`.
-#[derive(Debug, Args)]
-pub struct AmqpBenchArgs {
-    /// Valid JSON records to publish.
-    #[arg(long, default_value_t = 200_000)]
-    pub records: usize,
-    /// Prefetch of both consumers.
-    #[arg(long, default_value_t = 1000)]
-    pub prefetch: u16,
-    /// The broker.
-    #[arg(
-        long,
-        env = "TRAINHUB_BENCH_AMQP",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    pub amqp: String,
-    /// The PostgreSQL server to measure.
-    #[command(flatten)]
-    pub server: BenchPostgres,
-}
-
-/// The PostgreSQL server a benchmark uses; it creates a fresh database there and drops it.
-#[derive(Debug, Args)]
-pub struct BenchPostgres {
-    /// Admin URL of the PostgreSQL server.
-    #[arg(
-        long,
-        env = "TRAINHUB_BENCH_PG",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    pub postgres: String,
-}
-
-/// `bench dossier`.
-#[derive(Debug, Args)]
-pub struct DossierBenchArgs {
-    /// People to generate.
-    #[arg(long, default_value_t = 100_000)]
-    pub people: usize,
-    /// Records per person, on average.
-    #[arg(long, default_value_t = 20)]
-    pub records_per_person: usize,
-    /// GetDossier requests to time.
-    #[arg(long, default_value_t = 10_000)]
-    pub requests: usize,
-    /// The PostgreSQL server to measure.
-    #[command(flatten)]
-    pub server: BenchPostgres,
-}
-
-/// `bench ingest`.
-#[derive(Debug, Args)]
-pub struct IngestBenchArgs {
-    /// Records to generate.
-    #[arg(long, default_value_t = 200_000)]
-    pub records: usize,
-    /// Records per `SubmitRequest` / per raw transaction.
-    #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
-    /// The PostgreSQL server to measure.
-    #[command(flatten)]
-    pub server: BenchPostgres,
-    /// Skip PostgreSQL.
-    #[arg(long)]
-    pub no_postgres: bool,
 }

@@ -10,16 +10,12 @@
 //! [`health`] (connector registry of statuses, metrics), [`run`] (the commands), [`import`]
 //! (`trainhub import`), [`dlq`] (dead letters on the command line), [`report`] (dossier and
 //! coverage on the command line), [`keys`] (data key rotation), [`audit`] (CLI reads
-//! audited), [`demo`] (synthetic partners), [`bench`], [`bench_amqp`], [`bench_dossier`],
-//! [`bench_import`] (throughput figures).
+//! audited), [`demo`] (synthetic partners). The benchmarks are a binary of their own
+//! (`services/bench`).
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
-pub mod bench;
-pub mod bench_amqp;
-pub mod bench_dossier;
-pub mod bench_import;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -3,7 +3,7 @@
 
 use crate::cli::{Cli, Command, DlqCommand, StoreArgs};
 use crate::config::{Config, ConnectorConfig};
-use crate::{bench, demo, dlq, report, startup};
+use crate::{demo, dlq, report, startup};
 use anyhow::Result;
 
 fn load_config(args: &StoreArgs) -> Result<Config> {
@@ -151,7 +151,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("migrated {}", startup::redact(&config.store_url()));
             Ok(())
         }
-        Command::Bench(args) => bench::run(args).await,
         Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,
         Command::Coverage(args) => report::coverage(&load_config(&args.store)?, &args).await,
         Command::Audit(args) => crate::audit::run(&load_config(&args.store)?, &args).await,

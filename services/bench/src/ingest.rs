@@ -1,29 +1,20 @@
-//! `trainhub bench`: end-to-end ingest through `IngestService.Stream` (acknowledged =
+//! `trainhub-bench ingest`: end-to-end ingest through `IngestService.Stream` (acknowledged =
 //! committed) against the raw store limit (the same rows written straight into the same tables
 //! with batched multi-row `INSERT … ON CONFLICT`), for SQLite and PostgreSQL.
 
-use crate::cli::{BenchArgs, IngestBenchArgs};
-use crate::config::Config;
-use crate::startup::Application;
+use crate::IngestBenchArgs;
 use anyhow::{Context, Result};
 use std::time::Instant;
+use trainhub::config::Config;
+use trainhub::startup::Application;
 use trainhub_connectors::synthetic;
 use trainhub_model::PersonKeyer;
 use trainhub_pipeline::convert;
 use trainhub_proto::v1::{self as pb, ingest_service_client::IngestServiceClient};
 use trainhub_store::{PreparedRecord, Store};
 
-/// Runs a benchmark and prints its figures.
-pub async fn run(args: BenchArgs) -> Result<()> {
-    match args {
-        BenchArgs::Ingest(args) => ingest(args).await,
-        BenchArgs::Dossier(args) => crate::bench_dossier::run(args).await,
-        BenchArgs::Amqp(args) => crate::bench_amqp::run(args).await,
-        BenchArgs::Import(args) => crate::bench_import::run(args).await,
-    }
-}
-
-async fn ingest(args: IngestBenchArgs) -> Result<()> {
+/// Runs the ingest benchmark and prints its figures.
+pub async fn run(args: IngestBenchArgs) -> Result<()> {
     let records = generate(args.records);
     println!(
         "bench: {} synthetic records (persons, events, links, classes, enrollments, attendance, \

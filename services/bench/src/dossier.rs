@@ -1,8 +1,8 @@
-//! `trainhub bench dossier`: a large population on PostgreSQL, then `GetDossier` latency
+//! `trainhub-bench dossier`: a large population on PostgreSQL, then `GetDossier` latency
 //! (p50/p99 over random requests) and `GetCoverage` time grouped by unit.
 
-use crate::bench::{peak_rss_kib, start_hub, stream_all, tempfile_dir};
-use crate::cli::DossierBenchArgs;
+use crate::ingest::{peak_rss_kib, start_hub, stream_all, tempfile_dir};
+use crate::DossierBenchArgs;
 use anyhow::{Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

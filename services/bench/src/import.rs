@@ -1,4 +1,4 @@
-//! `trainhub bench import`: the file importer against the database's own bulk load. A CSV in
+//! `trainhub-bench import`: the file importer against the database's own bulk load. A CSV in
 //! the A01 layout of the shipped `cadre-a01` profile is generated (streamed to disk), imported
 //! into a fresh PostgreSQL database exactly as `trainhub import` does — map, validate, seal,
 //! raw log, current versions, dossier marks — and then loaded with `COPY … FROM STDIN` into an
@@ -7,12 +7,12 @@
 //! tables with the hub's columns and indexes. Resident memory is sampled during the import: a
 //! flat line means the file streams.
 
-use crate::cli::ImportBenchArgs;
-use crate::config::Config;
+use crate::ImportBenchArgs;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use trainhub::config::Config;
 use trainhub_connectors::files::FileFormat;
 use trainhub_connectors::profile::Profile;
 use trainhub_model::identity::make_national_id;
@@ -73,7 +73,7 @@ fn rss_mib() -> f64 {
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: ImportBenchArgs) -> Result<()> {
-    let dir = crate::bench::tempfile_dir()?;
+    let dir = crate::ingest::tempfile_dir()?;
     let file = dir.join("a01-bench.csv");
     let started = Instant::now();
     generate(&file, args.rows)?;
@@ -99,7 +99,7 @@ async fn measure(args: &ImportBenchArgs, dir: &Path, file: &Path, url: &str) -> 
     let mut config = Config::load(None, std::iter::empty())?;
     config.server.data_dir = dir.join("data");
     config.store.url = Some(url.to_owned());
-    let pipeline = crate::startup::open_pipeline(&config, true).await?;
+    let pipeline = trainhub::startup::open_pipeline(&config, true).await?;
     let profile = Profile::resolve("cadre-a01").map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // Memory, sampled while the import runs.
@@ -116,7 +116,7 @@ async fn measure(args: &ImportBenchArgs, dir: &Path, file: &Path, url: &str) -> 
         }
     });
     let started = Instant::now();
-    let summary = crate::import::import(
+    let summary = trainhub::import::import(
         &pipeline,
         &profile,
         "cadre-hr",

@@ -1,14 +1,12 @@
-//! `trainhub bench amqp`: the hub consuming a RabbitMQ queue — decode JSON, validate, commit to
+//! `trainhub-bench amqp`: the hub consuming a RabbitMQ queue — decode JSON, validate, commit to
 //! PostgreSQL, acknowledge — against a bare lapin consumer on the same queue that only
 //! acknowledges each message (what the broker can deliver at best to one consumer).
 //!
 //! Both drain a backlog of the same messages published beforehand, with the same prefetch;
 //! the clock runs from the consumer's start to the last acknowledgement (hub: the last commit).
 
-use crate::bench::{generate, peak_rss_kib, tempfile_dir};
-use crate::cli::AmqpBenchArgs;
-use crate::config::{Config, ConnectorConfig};
-use crate::startup::Application;
+use crate::ingest::{generate, peak_rss_kib, tempfile_dir};
+use crate::AmqpBenchArgs;
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use lapin::options::{
@@ -19,6 +17,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
+use trainhub::config::{Config, ConnectorConfig};
+use trainhub::startup::Application;
 use trainhub_connectors::amqp::{declare_topology, AmqpConfig, INBOUND_EXCHANGE};
 
 const SYSTEM: &str = "bench-partner";
