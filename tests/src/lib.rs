@@ -59,6 +59,10 @@ impl TestStore {
             trainhub_store::Keyring::new_entry("test"),
         )
         .expect("data keys written");
+        // And the hub secret: every hub on one store shares it (the store checks).
+        let secret: [u8; 32] = rand::random();
+        std::fs::write(dir.path().join("hub.secret"), hex::encode(secret))
+            .expect("hub secret written");
         match backend {
             Backend::Sqlite => Some(TestStore {
                 url: format!("sqlite://{}", dir.path().join("test.db").display()),
@@ -89,15 +93,15 @@ impl TestStore {
 }
 
 impl TestStore {
-    /// The same database for a second hub, with a folder of its own (the original keeps the
-    /// database and drops it; drop the alias's hub first).
+    /// The same database for a second hub, with a folder of its own holding the same data keys
+    /// and hub secret (the original keeps the database and drops it; drop the alias's hub
+    /// first).
     pub fn alias(&self) -> TestStore {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::copy(
-            self.dir.path().join("data.keys"),
-            dir.path().join("data.keys"),
-        )
-        .expect("the same data keys");
+        for file in ["data.keys", "hub.secret"] {
+            std::fs::copy(self.dir.path().join(file), dir.path().join(file))
+                .expect("the same data keys and hub secret");
+        }
         TestStore {
             url: self.url.clone(),
             dir,

@@ -21,40 +21,14 @@ pub struct Dossiers {
     queries: Queries,
 }
 
-/// The stated purpose of a read of personal data (e.g. `appointment-review`): required, one
-/// line of at most 200 characters.
+/// The stated purpose of a read of personal data: required.
 fn purpose(stated: &str) -> Result<String, Status> {
-    let p = stated.trim();
-    if p.is_empty() {
-        return Err(Status::invalid_argument(
-            "`purpose` is required: say why the data is read, e.g. `appointment-review`",
-        ));
-    }
-    if p.chars().count() > 200 || p.chars().any(char::is_control) {
-        return Err(Status::invalid_argument(
-            "`purpose` must be one line of at most 200 characters",
-        ));
-    }
-    Ok(p.to_owned())
+    trainhub_pipeline::audit::purpose(stated).map_err(Status::invalid_argument)
 }
 
 /// The audit row of a dossier returned to `caller`.
 fn audited(caller: &Caller, method: &str, purpose: &str, d: &pb::Dossier) -> AuditEntry {
-    AuditEntry {
-        principal: caller.name().to_owned(),
-        method: method.to_owned(),
-        person_key: d.person_key.clone(),
-        purpose: purpose.to_owned(),
-        returned: format!(
-            "dossier as_of {} light {:?} credited {} of {} hours, {} trainings, {} flags",
-            d.as_of,
-            d.light(),
-            d.credited_hours,
-            d.required_hours,
-            d.trainings.len(),
-            d.flags.len()
-        ),
-    }
+    trainhub_pipeline::audit::dossier_read(caller.name(), method, purpose, d)
 }
 
 /// Writes the audit rows; the data is not returned unless they are stored.
@@ -210,18 +184,13 @@ impl DossierService for Dossiers {
             .coverage(group_by, &filter, as_of)
             .await
             .map_err(ApiError::from)?;
-        let red: i64 = groups.values().map(|g| g.red).sum();
-        let entry = AuditEntry {
-            principal: caller.name().to_owned(),
-            method: "GetCoverage".into(),
-            person_key: String::new(),
-            purpose,
-            returned: format!(
-                "coverage by {} as_of {as_of}: {} groups, {red} persons on RED lists",
-                req.group_by,
-                groups.len()
-            ),
-        };
+        let entry = trainhub_pipeline::audit::coverage_read(
+            caller.name(),
+            &purpose,
+            &req.group_by,
+            as_of,
+            &groups,
+        );
         account(&self.pipeline, &[entry]).await?;
         Ok(Response::new(pb::CoverageReport {
             groups: groups

@@ -198,6 +198,10 @@ pub struct DossierArgs {
     pub store: StoreArgs,
     /// The person's national ID (or a 64-hex person key).
     pub person: String,
+    /// Why the data is read (e.g. `appointment-review`): required, and written to the audit
+    /// trail with the operating-system user before anything is printed.
+    #[arg(long)]
+    pub purpose: String,
     /// Reference date (YYYY-MM-DD); today by default.
     #[arg(long)]
     pub as_of: Option<chrono::NaiveDate>,
@@ -215,6 +219,10 @@ pub struct CoverageArgs {
     /// unit | rank | category | region.
     #[arg(long, default_value = "unit")]
     pub group_by: String,
+    /// Why the data is read (e.g. `appointment-review`): required, and written to the audit
+    /// trail with the operating-system user before anything is printed.
+    #[arg(long)]
+    pub purpose: String,
     /// Reference date (YYYY-MM-DD); today by default.
     #[arg(long)]
     pub as_of: Option<chrono::NaiveDate>,

@@ -12,6 +12,24 @@ use trainhub_proto::v1::{
 
 const PEOPLE: usize = 300;
 
+/// Lets the demo run only on an empty store or one the demo made (marked so), never into a
+/// store holding other records: it writes 300 synthetic people into whatever it is given.
+pub async fn claim_store(
+    store: &trainhub_store::Store,
+    config: &crate::config::Config,
+) -> anyhow::Result<()> {
+    if !store.demo_allowed().await? {
+        anyhow::bail!(
+            "refusing --demo: store {} holds records the demo did not make, and the demo would \
+             add 300 synthetic people to them. Run the demo on a data folder of its own, e.g. \
+             `trainhub serve --demo --data-dir ./trainhub-demo` (with no --config or --store).",
+            crate::startup::redact(&config.store_url())
+        );
+    }
+    store.mark_demo().await?;
+    Ok(())
+}
+
 /// Feeds the demo data set to the hub at `addr` and prints what happened.
 pub async fn run(addr: SocketAddr) {
     if let Err(e) = feed(addr).await {

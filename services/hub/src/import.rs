@@ -188,6 +188,15 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
         started.elapsed(),
         rejects.as_deref(),
     );
+    let refused = summary.count("rejected");
+    if refused > 0 {
+        // A scheduled import must be able to tell: a distinct exit code, the rest stored.
+        return Err(crate::run::Refused {
+            refused,
+            records: summary.outcomes.values().sum(),
+        }
+        .into());
+    }
     Ok(())
 }
 

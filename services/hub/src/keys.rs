@@ -10,17 +10,17 @@ use trainhub_store::Keyring;
 
 /// Prints a fresh `id:hex` entry.
 pub fn new_key(args: &KeyArgs) -> Result<()> {
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("k{}", chrono::Utc::now().format("%Y%m%d")));
+    let id = args.id.clone().unwrap_or_else(crate::startup::new_key_id);
     let entry = Keyring::new_entry(&id);
     // Parsing it checks the id.
     Keyring::parse(&entry).map_err(|e| anyhow::anyhow!("--id {id:?}: {e}"))?;
     println!("{entry}");
     eprintln!(
-        "Put this line first in the data key file (keep the older lines), restart every hub, \
-         then run `trainhub rekey`; afterwards the older lines can go."
+        "1. Add this line to the data key file of every hub BELOW the current first line, and \
+         restart the hubs (each can then open what the others seal with it).\n\
+         2. Move it to the top and restart the hubs: new values are sealed with it.\n\
+         3. Run `trainhub rekey`; afterwards the older lines can go (keep a copy while backups \
+         need them)."
     );
     Ok(())
 }

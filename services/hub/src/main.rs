@@ -6,6 +6,7 @@
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    trainhub::run::main(trainhub::cli::Cli::parse()).await
+async fn main() -> std::process::ExitCode {
+    let result = trainhub::run::main(trainhub::cli::Cli::parse()).await;
+    trainhub::run::exit_code(&result)
 }

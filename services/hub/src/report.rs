@@ -1,5 +1,7 @@
 //! `trainhub dossier` and `trainhub coverage`: the reports on the command line, read straight
-//! from the store that `--data-dir` / `--store` / `--config` name (no running hub needed).
+//! from the store that `--data-dir` / `--store` / `--config` name (no running hub needed). Like
+//! their gRPC counterparts they take a purpose and write the audit trail (principal
+//! `cli:<user>`) before anything is printed.
 
 use crate::cli::{CoverageArgs, DossierArgs, OutputFormat};
 use crate::config::Config;
@@ -9,7 +11,29 @@ use std::fmt::Write;
 use trainhub_model::dispatch::GroupBy;
 use trainhub_model::dossier::Dossier;
 use trainhub_pipeline::queries::{today, Filter};
-use trainhub_pipeline::Queries;
+use trainhub_pipeline::{audit, Queries};
+
+/// The principal of a read on the command line: the operating-system user.
+pub fn principal() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+fn purpose(stated: &str) -> Result<String> {
+    audit::purpose(stated).map_err(|m| anyhow::anyhow!("--purpose: {m}"))
+}
+
+/// Writes the audit row; nothing is printed unless it is stored.
+async fn account(service: &Queries, entry: trainhub_store::audit::AuditEntry) -> Result<()> {
+    service
+        .pipeline()
+        .store()
+        .audit(&[entry])
+        .await
+        .map_err(|e| anyhow::anyhow!("the audit trail cannot be written, so nothing is shown: {e}"))
+}
 
 /// Prints a dossier.
 pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
@@ -20,10 +44,18 @@ pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
     } else {
         (args.person.as_str(), "")
     };
+    let purpose = purpose(&args.purpose)?;
     let dossier = service
         .dossier(id, key, args.as_of)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let entry = audit::dossier_read(
+        &principal(),
+        "GetDossier",
+        &purpose,
+        &trainhub_pipeline::wire::dossier(&dossier),
+    );
+    account(&service, entry).await?;
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&dossier)?),
         OutputFormat::Text => print!("{}", dossier_text(&dossier)),
@@ -106,11 +138,14 @@ pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
     let pipeline = open_pipeline(config, false).await?;
     let group_by = GroupBy::parse(&args.group_by).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let as_of = args.as_of.unwrap_or_else(today);
+    let purpose = purpose(&args.purpose)?;
     let service = Queries::new(pipeline);
     let groups = service
         .coverage(group_by, &Filter::default(), as_of)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let entry = audit::coverage_read(&principal(), &purpose, &args.group_by, as_of, &groups);
+    account(&service, entry).await?;
     if args.format == OutputFormat::Json {
         let rows: Vec<_> = groups
             .iter()

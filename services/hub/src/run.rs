@@ -2,7 +2,7 @@
 //! build the same program.
 
 use crate::cli::{Cli, Command, DlqCommand, StoreArgs};
-use crate::config::{Config, ConnectorConfig};
+use crate::config::Config;
 use crate::{demo, dlq, report, startup};
 use anyhow::Result;
 
@@ -92,6 +92,33 @@ pub async fn main(cli: Cli) -> Result<()> {
     run(cli).await
 }
 
+/// `import` finished, but refused some records (exit code 2) or every one (exit code 3); the
+/// summary and the rejects report say which and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{refused} of {records} records were refused (see the summary and the rejects report)")]
+pub struct Refused {
+    /// Records refused.
+    pub refused: u64,
+    /// Records read.
+    pub records: u64,
+}
+
+/// The process exit code of a command's result: 0 done, 2 some records refused, 3 all of them
+/// refused, 1 any other failure (printed).
+pub fn exit_code(result: &Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<Refused>() {
+            Some(r) if r.refused >= r.records => std::process::ExitCode::from(3),
+            Some(_) => std::process::ExitCode::from(2),
+            None => {
+                eprintln!("Error: {e:?}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}
+
 /// Runs one command line.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -118,15 +145,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 startup::data_key_source(&config)
             );
             for c in &config.connectors {
-                match c {
-                    ConnectorConfig::Amqp(a) => println!(
-                        "  amqp     {} ← queue {} (system {}, {})",
-                        a.name,
-                        a.queue(),
-                        a.system,
-                        a.format
-                    ),
-                }
+                println!("  {:<8} {}", c.kind(), c.describe());
             }
             if let Some(url) = &config.events.url {
                 println!(
@@ -136,6 +155,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 );
             }
             if args.demo {
+                demo::claim_store(app.store(), &config).await?;
                 tokio::spawn(demo::run(app.grpc_addr()));
             }
             app.run_until_stopped(shutdown_signal()).await

@@ -35,9 +35,16 @@ pub struct Application {
     limits: trainhub_api::limits::Limits,
     tls: Option<tonic::transport::ServerTlsConfig>,
     http_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Held while serving an SQLite store: one SQLite store takes one hub.
+    _lock: Option<std::fs::File>,
 }
 
 impl Application {
+    /// The store the hub serves.
+    pub fn store(&self) -> &Store {
+        self.pipeline.store()
+    }
+
     /// Connects and migrates the store, loads the secret and binds both listeners.
     pub async fn build(config: &Config) -> Result<Application> {
         let principals = config.principals()?;
@@ -90,6 +97,7 @@ impl Application {
             partners,
             config.telemetry.otlp_endpoint.as_deref(),
         )?;
+        let lock = sqlite_lock(config)?;
         let pipeline = open_pipeline(config, true)
             .await?
             .with_observer(registry.clone());
@@ -121,6 +129,7 @@ impl Application {
             limits: config.limits.limits(),
             tls,
             http_tls,
+            _lock: lock,
         })
     }
 
@@ -278,6 +287,7 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
         .with_context(|| format!("connecting to store {}", redact(&config.store_url())))?
         .with_events(config.events.url.is_some());
     store.migrate().await.context("migrating the store")?;
+    check_identity(config, &store, &secret).await?;
     store.check_keys().await.with_context(|| {
         format!(
             "the data keys ({}) do not open what the store holds: every hub sharing a store \
@@ -428,7 +438,7 @@ pub fn load_keys(config: &Config, create: bool) -> Result<Keyring> {
                 path.display()
             );
         }
-        let key_id = format!("k{}", chrono::Utc::now().format("%Y%m%d"));
+        let key_id = new_key_id();
         write_private(
             &path,
             &format!(
@@ -448,6 +458,94 @@ pub fn load_keys(config: &Config, create: bool) -> Result<Keyring> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading data keys {}", path.display()))?;
     Keyring::parse(&text).map_err(|e| anyhow::anyhow!("data keys {}: {e}", path.display()))
+}
+
+/// Takes the lock of an SQLite store (a file beside the database) for as long as the hub
+/// serves: a second hub on the same SQLite store is refused, since SQLite takes one writer
+/// process and the hubs would fight over the projection. `None` for PostgreSQL.
+fn sqlite_lock(config: &Config) -> Result<Option<std::fs::File>> {
+    let url = config.store_url();
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Ok(None);
+    };
+    let db = rest.split('?').next().unwrap_or(rest);
+    if db.is_empty() || db.starts_with(':') {
+        return Ok(None); // in memory
+    }
+    let path = std::path::PathBuf::from(format!("{db}.lock"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data folder {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another hub already serves the SQLite store {db} (its lock {} is held): one \
+             SQLite store takes one hub. Stop the other hub, give this one a data folder of its \
+             own (--data-dir), or move the store to PostgreSQL to run several hubs.",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+/// A fresh key id: the date and a random suffix, so that ids made on one day never collide
+/// (the key generated on a first start and one made by `trainhub key` the same day).
+pub fn new_key_id() -> String {
+    format!(
+        "k{}-{:04x}",
+        chrono::Utc::now().format("%Y%m%d"),
+        rand::random::<u16>()
+    )
+}
+
+/// Refuses a hub whose secret or keys differ from what the store was first used with, before
+/// anything is written, naming the difference and the fix.
+async fn check_identity(config: &Config, store: &Store, secret: &[u8]) -> Result<()> {
+    let check = trainhub_store::seal::check_value("hub secret", secret);
+    let Err(mismatches) = store
+        .check_identity(&check)
+        .await
+        .context("checking the store's recorded hub secret and data keys")?
+    else {
+        return Ok(());
+    };
+    let secret_file = config
+        .identity
+        .secret_file
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("hub.secret"));
+    let mut lines = Vec::new();
+    for m in &mismatches {
+        lines.push(match m {
+            trainhub_store::identity::Mismatch::Secret => format!(
+                "- the hub secret ({}) is not the one this store was first used with. Every hub \
+                 on one store needs the same secret, or one person's records split across \
+                 person keys: copy hub.secret from the first hub's data folder (or point \
+                 [identity] secret_file at it), or give this hub a store of its own.",
+                secret_file.display()
+            ),
+            trainhub_store::identity::Mismatch::Key(id) => format!(
+                "- data key `{id}` ({}) is not the key this store knows under that id. Every \
+                 hub on one store needs the same keyring: copy the first hub's data.keys (or \
+                 its [identity] data_keys); a new key needs a new id (`trainhub key`).",
+                data_key_source(config)
+            ),
+        });
+    }
+    bail!(
+        "this hub does not belong to store {}; nothing was written:\n{}",
+        redact(&config.store_url()),
+        lines.join("\n")
+    )
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

@@ -12,13 +12,15 @@
 //! - [`projector`]: the loop that keeps the dossier projection and the outbox current;
 //! - [`queries`]: dossiers, coverage and dispatch checks, for the gRPC services and the CLI;
 //!   [`fresh`]: every person as the records say now, read only (reads never project);
-//! - [`wire`]: every model → wire conversion.
+//! - [`wire`]: every model → wire conversion; [`audit`]: what a read of personal data states
+//!   and leaves in the trail (gRPC and CLI alike).
 //!
 //! Depends on model, store and proto only: readers of partners' formats and transports live
 //! in the connectors crate, which depends on this one.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod commit;
 pub mod convert;
 pub mod fresh;

@@ -13,7 +13,8 @@
 //! - [`outbox`]: `dossier.changed` events written with the state, taken by a relay;
 //! - [`read`]: dead letters and counts for operators;
 //! - [`review`]: the identity review queue (conflicts, held and unmatched records);
-//! - [`seal`], [`rekey`]: personal data sealed at rest and key rotation; [`audit`]: the read
+//! - [`seal`], [`rekey`]: personal data sealed at rest and key rotation; [`identity`]: the
+//!   secret and keys every hub on the store must share; [`audit`]: the read
 //!   trail; [`cluster`]: hub instances sharing the store; `sql`: placeholders and chunked
 //!   `IN (…)` lookups.
 //!
@@ -24,6 +25,7 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod identity;
 pub mod ingest;
 mod marks;
 pub mod outbox;
@@ -80,16 +82,22 @@ pub enum Error {
 impl Error {
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Error::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-                    | sqlx::Error::Tls(_)
+        let server_going = matches!(self, Error::Database(sqlx::Error::Database(e))
+            // PostgreSQL's classes: 08 connection exception, 53 insufficient resources,
+            // 57 operator intervention (a shutdown or restart under way).
+            if e.code().is_some_and(|c| ["08", "53", "57"].iter().any(|p| c.starts_with(p))));
+        server_going
+            || matches!(
+                self,
+                Error::Database(
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Tls(_)
+                )
             )
-        ) || self.is_retryable_conflict()
+            || self.is_retryable_conflict()
     }
 
     /// A refusal that trying again cannot change: the database refused this data (a

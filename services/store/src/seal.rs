@@ -71,6 +71,9 @@ pub enum OpenError {
 pub struct Keyring {
     active: String,
     keys: BTreeMap<String, XChaCha20Poly1305>,
+    /// Per key id, a check value of the key (a hash, never the key): what the store records to
+    /// tell the same id under another key.
+    checks: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -88,6 +91,7 @@ impl Keyring {
     pub fn parse(text: &str) -> Result<Keyring, KeyringError> {
         let mut active = None;
         let mut keys = BTreeMap::new();
+        let mut checks = BTreeMap::new();
         let entries = text
             .lines()
             .map(|l| l.split('#').next().unwrap_or_default())
@@ -131,10 +135,15 @@ impl Keyring {
                     "entry {n}: key id {id:?} appears twice"
                 )));
             }
+            checks.insert(id.to_owned(), check_value("data key", &key));
             active.get_or_insert_with(|| id.to_owned());
         }
         let active = active.ok_or_else(|| KeyringError("the keyring holds no key".into()))?;
-        Ok(Keyring { active, keys })
+        Ok(Keyring {
+            active,
+            keys,
+            checks,
+        })
     }
 
     /// A keyring of one fresh random key named `id` (tests, and the keyring generated for an
@@ -152,6 +161,11 @@ impl Keyring {
     /// The id of the key that seals.
     pub fn active(&self) -> &str {
         &self.active
+    }
+
+    /// Each key's id and check value.
+    pub fn checks(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.checks.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The ids of every key held.
@@ -251,6 +265,18 @@ fn sealed_by(stored: &[u8]) -> Option<&str> {
     let (&len, rest) = rest.split_first()?;
     let id = rest.get(..usize::from(len))?;
     std::str::from_utf8(id).ok()
+}
+
+/// A check value of a secret: SHA-256 over a fixed label, the secret's kind and the secret,
+/// hex. It tells whether two secrets are the same without revealing either.
+pub fn check_value(kind: &str, secret: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"trainhub check value v1\0");
+    h.update(kind.as_bytes());
+    h.update([0u8]);
+    h.update(secret);
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

@@ -540,6 +540,21 @@ async fn import_into_a_running_hub() {
     ] {
         assert!(stderr.contains(want), "{want}: {stderr}");
     }
+    assert_eq!(out.status.code(), Some(2), "some rows refused: exit code 2");
+    // Every row refused: exit code 3, so a scheduled import can tell it did nothing.
+    let text = std::fs::read_to_string(sample("a01.csv")).unwrap();
+    let mut lines = text.lines();
+    let (header, row) = (lines.next().unwrap(), lines.next().unwrap());
+    let bad = row.replace("320102196501010101", "320102196501010100");
+    let all_bad = hub.test_store.dir.path().join("all-bad.csv");
+    std::fs::write(&all_bad, format!("{header}\n{bad}\n")).unwrap();
+    let out = run(all_bad).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stored =
         trainhub_tests::count(&hub.store, "SELECT COUNT(*) AS n FROM source_records").await;
     assert_eq!(stored, 26);

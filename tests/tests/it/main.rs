@@ -13,6 +13,7 @@ mod deploy;
 mod failover;
 mod fixtures;
 mod health;
+mod identity;
 mod import;
 mod ingest;
 mod order;
