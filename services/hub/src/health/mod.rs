@@ -5,118 +5,25 @@
 //! It is told of every commit ([`CommitObserver`]: latency for all, counts for gRPC partners;
 //! AMQP connectors count what they acknowledge themselves), checks silent partners every
 //! second, and answers `SyncHealthService` ([`StatusSource`]). Nothing is labelled by person.
+//!
+//! Layout: this module (the registry), `metrics` (the instruments), `sync` (what
+//! `SyncHealthService` reads, and the commit observer).
 
-use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
+use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use trainhub_api::sync_health::StatusSource;
-use trainhub_connectors::status::{
-    ConnectorStatus, CountSink, Reconciliation, Snapshot, State, Verdict,
-};
-use trainhub_model::merge::OutcomeStatus;
-use trainhub_pipeline::{CommitObserver, Outcome};
-use trainhub_proto::v1 as pb;
+use trainhub_connectors::status::{ConnectorStatus, Snapshot, State};
 
-/// The instruments every count goes to.
-#[derive(Debug)]
-pub struct Metrics {
-    received: Counter<u64>,
-    by_status: BTreeMap<&'static str, Counter<u64>>,
-    rejected: Counter<u64>,
-    dead_lettered: Counter<u64>,
-    sent: Counter<u64>,
-    commit_latency: Histogram<f64>,
-}
+mod metrics;
+mod sync;
 
-impl Metrics {
-    fn new(meter: &Meter) -> Metrics {
-        let counter = |name: &'static str, help: &'static str| {
-            meter.u64_counter(name).with_description(help).build()
-        };
-        let by_status = [
-            (
-                "accepted",
-                "trainhub_component_accepted_records",
-                "Records stored and attached to their person.",
-            ),
-            (
-                "duplicate",
-                "trainhub_component_duplicate_records",
-                "Records already stored with the same version.",
-            ),
-            (
-                "superseded",
-                "trainhub_component_superseded_records",
-                "Records older than the stored version.",
-            ),
-            (
-                "parked",
-                "trainhub_component_parked_records",
-                "Records stored whose person is not known yet.",
-            ),
-        ]
-        .into_iter()
-        .map(|(status, name, help)| (status, counter(name, help)))
-        .collect();
-        Metrics {
-            received: counter(
-                "trainhub_component_received_records",
-                "Records received and answered, by connector.",
-            ),
-            by_status,
-            rejected: counter(
-                "trainhub_component_rejected_records",
-                "Records refused, by connector, stage and reason.",
-            ),
-            dead_lettered: counter(
-                "trainhub_component_dead_lettered",
-                "Records written to the dead-letter table, by connector.",
-            ),
-            sent: counter(
-                "trainhub_component_sent_records",
-                "Messages published and confirmed (dossier.changed events), by connector.",
-            ),
-            commit_latency: meter
-                .f64_histogram("trainhub_commit_latency_seconds")
-                .with_description("Time to commit one batch, by connector.")
-                .with_boundaries(vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ])
-                .build(),
-        }
-    }
-}
-
-impl CountSink for Metrics {
-    fn sent(&self, name: &str, n: u64) {
-        self.sent
-            .add(n, &[KeyValue::new("connector", name.to_owned())]);
-    }
-
-    fn verdicts(&self, name: &str, verdicts: &[Verdict]) {
-        let connector = [KeyValue::new("connector", name.to_owned())];
-        self.received.add(verdicts.len() as u64, &connector);
-        for v in verdicts {
-            match v.status {
-                OutcomeStatus::Rejected => {
-                    self.rejected.add(
-                        1,
-                        &[
-                            KeyValue::new("connector", name.to_owned()),
-                            KeyValue::new("stage", v.stage),
-                            KeyValue::new("reason", v.reason),
-                        ],
-                    );
-                    self.dead_lettered.add(1, &connector);
-                }
-                other => self.by_status[other.as_str()].add(1, &connector),
-            }
-        }
-    }
-}
+pub use metrics::Metrics;
+pub use sync::to_wire;
+use sync::PUBLISH_EVERY;
 
 /// Every connector of this hub instance.
 pub struct Registry {
@@ -412,106 +319,5 @@ impl Registry {
     /// Flushes metrics to OTLP (if configured) on shutdown.
     pub fn shutdown(&self) {
         let _ = self.provider.shutdown();
-    }
-}
-
-/// Seconds between two publications of this instance's status to the store.
-const PUBLISH_EVERY: u64 = 5;
-
-/// A status as sent by `SyncHealthService`.
-pub fn to_wire(s: Snapshot, instance: &str) -> pb::ConnectorStatus {
-    pb::ConnectorStatus {
-        name: s.name,
-        kind: s.kind,
-        state: s.state.as_str().into(),
-        since: s.since,
-        last_error: s.last_error.map(|e| pb::ConnectorError {
-            stage: e.stage,
-            reason: e.reason,
-            message: e.message,
-            at: e.at.to_rfc3339(),
-        }),
-        last_success: s.last_success.unwrap_or_default(),
-        counters: Some(pb::ConnectorCounters {
-            received: s.counts[0],
-            accepted: s.counts[1],
-            duplicate: s.counts[2],
-            superseded: s.counts[3],
-            parked: s.counts[4],
-            rejected: s.counts[5],
-            sent: s.counts[6],
-        }),
-        last_minute: s.last_minute,
-        sparkline: s.sparkline,
-        queue_depth: s.queue_depth.map_or(-1, |d| d as i64),
-        oldest_unacked_seconds: s.oldest_unacked_seconds.unwrap_or(0.0),
-        silence_seconds: s.silence_seconds.unwrap_or(-1.0),
-        reconciliation: s
-            .reconciliation
-            .into_iter()
-            .map(|r| pb::Reconciliation {
-                kind: r.kind,
-                period_start: r.period_start,
-                period_end: r.period_end,
-                reported: r.reported,
-                stored: r.stored,
-            })
-            .collect(),
-        instance: instance.to_owned(),
-    }
-}
-
-impl StatusSource for Registry {
-    fn connectors(&self) -> Vec<pb::ConnectorStatus> {
-        self.snapshots()
-            .into_iter()
-            .map(|s| to_wire(s, &self.instance))
-            .collect()
-    }
-
-    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changes.subscribe()
-    }
-
-    fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.closing.subscribe()
-    }
-
-    fn instance(&self) -> String {
-        self.instance.clone()
-    }
-
-    fn reconcile(&self, system: &str, r: pb::Reconciliation) {
-        self.partner(system).reconcile(Reconciliation {
-            kind: r.kind,
-            period_start: r.period_start,
-            period_end: r.period_end,
-            reported: r.reported,
-            stored: r.stored,
-        });
-    }
-}
-
-impl CommitObserver for Registry {
-    fn committed(&self, connector: &str, outcomes: &[Outcome], latency: Duration) {
-        self.metrics.commit_latency.record(
-            latency.as_secs_f64(),
-            &[KeyValue::new("connector", connector.to_owned())],
-        );
-        if connector != trainhub_api::ingest::GRPC_CONNECTOR {
-            // AMQP connectors count what they acknowledge.
-            return;
-        }
-        let mut by_system: BTreeMap<&str, Vec<Verdict>> = BTreeMap::new();
-        for o in outcomes {
-            by_system
-                .entry(o.system.as_str())
-                .or_default()
-                .push(Verdict::of(o));
-        }
-        for (system, verdicts) in by_system {
-            let system = if system.is_empty() { "unknown" } else { system };
-            self.partner(system).count(&verdicts);
-        }
     }
 }

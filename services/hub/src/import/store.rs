@@ -1,0 +1,171 @@
+//! Into the store: one thread reads, maps and validates batches while this task commits the
+//! previous one; rejected rows go to the rejects report.
+
+use super::{progress_bar, Summary};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use trainhub_connectors::files::{FileFormat, Rows};
+use trainhub_connectors::profile::Profile;
+use trainhub_pipeline::PreparedBatch;
+use trainhub_pipeline::{Inbound, Pipeline};
+
+/// Where each record of a batch came from: file and row.
+struct Origin {
+    file: usize,
+    row: u64,
+}
+
+/// What the reading thread hands over: a prepared batch, where its records came from, and the
+/// bytes read so far.
+struct Work {
+    batch: PreparedBatch,
+    origins: Vec<Origin>,
+    rows: u64,
+    bytes: u64,
+}
+
+/// Imports `files` as `system` through `profile` in batches of `batch` records; rejected
+/// records are listed in a CSV report at `rejects` (written only when there are any).
+pub async fn import(
+    pipeline: &Pipeline,
+    profile: &Profile,
+    system: &str,
+    files: &[(PathBuf, FileFormat)],
+    batch: usize,
+    rejects: &Path,
+) -> Result<Summary> {
+    let total: u64 = files
+        .iter()
+        .map(|(p, _)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let bar = progress_bar(total);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Work>>(2);
+    let reader = {
+        let (pipeline, profile, system) = (pipeline.clone(), profile.clone(), system.to_owned());
+        let files = files.to_vec();
+        std::thread::spawn(move || read_all(&pipeline, &profile, &system, &files, batch, &tx))
+    };
+    let connector = format!("import/{system}");
+    let mut summary = Summary::default();
+    let mut report: Option<csv::Writer<std::fs::File>> = None;
+    while let Some(work) = rx.recv().await {
+        let work = work?;
+        let outcomes = pipeline.commit(&connector, work.batch).await?;
+        for (outcome, origin) in outcomes.iter().zip(&work.origins) {
+            summary.add(outcome);
+            if let Some(r) = &outcome.rejection {
+                if report.is_none() {
+                    let mut w = csv::Writer::from_path(rejects)
+                        .with_context(|| format!("creating {}", rejects.display()))?;
+                    w.write_record([
+                        "file",
+                        "row",
+                        "kind",
+                        "record_id",
+                        "field",
+                        "reason",
+                        "stage",
+                        "message",
+                    ])?;
+                    report = Some(w);
+                }
+                let w = report.as_mut().expect("created");
+                w.write_record([
+                    files[origin.file].0.display().to_string(),
+                    origin.row.to_string(),
+                    outcome.kind.clone(),
+                    outcome.record_id.clone(),
+                    r.field.clone(),
+                    r.code.as_str().to_owned(),
+                    r.stage.as_str().to_owned(),
+                    r.message.clone(),
+                ])?;
+            }
+        }
+        summary.rows = work.rows;
+        bar.set_position(work.bytes);
+        bar.set_message(format!("{} rows", work.rows));
+    }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the file reader panicked"))?;
+    if let Some(mut w) = report {
+        w.flush()?;
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// The reading thread: rows → profile → validated batches, sent to the committer.
+fn read_all(
+    pipeline: &Pipeline,
+    profile: &Profile,
+    system: &str,
+    files: &[(PathBuf, FileFormat)],
+    batch: usize,
+    tx: &tokio::sync::mpsc::Sender<Result<Work>>,
+) {
+    let mut done_bytes = 0;
+    let mut rows_read = 0;
+    let mut items = Vec::with_capacity(batch);
+    let mut origins = Vec::with_capacity(batch);
+    let send = |items: &mut Vec<Inbound>, origins: &mut Vec<Origin>, rows, bytes| {
+        let batch = pipeline.prepare_inbound(system, std::mem::take(items));
+        tx.blocking_send(Ok(Work {
+            batch,
+            origins: std::mem::take(origins),
+            rows,
+            bytes,
+        }))
+        .is_ok()
+    };
+    for (index, (path, format)) in files.iter().enumerate() {
+        let mut rows = match Rows::open(path, *format) {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+                return;
+            }
+        };
+        let headers = |row: u64| {
+            serde_json::json!({ "file": path.display().to_string(), "row": row }).to_string()
+        };
+        while let Some(row) = rows.next() {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
+                    return;
+                }
+            };
+            rows_read += 1;
+            let mapped = trainhub_connectors::native::inbound_of_row(
+                profile,
+                system,
+                pipeline.keyer(),
+                *format,
+                &row,
+                &headers(row.number),
+            );
+            origins.extend(mapped.iter().map(|_| Origin {
+                file: index,
+                row: row.number,
+            }));
+            items.extend(mapped);
+            if items.len() >= batch
+                && !send(
+                    &mut items,
+                    &mut origins,
+                    rows_read,
+                    done_bytes + rows.position(),
+                )
+            {
+                return;
+            }
+        }
+        done_bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+    }
+    if !items.is_empty() {
+        send(&mut items, &mut origins, rows_read, done_bytes);
+    }
+}
