@@ -38,7 +38,7 @@ pub struct DeadLetterInput {
 
 /// The outcome of each prepared record, in input order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchOutcome {
+pub struct CommittedBatch {
     /// One status per prepared record.
     pub statuses: Vec<OutcomeStatus>,
     /// Ids of the dead-letter rows written, in input order.
@@ -70,7 +70,7 @@ impl Store {
         connector: &str,
         records: &[PreparedRecord],
         rejects: &[DeadLetterInput],
-    ) -> Result<BatchOutcome> {
+    ) -> Result<CommittedBatch> {
         self.commit_batch_with(connector, records, rejects, &[])
             .await
     }
@@ -83,7 +83,7 @@ impl Store {
         records: &[PreparedRecord],
         rejects: &[DeadLetterInput],
         statements: &[crate::xapi::NewStatement],
-    ) -> Result<BatchOutcome> {
+    ) -> Result<CommittedBatch> {
         // Sealing is CPU work: done before the write lock is taken.
         let sealed = self.seal_records(records);
         let rejects_sealed: Vec<(Vec<u8>, String)> = rejects
@@ -162,7 +162,7 @@ impl Store {
             .zip(statuses.iter().copied());
         crate::replayed::record_attempts(&mut tx, &now, replayed, rejects).await?;
         tx.commit().await?;
-        Ok(BatchOutcome {
+        Ok(CommittedBatch {
             statuses,
             dead_letter_ids,
         })

@@ -39,7 +39,7 @@ pub mod seal;
 mod sql;
 pub mod xapi;
 
-pub use ingest::{BatchOutcome, DeadLetterInput};
+pub use ingest::{CommittedBatch, DeadLetterInput};
 pub use prepared::PreparedRecord;
 pub use seal::Keyring;
 
