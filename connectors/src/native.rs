@@ -130,24 +130,8 @@ pub fn inbound_of_message(
     headers: &str,
 ) -> Vec<Inbound> {
     let refuse = |payload: Vec<u8>, message: String| {
-        vec![Inbound {
-            record: Err(Rejection {
-                stage: Stage::Decode,
-                code: ReasonCode::MalformedPayload,
-                field: String::new(),
-                message,
-            }),
-            payload,
-            format: Format::Json,
-            headers: headers.to_owned(),
-            replay_of: None,
-            native: Some(Native {
-                profile: profile.id(),
-                format: FileFormat::JsonLines.as_str(),
-                origin: Arc::default(),
-                file: profile.file().cloned(),
-            }),
-        }]
+        let native = native_of(profile, FileFormat::JsonLines);
+        vec![unreadable(native, payload, headers, message)]
     };
     let format = match content_type {
         None => FileFormat::JsonLines,
@@ -243,6 +227,15 @@ impl NativeDecoder for Formats {
         if source == "xapi" {
             return Some(vec![crate::xapi::replayed(letter)]);
         }
+        let (tag, read_as) = match source {
+            "csv" => (FileFormat::Csv, FileFormat::Csv),
+            // A workbook row is kept as CSV: its header and the row.
+            "xlsx" => (FileFormat::Xlsx, FileFormat::Csv),
+            "jsonl" => (FileFormat::JsonLines, FileFormat::JsonLines),
+            "json" => (FileFormat::Json, FileFormat::Json),
+            "lrmx" => (FileFormat::Lrmx, FileFormat::Lrmx),
+            _ => return None,
+        };
         // The profile as it is now, whatever version refused the letter: an operator's file
         // read again, else the shipped profile of that name.
         let (profile_id, file) = match profile_id.split_once('|') {
@@ -253,19 +246,18 @@ impl NativeDecoder for Formats {
         let profile = match file.map(|f| Profile::load(std::path::Path::new(f))) {
             Some(Ok(p)) => Arc::new(p),
             Some(Err(e)) => {
-                tracing::warn!(error = %e, "A dead letter's profile file no longer loads.");
-                return None;
+                // The letter stays dead, saying which file to fix.
+                let native = Native {
+                    profile: profile_id.to_owned(),
+                    format: tag.as_str(),
+                    origin: Arc::default(),
+                    file: file.map(Arc::from),
+                };
+                let message = format!("the letter's profile no longer loads: {e}");
+                let payload = letter.payload.to_vec();
+                return Some(vec![unreadable(native, payload, letter.headers, message)]);
             }
             None => shipped(name)?,
-        };
-        let (tag, read_as) = match source {
-            "csv" => (FileFormat::Csv, FileFormat::Csv),
-            // A workbook row is kept as CSV: its header and the row.
-            "xlsx" => (FileFormat::Xlsx, FileFormat::Csv),
-            "jsonl" => (FileFormat::JsonLines, FileFormat::JsonLines),
-            "json" => (FileFormat::Json, FileFormat::Json),
-            "lrmx" => (FileFormat::Lrmx, FileFormat::Lrmx),
-            _ => return None,
         };
         let mut payload = letter.payload.to_vec();
         if read_as == FileFormat::JsonLines {
@@ -279,23 +271,9 @@ impl NativeDecoder for Formats {
                     .to_string()
             })
             .ok();
-        let refused = |message: String| Inbound {
-            record: Err(Rejection {
-                stage: Stage::Decode,
-                code: ReasonCode::MalformedPayload,
-                field: String::new(),
-                message,
-            }),
-            payload: letter.payload.to_vec(),
-            format: Format::Json,
-            headers: letter.headers.to_owned(),
-            replay_of: None,
-            native: Some(Native {
-                profile: profile.id(),
-                format: tag.as_str(),
-                origin: Arc::default(),
-                file: profile.file().cloned(),
-            }),
+        let refused = |message: String| {
+            let native = native_of(&profile, tag);
+            unreadable(native, letter.payload.to_vec(), letter.headers, message)
         };
         let rows = match Rows::from_bytes("letter", payload, read_as, received) {
             Ok(rows) => rows,
@@ -316,5 +294,59 @@ impl NativeDecoder for Formats {
             }
         }
         Some(out)
+    }
+}
+
+/// How `profile` read a record of `format`, for provenance and the dead-letter tag.
+fn native_of(profile: &Profile, format: FileFormat) -> Native {
+    Native {
+        profile: profile.id(),
+        format: format.as_str(),
+        origin: Arc::default(),
+        file: profile.file().cloned(),
+    }
+}
+
+/// A payload that could not be read: one rejected envelope (stage `decode`) keeping its bytes.
+fn unreadable(native: Native, payload: Vec<u8>, headers: &str, message: String) -> Inbound {
+    Inbound {
+        record: Err(Rejection {
+            stage: Stage::Decode,
+            code: ReasonCode::MalformedPayload,
+            field: String::new(),
+            message,
+        }),
+        payload,
+        format: Format::Json,
+        headers: headers.to_owned(),
+        replay_of: None,
+        native: Some(native),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_letter_whose_profile_file_is_gone_stays_dead_naming_the_file() {
+        let letter = Letter {
+            format: "csv:cadre-local@1.0.0|/nonexistent/cadre-local.toml",
+            system: "hr",
+            payload: b"A0000\nx\n",
+            headers: "{}",
+            received_at: "2026-11-29T00:00:00Z",
+        };
+        let items = Formats
+            .letter(letter, &PersonKeyer::new(b"k"))
+            .expect("a refusal, not a silent skip");
+        assert_eq!(items.len(), 1);
+        let refusal = items[0].record.as_ref().unwrap_err();
+        assert_eq!(refusal.code, ReasonCode::MalformedPayload);
+        assert!(
+            refusal.message.contains("/nonexistent/cadre-local.toml"),
+            "{refusal:?}"
+        );
+        assert_eq!(items[0].payload, b"A0000\nx\n", "the bytes are kept");
     }
 }

@@ -178,7 +178,7 @@ impl Session {
         messages: Vec<Vec<Inbound>>,
         stop: watch::Receiver<bool>,
     ) -> Option<Vec<Verdict>> {
-        match self.commit_retrying(messages.clone(), &stop).await? {
+        match self.commit_retrying(&messages, &stop).await? {
             Ok(verdicts) => Some(verdicts),
             Err(e) if messages.len() == 1 => Some(vec![
                 self.refuse(messages.into_iter().next()?, &e, &stop).await?,
@@ -188,7 +188,8 @@ impl Session {
                     "The store refused the batch; committing its messages one by one.");
                 let mut verdicts = Vec::with_capacity(messages.len());
                 for message in messages {
-                    let verdict = match self.commit_retrying(vec![message.clone()], &stop).await? {
+                    let one = std::slice::from_ref(&message);
+                    let verdict = match self.commit_retrying(one, &stop).await? {
                         Ok(v) => v.into_iter().next()?,
                         Err(e) => self.refuse(message, &e, &stop).await?,
                     };
@@ -201,21 +202,22 @@ impl Session {
 
     /// Commits `messages`, retrying transient failures without limit and a permanent
     /// refusal up to [`PERMANENT_TRIES`] times; `Err` carries the permanent refusal, `None`
-    /// means the hub is stopping.
+    /// means the hub is stopping. The sink takes its envelopes, so each try gets a copy; the
+    /// caller keeps the messages for a split or a dead letter.
     async fn commit_retrying(
         &self,
-        messages: Vec<Vec<Inbound>>,
+        messages: &[Vec<Inbound>],
         stop: &watch::Receiver<bool>,
     ) -> Option<Result<Vec<Verdict>, SinkError>> {
-        let envelopes = Envelopes {
-            connector: self.config.name.clone(),
-            system: self.config.system.clone(),
-            messages,
-        };
         let mut backoff = super::Backoff::default();
         let mut refused = 0;
         loop {
-            let e = match self.sink.commit(envelopes.clone()).await {
+            let envelopes = Envelopes {
+                connector: self.config.name.clone(),
+                system: self.config.system.clone(),
+                messages: messages.to_vec(),
+            };
+            let e = match self.sink.commit(envelopes).await {
                 Ok(verdicts) => return Some(Ok(verdicts)),
                 Err(e) => e,
             };

@@ -66,6 +66,18 @@ pub enum OutcomeStatus {
 }
 
 impl OutcomeStatus {
+    /// How much an outcome says about a set of records it is one of (a replayed letter whose
+    /// bytes made several): a refusal most, then a record stored (accepted or parked), then a
+    /// superseded one, then a duplicate.
+    pub fn weight(self) -> u8 {
+        match self {
+            OutcomeStatus::Rejected => 4,
+            OutcomeStatus::Accepted | OutcomeStatus::Parked => 3,
+            OutcomeStatus::Superseded => 2,
+            OutcomeStatus::Duplicate => 1,
+        }
+    }
+
     /// Stable lower-case name (metrics, CLI summaries).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -28,13 +28,24 @@ impl FreshPages {
     /// Pages of the persons `state` selects (the stale ones are filtered by the caller, on
     /// their computed dossier), after person key `after`.
     pub async fn new(store: &Store, state: StateFilter, after: &str) -> Result<Self, QueryError> {
-        Ok(FreshPages {
-            stale: store.stale_persons().await?,
+        let stale = store.stale_persons().await?;
+        Ok(FreshPages::with_stale(store, state, after, stale))
+    }
+
+    /// [`FreshPages::new`] with the stale persons already read (several passes of one query).
+    pub fn with_stale(
+        store: &Store,
+        state: StateFilter,
+        after: &str,
+        stale: BTreeSet<String>,
+    ) -> Self {
+        FreshPages {
+            stale,
             store: store.clone(),
             state,
             after: after.to_owned(),
             done: false,
-        })
+        }
     }
 
     /// Whether every projected state is current (no person waits for the projector).

@@ -181,6 +181,12 @@ impl Queries {
             persons.push(entry);
         }
         let mut units = Vec::new();
+        // Read once for every unit's pass.
+        let stale = if planned_by_unit.is_empty() {
+            Default::default()
+        } else {
+            store.stale_persons().await?
+        };
         for (unit, planned) in planned_by_unit {
             let mut away = 0i64;
             let mut in_scope = 0i64;
@@ -188,7 +194,7 @@ impl Queries {
                 unit_code: Some(unit.clone()),
                 ..Default::default()
             };
-            let mut pages = FreshPages::new(store, filter, "").await?;
+            let mut pages = FreshPages::with_stale(store, filter, "", stale.clone());
             while let Some(page) = pages.next(1000).await? {
                 for (key, records) in &page {
                     let Some(d) = d::compute(key, records, as_of, policy)

@@ -8,7 +8,6 @@
 use crate::native::Letter;
 use crate::{Inbound, Outcome, Pipeline};
 use std::collections::BTreeMap;
-use trainhub_model::merge::OutcomeStatus;
 use trainhub_model::{ReasonCode, Rejection, Stage};
 use trainhub_proto::Format;
 use trainhub_store::read::{DeadLetter, LetterFilter};
@@ -138,15 +137,9 @@ impl Pipeline {
 /// A letter's outcome over the records its bytes made: the first refusal if any was refused,
 /// else the most telling (accepted or parked before superseded before duplicate).
 fn letter_outcome(outcomes: &[Outcome]) -> Outcome {
-    let telling = |o: &&Outcome| match o.status {
-        OutcomeStatus::Rejected => 4,
-        OutcomeStatus::Accepted | OutcomeStatus::Parked => 3,
-        OutcomeStatus::Superseded => 2,
-        OutcomeStatus::Duplicate => 1,
-    };
     let mut best = &outcomes[0];
     for o in outcomes {
-        if telling(&o) > telling(&best) {
+        if o.status.weight() > best.status.weight() {
             best = o;
         }
     }

@@ -124,15 +124,10 @@ impl Store {
     /// records waiting for a reviewer left out), read from the source records (never from the
     /// projected state).
     pub async fn person_records(&self, person: &PersonKey) -> Result<Vec<StoredRecord>> {
-        let mut conn = self.pool.acquire().await?;
-        let keys = [person.as_str().to_owned()];
-        Ok(
-            crate::projection::reviewed_of(self.backend, &mut conn, &self.keys, &keys)
-                .await?
-                .remove(person.as_str())
-                .map(|r| r.records)
-                .unwrap_or_default(),
-        )
+        let mut found = self
+            .records_of_persons(&[person.as_str().to_owned()])
+            .await?;
+        Ok(found.pop().map(|(_, records)| records).unwrap_or_default())
     }
 
     /// The current records of each of `persons` (as [`Store::person_records`]), read from the

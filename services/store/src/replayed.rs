@@ -18,15 +18,6 @@ struct Attempt<'a> {
     refused: Option<&'a Rejection>,
 }
 
-fn telling(s: OutcomeStatus) -> u8 {
-    match s {
-        OutcomeStatus::Accepted | OutcomeStatus::Parked => 3,
-        OutcomeStatus::Superseded => 2,
-        OutcomeStatus::Duplicate => 1,
-        OutcomeStatus::Rejected => 0,
-    }
-}
-
 /// Appends each replayed letter's attempt: `stored` pairs each stored record's letter (if it
 /// is a replay) with its outcome; `rejects` carry theirs.
 pub(crate) async fn record_attempts(
@@ -39,7 +30,7 @@ pub(crate) async fn record_attempts(
     for (letter, status) in stored {
         if let Some(id) = letter {
             let a = letters.entry(id).or_default();
-            if a.stored.is_none_or(|s| telling(status) > telling(s)) {
+            if a.stored.is_none_or(|s| status.weight() > s.weight()) {
                 a.stored = Some(status);
             }
         }
