@@ -37,6 +37,7 @@ async fn account(service: &Queries, entry: trainhub_store::audit::AuditEntry) ->
 
 /// Prints a dossier.
 pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
+    let purpose = purpose(&args.purpose)?;
     let pipeline = open_pipeline(config, false).await?;
     let service = Queries::new(pipeline);
     let (id, key) = if args.person.len() == 64 {
@@ -44,7 +45,6 @@ pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
     } else {
         (args.person.as_str(), "")
     };
-    let purpose = purpose(&args.purpose)?;
     let dossier = service
         .dossier(id, key, args.as_of)
         .await
@@ -135,10 +135,10 @@ pub fn dossier_text(d: &Dossier) -> String {
 
 /// Prints coverage per group.
 pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
+    let purpose = purpose(&args.purpose)?;
     let pipeline = open_pipeline(config, false).await?;
     let group_by = GroupBy::parse(&args.group_by).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let as_of = args.as_of.unwrap_or_else(today);
-    let purpose = purpose(&args.purpose)?;
     let service = Queries::new(pipeline);
     let groups = service
         .coverage(group_by, &Filter::default(), as_of)

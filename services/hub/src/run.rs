@@ -112,7 +112,11 @@ pub fn exit_code(result: &Result<()>) -> std::process::ExitCode {
             Some(r) if r.refused >= r.records => std::process::ExitCode::from(3),
             Some(_) => std::process::ExitCode::from(2),
             None => {
-                eprintln!("Error: {e:?}");
+                // The message and its causes, one a line; no backtrace for an operator.
+                eprintln!("Error: {e}");
+                for cause in e.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
                 std::process::ExitCode::FAILURE
             }
         },
