@@ -1,0 +1,177 @@
+//! `[[partners]]` and `[[readers]]`: who may call the hub, with which token or certificate.
+
+use super::Config;
+use anyhow::Result;
+use serde::Deserialize;
+
+/// One `[[partners]]` entry: a partner system expected to send over gRPC. Its status appears
+/// before it first sends, and turns `degraded` when it has been silent too long.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// The partner's name.
+    pub name: String,
+    /// The source system it sends as.
+    pub system: String,
+    /// Seconds of silence after which its status turns `degraded`; none by default.
+    #[serde(default)]
+    pub max_silence_seconds: Option<u64>,
+    /// Hex SHA-256 of the partner's bearer token (never the token; `trainhub token` makes
+    /// one), or a list of them while a token is being rotated. A partner without one is only
+    /// listed in sync health.
+    #[serde(default)]
+    pub token_sha256: Option<Digests>,
+    /// What it may do; `["ingest"]` by default.
+    #[serde(default = "ingest_only")]
+    pub roles: Vec<String>,
+    /// Most records a second it may submit over gRPC (a burst of one second's worth); over
+    /// it, calls get `RESOURCE_EXHAUSTED` with a retry hint. No limit by default.
+    #[serde(default)]
+    pub records_per_second: Option<u32>,
+    /// Common name (CN) of the partner's client certificate, signed by
+    /// `[server] tls_client_ca_file`: the certificate then authenticates it.
+    #[serde(default)]
+    pub cert_subject: Option<String>,
+}
+
+/// One token digest, or several: during a rotation both the old and the new token work.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Digests {
+    /// One digest.
+    One(String),
+    /// Several, e.g. `[old, new]`.
+    Many(Vec<String>),
+}
+
+impl Digests {
+    /// The digests.
+    pub fn all(&self) -> Vec<String> {
+        match self {
+            Digests::One(d) => vec![d.clone()],
+            Digests::Many(d) => d.clone(),
+        }
+    }
+}
+
+fn ingest_only() -> Vec<String> {
+    vec!["ingest".into()]
+}
+
+/// `[[readers]]`: a principal that reads (the appointment system, an ops team).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderConfig {
+    /// The reader's name.
+    pub name: String,
+    /// Hex SHA-256 of its bearer token, or a list of them while rotating.
+    pub token_sha256: Digests,
+    /// `dossier:read`, `coverage:read`, `review:write`, `health:read`, `dlq:replay`.
+    pub roles: Vec<String>,
+}
+
+impl Config {
+    /// The principals configured: partners with a token and every reader. Unknown roles and
+    /// malformed digests are errors naming the principal.
+    pub fn principals(&self) -> Result<trainhub_api::auth::Principals> {
+        use trainhub_api::auth::{Principal, Principals, Role};
+        let roles = |who: &str, names: &[String]| -> Result<std::collections::BTreeSet<Role>> {
+            names
+                .iter()
+                .map(|n| {
+                    Role::parse(n).ok_or_else(|| {
+                        let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                        anyhow::anyhow!("`{who}`: unknown role `{n}` (known: {})", known.join(", "))
+                    })
+                })
+                .collect()
+        };
+        let mut entries = Vec::new();
+        let mut subjects = Vec::new();
+        for p in &self.partners {
+            let principal = Principal {
+                name: p.name.clone(),
+                system: Some(p.system.clone()),
+                roles: roles(&p.name, &p.roles)?,
+                records_per_second: p.records_per_second,
+            };
+            if let Some(digests) = &p.token_sha256 {
+                for digest in digests.all() {
+                    entries.push((digest, principal.clone()));
+                }
+            }
+            if let Some(cn) = &p.cert_subject {
+                if self.server.tls_client_ca_file.is_none() {
+                    anyhow::bail!(
+                        "`{}`: `cert_subject` needs [server] tls_client_ca_file (the CA that signs \
+                         partner certificates)",
+                        p.name
+                    );
+                }
+                subjects.push((cn.clone(), principal));
+            }
+        }
+        for r in &self.readers {
+            let principal = Principal {
+                name: r.name.clone(),
+                system: None,
+                roles: roles(&r.name, &r.roles)?,
+                records_per_second: None,
+            };
+            for digest in r.token_sha256.all() {
+                entries.push((digest, principal.clone()));
+            }
+        }
+        Principals::new(entries)
+            .and_then(|p| p.with_subjects(subjects))
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::load_text;
+
+    #[test]
+    fn principals_as_the_design_shows() {
+        let digest = "a".repeat(64);
+        let c = load_text(&format!(
+            r#"
+            [[partners]]
+            name   = "party-school"
+            system = "party-school"
+            token_sha256 = "{digest}"
+            roles  = ["ingest"]
+
+            [[readers]]
+            name  = "appointment-system"
+            token_sha256 = ["{}", "{}"]
+            roles = ["dossier:read", "coverage:read"]
+            "#,
+            "b".repeat(64),
+            "c".repeat(64)
+        ))
+        .unwrap();
+        assert!(!c.principals().unwrap().is_open());
+        assert_eq!(c.readers[0].token_sha256.all().len(), 2);
+
+        let unknown = format!(
+            "[[readers]]\nname = \"r\"\ntoken_sha256 = \"{digest}\"\nroles = [\"dossier:write\"]\n"
+        );
+        let err = format!("{:#}", load_text(&unknown).unwrap_err());
+        assert!(
+            err.contains("`r`") && err.contains("dossier:write"),
+            "{err}"
+        );
+        let short = "[[readers]]\nname = \"r\"\ntoken_sha256 = \"abc\"\nroles = []\n";
+        let err = format!("{:#}", load_text(short).unwrap_err());
+        assert!(err.contains("token_sha256"), "{err}");
+        assert!(load_text("").unwrap().principals().unwrap().is_open());
+        let no_ca = "[[partners]]\nname = \"p\"\nsystem = \"s\"\ncert_subject = \"p\"\n";
+        let err = format!("{:#}", load_text(no_ca).unwrap_err());
+        assert!(err.contains("tls_client_ca_file"), "{err}");
+        let half = "[server]\ntls_cert_file = \"a.pem\"\n";
+        let err = format!("{:#}", load_text(half).unwrap_err());
+        assert!(err.contains("tls_key_file"), "{err}");
+    }
+}
