@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Validates the deploy kit offline (run by .ci/run): the compose file against the Compose
 # Specification schema, the Kubernetes manifests against the Kubernetes API schemas (strict:
-# unknown fields are errors), and every file the compose file mounts or builds from exists.
+# unknown fields are errors), every file the compose file mounts or builds from exists, and the
+# kit is secure by default (secure.py: no hub runs open, only Envoy's TLS listeners are
+# published, no credential is written into the files).
 # Tools: `pip install check-jsonschema kubernetes-validate` (both carry their schemas).
+#
+#   bash deploy/validate.sh [KIT]     # KIT: a copy of deploy/ to check instead of this one
 set -euo pipefail
-cd "$(dirname "$0")"
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "${1:-$here}"
 
 check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 kubernetes-validate --strict k8s/*.yaml
@@ -28,3 +33,5 @@ if missing:
     sys.exit("compose.yaml refers to missing files:\n  " + "\n  ".join(missing))
 print("compose.yaml: every mounted and built file exists")
 PY
+
+python3 "$here/secure.py" .

@@ -36,6 +36,7 @@ async fn secured_hub() -> Option<TestHub> {
                 system: HR.into(),
                 max_silence_seconds: None,
                 token_sha256: Some(Digests::One(token_digest(HR_TOKEN))),
+                token_file: None,
                 roles: vec!["ingest".into()],
                 records_per_second: None,
                 cert_subject: None,
@@ -43,20 +44,23 @@ async fn secured_hub() -> Option<TestHub> {
             c.readers = vec![
                 ReaderConfig {
                     name: "appointments".into(),
-                    token_sha256: Digests::One(token_digest(READER_TOKEN)),
+                    token_sha256: Some(Digests::One(token_digest(READER_TOKEN))),
+                    token_file: None,
                     roles: vec!["dossier:read".into()],
                 },
                 ReaderConfig {
                     name: "identity-desk".into(),
-                    token_sha256: Digests::One(token_digest(REVIEWER_TOKEN)),
+                    token_sha256: Some(Digests::One(token_digest(REVIEWER_TOKEN))),
+                    token_file: None,
                     roles: vec!["review:write".into()],
                 },
                 ReaderConfig {
                     name: "ops".into(),
-                    token_sha256: Digests::Many(vec![
+                    token_sha256: Some(Digests::Many(vec![
                         token_digest(OPS_TOKEN),
                         token_digest(OPS_TOKEN_NEXT),
-                    ]),
+                    ])),
+                    token_file: None,
                     roles: vec!["health:read".into()],
                 },
             ];
@@ -403,6 +407,7 @@ async fn a_partner_over_its_rate_is_refused_while_another_flows() {
         system: system.into(),
         max_silence_seconds: None,
         token_sha256: Some(Digests::One(token_digest(token))),
+        token_file: None,
         roles: vec!["ingest".into()],
         records_per_second: rate,
         cert_subject: None,

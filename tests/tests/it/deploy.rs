@@ -53,7 +53,8 @@ fn configmap_toml() -> String {
 
 #[test]
 fn the_deploy_configurations_load() {
-    let mut env = Vec::new();
+    // The broker password the configurations refer to as ${BROKER_PASSWORD}.
+    let mut env = vec![("BROKER_PASSWORD".to_owned(), "from-a-secret".to_owned())];
     for file in ["Dockerfile", "compose.yaml", "k8s/deployment.yaml"] {
         env.extend(variables(&std::fs::read_to_string(deploy(file)).unwrap()));
     }
@@ -81,30 +82,72 @@ fn the_deploy_configurations_load() {
         assert_eq!(c.addresses().len(), 3);
         assert_eq!(config.server.instance.as_deref(), Some("/some/value"));
         assert!(config.server.allow_plaintext_network);
+        assert!(
+            c.addresses()
+                .iter()
+                .all(|a| a.contains("trainhub:from-a-secret@")),
+            "the broker password comes from the environment"
+        );
+        // Every call needs a token, each read from a mounted secret.
+        let principals = config.partners.len() + config.readers.len();
+        assert!(principals >= 2, "{}: principals", file.display());
+        assert!(config.partners.iter().all(|p| p.token_file.is_some()));
+        assert!(config.readers.iter().all(|r| r.token_file.is_some()));
     }
+    let unset = Config::load(Some(&deploy("config/trainhub.toml")), std::iter::empty());
+    let err = format!("{:#}", unset.unwrap_err());
+    assert!(
+        err.contains("BROKER_PASSWORD") && err.contains("urls[0]`"),
+        "{err}"
+    );
 }
 
-/// Open (no principals), the hub listens on loopback only — unless the operator says the
-/// network is private, as the compose file and the Deployment do.
+/// Beyond loopback a hub needs principals, whatever the configuration says; and, without TLS,
+/// the operator's word that the network is private.
 #[tokio::test]
-async fn beyond_loopback_only_when_the_network_is_declared_private() {
+async fn beyond_loopback_only_with_principals_and_tls_or_a_private_network() {
     let Some(test_store) = trainhub_tests::TestStore::new(trainhub_tests::Backend::Sqlite).await
     else {
         return;
     };
     let mut config = trainhub_tests::TestHub::config_for(&test_store);
     config.server.grpc_addr = "0.0.0.0:0".parse().unwrap();
-    let refused = trainhub::startup::Application::build(&config)
-        .await
-        .err()
-        .expect("refused");
-    assert!(
-        format!("{refused:#}").contains("allow_plaintext_network"),
-        "{refused:#}"
-    );
+    let refusal = |config: &trainhub::config::Config| {
+        let config = config.clone();
+        async move {
+            let refused = trainhub::startup::Application::build(&config).await;
+            format!("{:#}", refused.err().expect("refused"))
+        }
+    };
+    // Open: refused even on a network declared private, with every way out named.
+    config.server.allow_plaintext_network = true;
+    let open = refusal(&config).await;
+    for fix in [
+        "no partners or readers",
+        "trainhub token",
+        "token_file",
+        "loopback",
+    ] {
+        assert!(open.contains(fix), "{fix}: {open}");
+    }
+    // With a reader whose token is in a file: plain text still needs the operator's word.
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token-ops");
+    std::fs::write(&token_file, format!("{}\n", "7".repeat(64))).unwrap();
+    config.readers = vec![trainhub::config::ReaderConfig {
+        name: "ops".into(),
+        token_sha256: None,
+        token_file: Some(token_file),
+        roles: vec!["health:read".into()],
+    }];
+    config.server.allow_plaintext_network = false;
+    let plain = refusal(&config).await;
+    for fix in ["without TLS", "tls_cert_file", "allow_plaintext_network"] {
+        assert!(plain.contains(fix), "{fix}: {plain}");
+    }
     config.server.allow_plaintext_network = true;
     let app = trainhub::startup::Application::build(&config)
         .await
-        .expect("builds when allowed");
+        .expect("builds with principals on a private network");
     assert!(app.grpc_addr().ip().is_unspecified());
 }

@@ -35,6 +35,7 @@ async fn a_silent_partner_turns_degraded_and_recovers() {
             system: system.clone(),
             max_silence_seconds: Some(2),
             token_sha256: None,
+            token_file: None,
             roles: vec!["ingest".into()],
             records_per_second: None,
             cert_subject: None,

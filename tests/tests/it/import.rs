@@ -301,6 +301,7 @@ async fn submit_native_maps_payloads_by_profile() {
             token_sha256: Some(trainhub::config::Digests::One(
                 trainhub_api::auth::token_digest(TOKEN),
             )),
+            token_file: None,
             roles: vec!["ingest".into()],
             records_per_second: None,
             cert_subject: None,

@@ -10,6 +10,7 @@ mod cluster;
 mod concurrent;
 mod crash;
 mod deploy;
+mod deploy_kit;
 mod failover;
 mod fixtures;
 mod health;

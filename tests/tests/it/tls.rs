@@ -101,6 +101,7 @@ async fn client_certificates_from_the_ca_authenticate_their_partner() {
             system: HR.into(),
             max_silence_seconds: None,
             token_sha256: None,
+            token_file: None,
             roles: vec!["ingest".into()],
             records_per_second: None,
             cert_subject: Some("hr-system".into()),
@@ -200,7 +201,8 @@ async fn the_ops_port_speaks_https_with_the_hub_certificate() {
         c.server.tls_key_file = Some(key);
         c.readers = vec![ReaderConfig {
             name: "ops".into(),
-            token_sha256: Digests::One(token_digest(OPS_TOKEN)),
+            token_sha256: Some(Digests::One(token_digest(OPS_TOKEN))),
+            token_file: None,
             roles: vec!["health:read".into()],
         }];
     })

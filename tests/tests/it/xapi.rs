@@ -21,6 +21,7 @@ fn partner(name: &str, system: &str, token: &str) -> PartnerConfig {
         system: system.into(),
         max_silence_seconds: None,
         token_sha256: Some(Digests::One(token_digest(token))),
+        token_file: None,
         roles: vec!["ingest".into()],
         records_per_second: None,
         cert_subject: None,
@@ -36,7 +37,8 @@ pub(crate) async fn xapi_hub(test_store: TestStore) -> TestHub {
         ];
         c.readers = vec![trainhub::config::ReaderConfig {
             name: "appointments".into(),
-            token_sha256: Digests::One(token_digest(READER_TOKEN)),
+            token_sha256: Some(Digests::One(token_digest(READER_TOKEN))),
+            token_file: None,
             roles: vec!["dossier:read".into()],
         }];
     })

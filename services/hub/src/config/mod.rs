@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 pub use trainhub_connectors::amqp::relay::EventsConfig;
 pub use trainhub_connectors::registry::ConnectorConfig;
 
+mod expand;
 mod principals;
 pub use principals::{Digests, PartnerConfig, ReaderConfig};
 
@@ -121,9 +122,10 @@ pub struct ServerConfig {
     /// PEM CA certificate(s) that sign partners' client certificates (mTLS). A client may
     /// still authenticate with a token instead; a certificate it presents must verify.
     pub tls_client_ca_file: Option<PathBuf>,
-    /// Lets the hub listen beyond loopback without TLS — and, with no principals configured,
-    /// without authentication. Only for a private network that nothing untrusted can reach
-    /// (the compose network, a namespace behind a NetworkPolicy). Off by default (DESIGN §6.3).
+    /// Lets the hub listen beyond loopback without TLS. Only for a private network that
+    /// nothing untrusted can reach (the compose network behind Envoy, a namespace behind a
+    /// NetworkPolicy). Off by default. It never lets a hub without principals (tokens or
+    /// client certificates) listen beyond loopback.
     pub allow_plaintext_network: bool,
 }
 
@@ -204,12 +206,16 @@ impl Config {
         file: Option<&Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Config> {
+        let env: Vec<(String, String)> = env.collect();
         let mut doc: toml::Table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("parsing config file {}", path.display()))?
+                let mut doc: toml::Table = toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?;
+                expand::table(&mut doc, "", &env)
+                    .with_context(|| format!("in config file {}", path.display()))?;
+                doc
             }
             None => toml::Table::new(),
         };
@@ -267,7 +273,7 @@ impl Config {
         if self.events.url.is_none() && !self.events.fallback_urls.is_empty() {
             anyhow::bail!("[events] `fallback_urls` needs `url` (the first node)");
         }
-        self.principals()?;
+        self.check_principals()?;
         let s = &self.server;
         if s.tls_cert_file.is_some() != s.tls_key_file.is_some() {
             anyhow::bail!("[server] tls_cert_file and tls_key_file go together");

@@ -3,6 +3,7 @@
 use super::Config;
 use anyhow::Result;
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
 /// One `[[partners]]` entry: a partner system expected to send over gRPC. Its status appears
 /// before it first sends, and turns `degraded` when it has been silent too long.
@@ -21,6 +22,11 @@ pub struct PartnerConfig {
     /// listed in sync health.
     #[serde(default)]
     pub token_sha256: Option<Digests>,
+    /// A file holding the partner's bearer token itself (one a line: several while rotating),
+    /// e.g. a mounted secret; the hub keeps only its SHA-256. Instead of, or besides,
+    /// `token_sha256`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// What it may do; `["ingest"]` by default.
     #[serde(default = "ingest_only")]
     pub roles: Vec<String>,
@@ -65,15 +71,31 @@ pub struct ReaderConfig {
     /// The reader's name.
     pub name: String,
     /// Hex SHA-256 of its bearer token, or a list of them while rotating.
-    pub token_sha256: Digests,
+    #[serde(default)]
+    pub token_sha256: Option<Digests>,
+    /// A file holding its bearer token itself (one a line: several while rotating); the hub
+    /// keeps only its SHA-256. A reader needs `token_sha256` or `token_file`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// `dossier:read`, `coverage:read`, `review:write`, `health:read`, `dlq:replay`.
     pub roles: Vec<String>,
 }
 
 impl Config {
-    /// The principals configured: partners with a token and every reader. Unknown roles and
-    /// malformed digests are errors naming the principal.
+    /// The principals configured: partners with a token and every reader, token files read.
+    /// Unknown roles, malformed digests and unreadable token files are errors naming the
+    /// principal.
     pub fn principals(&self) -> Result<trainhub_api::auth::Principals> {
+        self.build_principals(true)
+    }
+
+    /// Checks the principals as written, without reading token files (loading a configuration
+    /// does not need its secrets mounted yet).
+    pub(super) fn check_principals(&self) -> Result<()> {
+        self.build_principals(false).map(|_| ())
+    }
+
+    fn build_principals(&self, read_files: bool) -> Result<trainhub_api::auth::Principals> {
         use trainhub_api::auth::{Principal, Principals, Role};
         let roles = |who: &str, names: &[String]| -> Result<std::collections::BTreeSet<Role>> {
             names
@@ -95,10 +117,12 @@ impl Config {
                 roles: roles(&p.name, &p.roles)?,
                 records_per_second: p.records_per_second,
             };
-            if let Some(digests) = &p.token_sha256 {
-                for digest in digests.all() {
-                    entries.push((digest, principal.clone()));
-                }
+            for digest in digests(
+                &p.name,
+                p.token_sha256.as_ref(),
+                p.token_file.as_deref().filter(|_| read_files),
+            )? {
+                entries.push((digest, principal.clone()));
             }
             if let Some(cn) = &p.cert_subject {
                 if self.server.tls_client_ca_file.is_none() {
@@ -118,7 +142,14 @@ impl Config {
                 roles: roles(&r.name, &r.roles)?,
                 records_per_second: None,
             };
-            for digest in r.token_sha256.all() {
+            if r.token_sha256.is_none() && r.token_file.is_none() {
+                anyhow::bail!("reader `{}`: give `token_sha256` or `token_file`", r.name);
+            }
+            for digest in digests(
+                &r.name,
+                r.token_sha256.as_ref(),
+                r.token_file.as_deref().filter(|_| read_files),
+            )? {
                 entries.push((digest, principal.clone()));
             }
         }
@@ -126,6 +157,39 @@ impl Config {
             .and_then(|p| p.with_subjects(subjects))
             .map_err(anyhow::Error::msg)
     }
+}
+
+/// The token digests of one principal: those given, and the SHA-256 of each token in its
+/// token file.
+fn digests(who: &str, given: Option<&Digests>, file: Option<&Path>) -> Result<Vec<String>> {
+    let mut all = given.map(Digests::all).unwrap_or_default();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "`{who}`: cannot read token_file {}: {e} (generate one with `trainhub token`, \
+                 or `openssl rand -hex 32 > FILE`)",
+                path.display()
+            )
+        })?;
+        let tokens: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if tokens.is_empty() {
+            anyhow::bail!("`{who}`: token_file {} is empty", path.display());
+        }
+        if let Some(short) = tokens.iter().find(|t| t.len() < 16) {
+            anyhow::bail!(
+                "`{who}`: a token in {} has {} characters; use at least 16 (32 random bytes as \
+                 hex: `openssl rand -hex 32`)",
+                path.display(),
+                short.len()
+            );
+        }
+        all.extend(tokens.into_iter().map(trainhub_api::auth::token_digest));
+    }
+    Ok(all)
 }
 
 #[cfg(test)]
@@ -153,7 +217,7 @@ mod tests {
         ))
         .unwrap();
         assert!(!c.principals().unwrap().is_open());
-        assert_eq!(c.readers[0].token_sha256.all().len(), 2);
+        assert_eq!(c.readers[0].token_sha256.as_ref().unwrap().all().len(), 2);
 
         let unknown = format!(
             "[[readers]]\nname = \"r\"\ntoken_sha256 = \"{digest}\"\nroles = [\"dossier:write\"]\n"
@@ -173,5 +237,46 @@ mod tests {
         let half = "[server]\ntls_cert_file = \"a.pem\"\n";
         let err = format!("{:#}", load_text(half).unwrap_err());
         assert!(err.contains("tls_key_file"), "{err}");
+    }
+
+    #[test]
+    fn token_files_are_read_when_the_hub_starts_not_when_it_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token-ops");
+        let text = |path: &std::path::Path| {
+            format!(
+                "[[readers]]\nname = \"ops\"\ntoken_file = \"{}\"\nroles = [\"health:read\"]\n",
+                path.display()
+            )
+        };
+        // Loads while the secret is not mounted yet; starting needs it.
+        let c = load_text(&text(&file)).unwrap();
+        let err = format!("{:#}", c.principals().unwrap_err());
+        assert!(err.contains("`ops`") && err.contains("token-ops"), "{err}");
+        std::fs::write(&file, "\n").unwrap();
+        let err = format!("{:#}", c.principals().unwrap_err());
+        assert!(err.contains("is empty"), "{err}");
+        std::fs::write(&file, "short\n").unwrap();
+        let err = format!("{:#}", c.principals().unwrap_err());
+        assert!(err.contains("at least 16"), "{err}");
+        // Two tokens while rotating: both admit the reader.
+        let (old, new) = ("1".repeat(64), "2".repeat(64));
+        std::fs::write(&file, format!("{old}\n{new}\n")).unwrap();
+        let principals = c.principals().unwrap();
+        for token in [&old, &new] {
+            let caller = principals
+                .authenticate(Some(&format!("Bearer {token}")))
+                .unwrap();
+            assert!(caller.require(trainhub_api::auth::Role::HealthRead).is_ok());
+        }
+        assert!(principals
+            .authenticate(Some("Bearer 3333333333333333"))
+            .is_err());
+        let neither = "[[readers]]\nname = \"r\"\nroles = []\n";
+        let err = format!("{:#}", load_text(neither).unwrap_err());
+        assert!(
+            err.contains("token_sha256") && err.contains("token_file"),
+            "{err}"
+        );
     }
 }

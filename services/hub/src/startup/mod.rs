@@ -13,12 +13,12 @@ mod tls;
 pub use secrets::{data_key_path, data_key_source, load_keys, new_key_id};
 use store::sqlite_lock;
 pub use store::{open_pipeline, redact};
-use tls::{http_tls_config, tls_config};
+use tls::{check_exposure, http_tls_config, tls_config};
 
 use crate::config::{Config, ConnectorConfig, EventsConfig};
 use crate::health::Registry;
 use crate::ops;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,31 +66,11 @@ impl Application {
         }
         let tls = tls_config(config)?;
         let http_tls = http_tls_config(config)?;
-        let grpc_secure = tls.is_some() && !principals.is_open();
-        let http_secure = http_tls.is_some() && !principals.is_open();
-        for (addr, secure) in [
-            (config.server.grpc_addr, grpc_secure),
-            (config.server.http_addr, http_secure),
+        for (addr, has_tls) in [
+            (config.server.grpc_addr, tls.is_some()),
+            (config.server.http_addr, http_tls.is_some()),
         ] {
-            // Beyond loopback only with TLS and principals, or when the operator says the
-            // network is private.
-            if addr.ip().is_loopback() || secure {
-                continue;
-            }
-            if !config.server.allow_plaintext_network {
-                let why = if principals.is_open() {
-                    "with no partners or readers configured the hub runs open"
-                } else {
-                    "without TLS, tokens and records would cross the network in plain text"
-                };
-                bail!(
-                    "refusing to listen on {addr}: {why}, so it only listens on loopback (set \
-                     [server] allow_plaintext_network = true only on a private network nothing \
-                     untrusted can reach)"
-                );
-            }
-            tracing::warn!(%addr, open = principals.is_open(), "Listening beyond loopback in plain \
-                text: allow_plaintext_network is set.");
+            check_exposure(addr, principals.is_open(), has_tls, config)?;
         }
         let partners = config
             .partners

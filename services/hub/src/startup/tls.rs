@@ -58,3 +58,41 @@ pub(super) fn http_tls_config(config: &Config) -> Result<Option<Arc<rustls::Serv
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(Arc::new(tls)))
 }
+
+/// Beyond loopback a hub needs principals (tokens or client certificates) always, and TLS
+/// unless the operator declares the network private. The refusal names every way out.
+pub(super) fn check_exposure(
+    addr: std::net::SocketAddr,
+    open: bool,
+    has_tls: bool,
+    config: &Config,
+) -> Result<()> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if open {
+        anyhow::bail!(
+            "refusing to listen on {addr}: no partners or readers have a token or certificate, so \
+             anyone who can reach the port could read and write every record. Either give the \
+             hub principals (`trainhub token --name NAME` prints a token and the `token_sha256` \
+             line for a [[partners]] or [[readers]] entry, or point `token_file` at a file \
+             holding the token), or keep it on loopback (127.0.0.1) behind a proxy that \
+             authenticates"
+        );
+    }
+    if has_tls {
+        return Ok(());
+    }
+    if !config.server.allow_plaintext_network {
+        anyhow::bail!(
+            "refusing to listen on {addr} without TLS: tokens and records would cross the \
+             network in plain text. Either set [server] tls_cert_file and tls_key_file (the \
+             hub then serves TLS on both ports), or keep the hub on loopback behind a proxy \
+             that terminates TLS, or (only on a private network nothing untrusted can reach, \
+             e.g. behind the deploy kit's Envoy or a NetworkPolicy) set [server] \
+             allow_plaintext_network = true"
+        );
+    }
+    tracing::warn!(%addr, "Listening beyond loopback in plain text: allow_plaintext_network is set.");
+    Ok(())
+}
