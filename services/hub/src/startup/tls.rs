@@ -74,7 +74,7 @@ pub(super) fn check_exposure(
         anyhow::bail!(
             "refusing to listen on {addr}: no partners or readers have a token or certificate, so \
              anyone who can reach the port could read and write every record. Either give the \
-             hub principals (`trainhub token --name NAME` prints a token and the `token_sha256` \
+             hub principals (`trainhub token` prints a token and the `token_sha256` \
              line for a [[partners]] or [[readers]] entry, or point `token_file` at a file \
              holding the token), or keep it on loopback (127.0.0.1) behind a proxy that \
              authenticates"
