@@ -9,7 +9,7 @@ cd "$work"
 cargo build --release --quiet -p trainhub --manifest-path "$root/Cargo.toml"
 "$root/target/release/trainhub" serve --demo --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 >out.txt 2>err.txt &
 pid=$!
-for _ in $(seq 60); do grep -q "demo: read it with" out.txt 2>/dev/null && break; sleep 1; done
+for _ in $(seq 60); do grep -q "trainhub dossier" out.txt 2>/dev/null && break; sleep 1; done
 cat out.txt
 addr="$(awk '/gRPC/ {print $2; exit}' out.txt)"
 python3 "$root/tests/python/reflection_check.py" "$addr" | tee check.txt
@@ -17,5 +17,5 @@ grep -q "trainhub.v1.IngestService" check.txt
 grep -q "trainhub.v1.DossierService" check.txt
 grep -q "health: SERVING" check.txt
 http="$(awk '/ops HTTP/ {print $3; exit}' out.txt)"
-curl -fsS "${http%/healthz}/readyz"
+curl -fsS "${http}readyz"
 echo "smoke: ok"

@@ -1,4 +1,4 @@
-//! Command-line interface (DESIGN §6.2).
+//! Command-line interface (docs/reference/cli.md).
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -80,7 +80,7 @@ pub struct ImportArgs {
 /// `key`.
 #[derive(Debug, Args)]
 pub struct KeyArgs {
-    /// The new key's id (letters, digits, `-`, `_`); default `k` + today's date.
+    /// The new key's id (letters, digits, `-`, `_`); default `k<today>-<4 random hex digits>`, so two made on one day never collide.
     #[arg(long)]
     pub id: Option<String>,
 }
@@ -234,7 +234,7 @@ pub struct CoverageArgs {
 /// Where the hub keeps its data; shared by every command that opens the store.
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
-    /// Configuration file (TOML, DESIGN §6.3).
+    /// Configuration file (TOML; every key in docs/reference/configuration.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data folder for the embedded store and the generated secret.

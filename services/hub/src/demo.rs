@@ -30,19 +30,24 @@ pub async fn claim_store(
     Ok(())
 }
 
-/// Feeds the demo data set to the hub at `addr` and prints what happened.
-pub async fn run(addr: SocketAddr) {
-    if let Err(e) = feed(addr).await {
+/// Feeds the demo data set to the hub at `addr` and prints what happened; `dashboard` is the
+/// ops port's address.
+pub async fn run(addr: SocketAddr, dashboard: String, store: trainhub_store::Store) {
+    if let Err(e) = feed(addr, &dashboard, &store).await {
         tracing::error!(error = %e, "Demo feed failed.");
     }
 }
 
-async fn feed(addr: SocketAddr) -> anyhow::Result<()> {
+async fn feed(
+    addr: SocketAddr,
+    dashboard: &str,
+    store: &trainhub_store::Store,
+) -> anyhow::Result<()> {
     let population = synthetic::population(2026, PEOPLE);
     let mut records = population.records.clone();
     records.extend(synthetic::bad_records(&population.persons[0].national_id));
     let review = synthetic::review_cases(&population);
-    let conflicts = review.len();
+    let planted = review.len();
     records.extend(review);
     synthetic::shuffle(&mut records, 7);
     let total = records.len();
@@ -86,29 +91,75 @@ async fn feed(addr: SocketAddr) -> anyhow::Result<()> {
     for (reason, n) in &reasons {
         println!("  rejected: {reason} × {n}");
     }
+    let (open, waiting) = review_queue(addr, store).await?;
+    if by_status.contains_key("PARKED") {
+        println!(
+            "demo: {waiting} records still wait for their person or account link (the others \
+             parked on arrival have joined their dossiers)"
+        );
+    }
     println!(
-        "demo: {conflicts} identity conflicts wait for review (a second HR system, {}): \
-         ReviewService.ListConflicts",
+        "demo: {open} identity conflicts wait for review (planted: {planted}, one of each kind, \
+         from a second HR system {}): ReviewService.ListConflicts",
         synthetic::CITY_HR
     );
     let mut dossiers = DossierServiceClient::connect(format!("http://{addr}")).await?;
+    let national_id = population.persons[1].national_id.clone();
     let sample = dossiers
         .get_dossier(pb::GetDossierRequest {
-            national_id: population.persons[1].national_id.clone(),
+            national_id: national_id.clone(),
             purpose: "demo".into(),
             ..Default::default()
         })
         .await?
         .into_inner();
+    println!("demo: dashboard    {dashboard}");
     println!(
-        "demo: sample dossier {}: {} trainings, {} 学时 credited",
-        sample.person_key,
+        "demo: sample dossier ({} trainings, {} 学时 credited), in a second terminal:",
         sample.trainings.len(),
         sample.credited_hours
     );
-    println!(
-        "demo: read it with  grpcurl -plaintext -d '{{\"person_key\":\"{}\",\"purpose\":\"demo\"}}' {addr} trainhub.v1.DossierService/GetDossier",
-        sample.person_key
-    );
+    println!("  trainhub dossier {national_id} --purpose demo");
     Ok(())
+}
+
+/// The review queue once the projector has caught up with the feed (at most a minute): open
+/// conflicts and records still waiting.
+async fn review_queue(
+    addr: SocketAddr,
+    store: &trainhub_store::Store,
+) -> anyhow::Result<(usize, usize)> {
+    use pb::review_service_client::ReviewServiceClient;
+    for _ in 0..120 {
+        if store.dirty_count().await? == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let mut review = ReviewServiceClient::connect(format!("http://{addr}")).await?;
+    let open = review
+        .list_conflicts(pb::ListConflictsRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .conflicts
+        .len();
+    let (mut waiting, mut page_token) = (0, String::new());
+    loop {
+        let page = review
+            .list_unmatched(pb::ListUnmatchedRequest {
+                page_size: 1000,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        waiting += page.records.len();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    Ok((open, waiting))
 }

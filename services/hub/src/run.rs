@@ -40,15 +40,20 @@ impl Drop for Telemetry {
     }
 }
 
-/// Logs to stderr, filtered by `TRAINHUB_LOG` (default `info`); with an OTLP endpoint, spans
-/// (one per batch and stage: decode, validate, commit) are exported there too.
-pub fn init_logging(otlp: Option<&str>) -> Result<Telemetry> {
+/// Logs to stderr, filtered by `TRAINHUB_LOG` (default `level`: `info` for `serve`, `warn` for
+/// the commands whose output is the point, so log lines do not interleave with it), coloured
+/// only on a terminal; with an OTLP endpoint, spans (one per batch and stage: decode,
+/// validate, commit) are exported there too.
+pub fn init_logging(otlp: Option<&str>, level: &str) -> Result<Telemetry> {
     use opentelemetry::trace::TracerProvider as _;
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAINHUB_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn,h2=warn,tower=warn,lapin=warn".into());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        .unwrap_or_else(|_| format!("{level},sqlx=warn,h2=warn,tower=warn,lapin=warn").into());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let provider = match otlp {
         Some(endpoint) => {
             use opentelemetry_otlp::WithExportConfig;
@@ -79,6 +84,29 @@ pub fn init_logging(otlp: Option<&str>) -> Result<Telemetry> {
     Ok(Telemetry(provider))
 }
 
+/// A command line that does not parse (sysexits' EX_USAGE), so that it never reads as one of
+/// `import`'s refusal codes (2 and 3).
+const USAGE: u8 = 64;
+
+/// The whole program, for the `trainhub` binary (and the tests' copy of it): parses the
+/// command line, runs it, and turns the result into the exit code.
+pub async fn entry() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                std::process::ExitCode::from(USAGE)
+            } else {
+                // --help and --version
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
+    exit_code(&main(cli).await)
+}
+
 /// The program: logging (with OTLP traces when `serve`'s configuration names an endpoint),
 /// then the command.
 pub async fn main(cli: Cli) -> Result<()> {
@@ -88,7 +116,11 @@ pub async fn main(cli: Cli) -> Result<()> {
             .and_then(|c| c.telemetry.otlp_endpoint),
         _ => None,
     };
-    let _telemetry = init_logging(otlp.as_deref())?;
+    let level = match &cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let _telemetry = init_logging(otlp.as_deref(), level)?;
     run(cli).await
 }
 
@@ -138,9 +170,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("trainhub {} listening", env!("CARGO_PKG_VERSION"));
             println!("  gRPC     {}", app.grpc_addr());
             println!(
-                "  ops HTTP {}://{}/healthz",
-                app.http_scheme(),
-                app.http_addr()
+                "  ops HTTP {} (the dashboard; /readyz, /metrics)",
+                app.dashboard_url()
             );
             println!("  store    {}", startup::redact(&config.store_url()));
             println!(
@@ -160,7 +191,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             if args.demo {
                 demo::claim_store(app.store(), &config).await?;
-                tokio::spawn(demo::run(app.grpc_addr()));
+                tokio::spawn(demo::run(
+                    app.grpc_addr(),
+                    app.dashboard_url(),
+                    app.store().clone(),
+                ));
             }
             app.run_until_stopped(shutdown_signal()).await
         }

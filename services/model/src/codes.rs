@@ -57,7 +57,7 @@ code_table!(
 );
 
 code_table!(
-    /// Rank bands of DESIGN §3 (GB/T 12407 post levels map onto these through profiles).
+    /// Rank bands (GB/T 12407 post levels map onto these through profiles).
     Rank {
         /// 省部级
         Provincial = "provincial",
@@ -80,7 +80,7 @@ impl Rank {
 }
 
 code_table!(
-    /// Cadre categories of DESIGN §3.
+    /// Cadre categories.
     Category {
         PartyGovernmentLeader = "party_government_leader",
         CivilServant = "civil_servant",

@@ -169,7 +169,7 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// A policy TOML file; the built-in default (DESIGN §5) when absent.
+    /// A policy TOML file; the built-in default (docs/design/rules.md) when absent.
     pub file: Option<PathBuf>,
 }
 

@@ -144,6 +144,11 @@ impl Application {
         self.http.local_addr().expect("bound")
     }
 
+    /// The dashboard's URL (the ops port's root).
+    pub fn dashboard_url(&self) -> String {
+        format!("{}://{}/", self.http_scheme(), self.http_addr())
+    }
+
     /// The ops port's URL scheme: `https` when TLS is configured.
     pub fn http_scheme(&self) -> &'static str {
         if self.http_tls.is_some() {
