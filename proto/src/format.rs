@@ -62,6 +62,24 @@ pub fn encode_json(record: &v1::Record) -> Vec<u8> {
     out
 }
 
+/// Any `trainhub.v1` message as pretty proto3 JSON with the `.proto` field names; `name` is its
+/// full name, e.g. `trainhub.v1.Dossier`.
+pub fn to_json(message: &impl prost::Message, name: &str) -> Result<String, String> {
+    let descriptor = DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET)
+        .map_err(|e| e.to_string())?
+        .get_message_by_name(name)
+        .ok_or_else(|| format!("no message {name}"))?;
+    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
+        .map_err(|e| e.to_string())?;
+    let options = prost_reflect::SerializeOptions::new().use_proto_field_name(true);
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::pretty(&mut out);
+    dynamic
+        .serialize_with_options(&mut ser, &options)
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
 /// The descriptor of `trainhub.v1.Record`: mapping profiles check their field names against it.
 pub fn record_descriptor() -> &'static MessageDescriptor {
     static DESCRIPTOR: OnceLock<MessageDescriptor> = OnceLock::new();

@@ -90,6 +90,17 @@ impl IngestService for Ingest {
         if batch.system.trim().is_empty() {
             return Err(Status::invalid_argument("`system` is required"));
         }
+        // The batch declares its system: a token that speaks for another one is refused for
+        // the whole call (each record would be refused alike), naming both.
+        if !caller.scope().is_empty() && caller.scope() != batch.system {
+            return Err(Status::permission_denied(format!(
+                "this token speaks for system `{}`, not `{}`: send as `{}` or use that \
+                 partner's token",
+                caller.scope(),
+                batch.system,
+                caller.scope()
+            )));
+        }
         let decoder = self.pipeline.decoder().is_some();
         if !decoder {
             return Err(Status::unimplemented(

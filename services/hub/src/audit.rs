@@ -54,6 +54,11 @@ pub async fn run(config: &Config, args: &AuditArgs) -> Result<()> {
                         ""
                     }
                 );
+            } else {
+                println!(
+                    "{:>6}  {:<24}  {:<20} {:<20} {:<18} {:<24} returned",
+                    "id", "at", "principal", "method", "person", "purpose"
+                );
             }
             for r in &rows {
                 let who = if r.entry.person_key.is_empty() {

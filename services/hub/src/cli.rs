@@ -44,6 +44,84 @@ pub enum Command {
     /// Reseal every stored national ID, name and received record under the keyring's first
     /// key; afterwards the older keys can be removed. Safe while hubs run; resumable.
     Rekey(StoreArgs),
+    /// The identity review queue of a running hub: conflicts to decide, records waiting.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+    /// Send canonical records from a JSON file to a running hub (`IngestService.Submit`), as a
+    /// partner would; prints every record not simply accepted, and exits 2 (some refused) or
+    /// 3 (all refused) like `import`.
+    Submit(SubmitArgs),
+}
+
+/// `review`.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// List the conflicts (open ones; `--all` for every one).
+    List(ReviewListArgs),
+    /// Show one conflict: its sides, and the command that decides for each.
+    Show(ReviewShowArgs),
+    /// Decide a conflict for one side (the side's choice, as `show` prints it).
+    Resolve(ReviewResolveArgs),
+    /// List the records in no dossier yet, and why (NO_LINK, NO_PERSON, IN_REVIEW).
+    Unmatched(ReviewListArgs),
+}
+
+/// `review list`, `review unmatched`.
+#[derive(Debug, Args)]
+pub struct ReviewListArgs {
+    /// Config (for the hub's gRPC address).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The hub and a token with `review:write`.
+    #[command(flatten)]
+    pub hub: crate::remote::HubArgs,
+    /// Also resolved and cleared conflicts.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `review show`.
+#[derive(Debug, Args)]
+pub struct ReviewShowArgs {
+    /// Config (for the hub's gRPC address).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The hub and a token with `review:write`.
+    #[command(flatten)]
+    pub hub: crate::remote::HubArgs,
+    /// The conflict's id (`review list` prints it).
+    pub id: String,
+}
+
+/// `review resolve`.
+#[derive(Debug, Args)]
+pub struct ReviewResolveArgs {
+    /// Config (for the hub's gRPC address).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The hub and a token with `review:write`.
+    #[command(flatten)]
+    pub hub: crate::remote::HubArgs,
+    /// The conflict's id.
+    pub id: String,
+    /// The side to decide for: its choice as `review show` prints it.
+    pub choice: String,
+    /// Why (kept with the decision, e.g. the HR file that settles it).
+    #[arg(long)]
+    pub note: String,
+}
+
+/// `submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Config (for the hub's gRPC address).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The hub and a partner token with `ingest`.
+    #[command(flatten)]
+    pub hub: crate::remote::HubArgs,
+    /// A JSON file: one record, an array of them, or `{"records": [...]}`.
+    pub file: PathBuf,
 }
 
 /// `import`.
@@ -208,6 +286,10 @@ pub struct DossierArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Ask a running hub (`GetDossier`, with a `dossier:read` token) instead of reading the
+    /// store; the hub writes the audit row under the token's principal.
+    #[command(flatten)]
+    pub remote: crate::remote::HubArgs,
 }
 
 /// `coverage`.

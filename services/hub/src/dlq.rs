@@ -18,11 +18,25 @@ fn filter(args: &LetterArgs, ids: Vec<i64>, include_replayed: bool) -> LetterFil
     }
 }
 
-/// The payload as text when it is UTF-8 (JSON), else as hex.
-fn payload_text(payload: &[u8]) -> (String, &'static str) {
-    match std::str::from_utf8(payload) {
-        Ok(s) => (s.to_owned(), "utf-8"),
-        Err(_) => (hex::encode(payload), "hex"),
+/// The payload for a person to read: a protobuf record as its JSON form, text as it is, and
+/// anything else (bytes that are not text, or text with control characters) as hex.
+fn payload_text(l: &DeadLetter) -> (String, &'static str) {
+    use trainhub_proto::Format;
+    if l.format == Format::Protobuf.as_str() {
+        if let Ok(record) = Format::Protobuf.decode(&l.payload) {
+            let json = String::from_utf8_lossy(&trainhub_proto::encode_json(&record)).into_owned();
+            return (json, "protobuf, shown as JSON");
+        }
+    }
+    match std::str::from_utf8(&l.payload) {
+        Ok(s)
+            if !s
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
+            (s.to_owned(), "utf-8")
+        }
+        _ => (hex::encode(&l.payload), "hex"),
     }
 }
 
@@ -34,7 +48,7 @@ fn letter_json(l: &DeadLetter, with_payload: bool) -> serde_json::Value {
         "replay_attempts": l.replay_attempts, "attempts": l.attempts,
     });
     if with_payload {
-        let (text, encoding) = payload_text(&l.payload);
+        let (text, encoding) = payload_text(l);
         v["payload"] = text.into();
         v["payload_encoding"] = encoding.into();
         v["headers"] = l.headers.clone().into();
@@ -93,10 +107,18 @@ pub fn letters_text(letters: &[DeadLetter], with_payload: bool) -> String {
             l.id, l.received_at, l.connector, l.stage, l.reason_code, record, l.message
         );
         if with_payload {
-            let _ = writeln!(out, "         payload: {}", payload_text(&l.payload).0);
+            let (text, encoding) = payload_text(l);
+            let _ = writeln!(out, "         payload ({encoding}):");
+            for line in text.trim_end().lines() {
+                let _ = writeln!(out, "           {line}");
+            }
         }
     }
-    let _ = writeln!(out, "\n{} letters", letters.len());
+    let _ = writeln!(
+        out,
+        "\n{}",
+        crate::plural(letters.len(), "letter", "letters")
+    );
     for (reason, n) in by_reason {
         let _ = writeln!(out, "  {reason:<20} {n}");
     }
@@ -151,7 +173,10 @@ pub async fn replay(config: &Config, args: &DlqReplayArgs) -> Result<()> {
                     r.outcome.record_id
                 );
             }
-            println!("\nreplayed {} letters", replayed.len());
+            println!(
+                "\nreplayed {}",
+                crate::plural(replayed.len(), "letter", "letters")
+            );
             for (status, n) in &by_status {
                 println!("  {status:<11} {n}");
             }

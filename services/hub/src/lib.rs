@@ -8,7 +8,8 @@
 //! Layout: [`cli`] (arguments), [`config`] (typed config with env overrides), [`startup`]
 //! (wiring and serving), [`ops`] (health port, dashboard, the xAPI resource's admission),
 //! [`health`] (connector registry of statuses, metrics), [`run`] (the commands), [`import`]
-//! (`trainhub import`), [`dlq`] (dead letters on the command line), [`report`] (dossier and
+//! (`trainhub import`), [`remote`], [`review`] and [`submit`] (commands that ask a running
+//! hub), [`dlq`] (dead letters on the command line), [`report`] (dossier and
 //! coverage on the command line), [`keys`] (data key rotation), [`audit`] (CLI reads
 //! audited), [`demo`] (synthetic partners). The benchmarks are a binary of their own
 //! (`services/bench`).
@@ -24,7 +25,15 @@ pub mod health;
 pub mod import;
 pub mod keys;
 pub mod ops;
+pub mod remote;
 pub mod report;
+pub mod review;
 pub mod run;
 pub mod startup;
 pub mod status_cmd;
+pub mod submit;
+
+/// `n` with the noun in the right number: `1 record`, `2 records`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -9,9 +9,9 @@ use crate::startup::open_pipeline;
 use anyhow::Result;
 use std::fmt::Write;
 use trainhub_model::dispatch::GroupBy;
-use trainhub_model::dossier::Dossier;
 use trainhub_pipeline::queries::{today, Filter};
 use trainhub_pipeline::{audit, Queries};
+use trainhub_proto::v1 as pb;
 
 /// The principal of a read on the command line: the operating-system user.
 pub fn principal() -> String {
@@ -35,9 +35,12 @@ async fn account(service: &Queries, entry: trainhub_store::audit::AuditEntry) ->
         .map_err(|e| anyhow::anyhow!("the audit trail cannot be written, so nothing is shown: {e}"))
 }
 
-/// Prints a dossier.
+/// Prints a dossier: from the store, or with `--hub` from a running hub.
 pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
     let purpose = purpose(&args.purpose)?;
+    if args.remote.hub.is_some() {
+        return remote_dossier(config, args, purpose).await;
+    }
     let pipeline = open_pipeline(config, false).await?;
     let service = Queries::new(pipeline);
     let (id, key) = if args.person.len() == 64 {
@@ -58,25 +61,71 @@ pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
     account(&service, entry).await?;
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&dossier)?),
+        OutputFormat::Text => print!(
+            "{}",
+            dossier_text(&trainhub_pipeline::wire::dossier(&dossier))
+        ),
+    }
+    Ok(())
+}
+
+/// `dossier --hub`: `GetDossier` of a running hub, which checks the token and writes the
+/// audit row itself.
+async fn remote_dossier(config: &Config, args: &DossierArgs, purpose: String) -> Result<()> {
+    let hub = &args.remote;
+    let mut client =
+        pb::dossier_service_client::DossierServiceClient::new(hub.connect(config).await?);
+    let (national_id, person_key) = if args.person.len() == 64 {
+        (String::new(), args.person.clone())
+    } else {
+        (args.person.clone(), String::new())
+    };
+    let dossier = client
+        .get_dossier(hub.request(pb::GetDossierRequest {
+            national_id,
+            person_key,
+            as_of: args.as_of.map(|d| d.to_string()).unwrap_or_default(),
+            purpose,
+        })?)
+        .await
+        .map_err(crate::remote::refused)?
+        .into_inner();
+    match args.format {
+        OutputFormat::Json => println!(
+            "{}",
+            trainhub_proto::format::to_json(&dossier, "trainhub.v1.Dossier")
+                .map_err(anyhow::Error::msg)?
+        ),
         OutputFormat::Text => print!("{}", dossier_text(&dossier)),
     }
     Ok(())
 }
 
-/// A dossier as a readable page.
-pub fn dossier_text(d: &Dossier) -> String {
+/// A dossier as a readable page (the same for a local read and one from a running hub).
+pub fn dossier_text(d: &pb::Dossier) -> String {
     let mut out = String::new();
-    let rank = d.rank.map(|r| r.as_str()).unwrap_or("-");
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
     let _ = writeln!(
         out,
-        "{} ({})  unit {} {}  rank {rank}  status {}",
-        d.name, d.person_key, d.unit_code, d.unit_name, d.status
+        "{} ({})  unit {} {}  rank {}  status {}",
+        d.name,
+        d.person_key,
+        d.unit_code,
+        d.unit_name,
+        or_dash(&d.rank),
+        d.status
     );
     let _ = writeln!(
         out,
         "as of {}  light {}  credited {:.2} / required {:.2} 学时  policy {}",
         d.as_of,
-        d.light.as_str(),
+        d.light().as_str_name().trim_start_matches("LIGHT_"),
         d.credited_hours,
         d.required_hours,
         d.policy_version
@@ -93,44 +142,65 @@ pub fn dossier_text(d: &Dossier) -> String {
             y.year, y.off_job_hours, y.on_job_hours, y.online_hours
         );
     }
+    trainings_text(&mut out, d);
+    if !d.flags.is_empty() {
+        let _ = writeln!(out, "\nflags:");
+        for f in &d.flags {
+            let year = if f.year == 0 {
+                String::new()
+            } else {
+                f.year.to_string()
+            };
+            let _ = writeln!(out, "  {:<22} {:<5} {}", f.code, year, f.message);
+        }
+    }
+    if let Some(e) = &d.evaluation {
+        let _ = writeln!(out, "\nevaluation: weighted score {:.2}", e.weighted_score);
+        for (criterion, score) in &e.capability {
+            let _ = writeln!(out, "  {criterion:<12} {score:>6.2}");
+        }
+    }
+    out
+}
+
+/// The trainings table: each one, marked when it is listed but not credited.
+fn trainings_text(out: &mut String, d: &pb::Dossier) {
     let _ = writeln!(
         out,
         "\n{:<24} {:<10} {:<10} {:>5} {:>8} {:<9} {:<4} title",
         "class", "start", "end", "days", "学时", "outcome", "form"
     );
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
     for t in &d.trainings {
         let form = match (t.appointment_form, t.annual_form) {
             (true, _) => "任免",
             (false, true) => "年度",
             _ => "",
         };
-        let outcome = t.outcome.map(|o| o.as_str()).unwrap_or("");
+        let days = match (date(&t.start_date), date(&t.end_date)) {
+            (Some(s), Some(e)) => ((e - s).num_days() + 1).to_string(),
+            _ => String::new(),
+        };
+        // Listed for the record, but outside the window or voided: say so, or the column would
+        // not add up to the credited total.
+        let note = if t.end_date < d.window_start {
+            "  [before the window: not credited]"
+        } else if !t.credited {
+            "  [not credited]"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "{:<24} {:<10} {:<10} {:>5} {:>8.2} {:<9} {:<4} {}",
-            t.class_id,
-            t.start_date,
-            t.end_date,
-            t.days(),
-            t.credited_hours,
-            outcome,
-            form,
-            t.title
+            "{:<24} {:<10} {:<10} {:>5} {:>8.2} {:<9} {:<4} {}{note}",
+            t.class_id, t.start_date, t.end_date, days, t.credited_hours, t.outcome, form, t.title
         );
     }
-    if !d.flags.is_empty() {
-        let _ = writeln!(out, "\nflags:");
-        for f in &d.flags {
-            let year = f.year.map(|y| y.to_string()).unwrap_or_default();
-            let _ = writeln!(out, "  {:<22} {:<5} {}", f.code, year, f.message);
-        }
-    }
-    let e = &d.evaluation;
-    let _ = writeln!(out, "\nevaluation: weighted score {:.2}", e.weighted_score);
-    for (criterion, score) in &e.capability {
-        let _ = writeln!(out, "  {criterion:<12} {score:>6.2}");
-    }
-    out
+    let _ = writeln!(
+        out,
+        "(the window: {} to {}; only trainings inside it are credited)",
+        d.window_start, d.as_of
+    );
 }
 
 /// Prints coverage per group.

@@ -226,6 +226,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Key(args) => crate::keys::new_key(&args),
+        Command::Review(command) => {
+            let store = match &command {
+                crate::cli::ReviewCommand::List(a) | crate::cli::ReviewCommand::Unmatched(a) => {
+                    &a.store
+                }
+                crate::cli::ReviewCommand::Show(a) => &a.store,
+                crate::cli::ReviewCommand::Resolve(a) => &a.store,
+            };
+            crate::review::run(&load_config(store)?, &command).await
+        }
+        Command::Submit(args) => crate::submit::run(&load_config(&args.store)?, &args).await,
         Command::Rekey(args) => crate::keys::rekey(&load_config(&args)?).await,
         Command::Status(args) => {
             let healthy = crate::status_cmd::run(&load_config(&args.store)?, &args).await?;

@@ -8,19 +8,7 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 use trainhub_proto::v1 as pb;
 
-/// A request to a running hub, carrying `token` as `authorization: Bearer …` when given.
-pub(crate) fn with_token<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    if let Some(token) = token {
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {token}")
-                .parse()
-                .context("the token must be printable ASCII")?,
-        );
-    }
-    Ok(request)
-}
+pub(crate) use crate::remote::with_token;
 
 /// Prints the status; returns whether every connector is healthy (none failed).
 pub async fn run(config: &Config, args: &StatusArgs) -> Result<bool> {

@@ -74,6 +74,9 @@ pub struct Dossier {
     pub flags: Vec<Flag>,
     pub policy_version: String,
     pub as_of: NaiveDate,
+    /// The first day of the window ending at `as_of`: trainings that end before it are listed
+    /// but not credited.
+    pub window_start: NaiveDate,
     pub provenance: Vec<Provenance>,
     pub evaluation: crate::evaluation::EvaluationSummary,
     /// In scope at `as_of` (hired, not retired or left).
@@ -220,6 +223,7 @@ pub fn compute(
     let provenance = provenance(records);
 
     Some(Dossier {
+        window_start: start,
         person_key: person_key.clone(),
         name: person.name.clone(),
         unit_code: person.unit_code.clone().unwrap_or_default(),

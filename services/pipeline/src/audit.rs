@@ -30,9 +30,9 @@ pub fn dossier_read(principal: &str, method: &str, purpose: &str, d: &pb::Dossie
         person_key: d.person_key.clone(),
         purpose: purpose.to_owned(),
         returned: format!(
-            "dossier as_of {} light {:?} credited {} of {} hours, {} trainings, {} flags",
+            "dossier as_of {} light {} credited {} of {} hours, {} trainings, {} flags",
             d.as_of,
-            d.light(),
+            d.light().as_str_name().trim_start_matches("LIGHT_"),
             d.credited_hours,
             d.required_hours,
             d.trainings.len(),

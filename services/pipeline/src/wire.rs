@@ -60,6 +60,7 @@ fn training(t: &d::TrainingEntry) -> pb::TrainingEntry {
         annual_form: t.annual_form,
         appointment_form: t.appointment_form,
         provider: t.provider.clone(),
+        credited: t.credited,
     }
 }
 
@@ -126,6 +127,7 @@ pub fn dossier(d: &d::Dossier) -> pb::Dossier {
             .unwrap_or_default(),
         status: d.status.as_str().to_owned(),
         region_code: d.region_code.clone(),
+        window_start: d.window_start.to_string(),
     }
 }
 

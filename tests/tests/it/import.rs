@@ -405,14 +405,17 @@ async fn submit_native_maps_payloads_by_profile() {
         "the same records as the CSV rows"
     );
 
-    // As another system: every record refused, nothing stored.
-    let other = outcomes(
-        client
-            .submit_native(call("party-school", "cadre-a01", "text/csv", csv.clone()))
-            .await
-            .unwrap(),
+    // As another system: the whole call is refused, naming both systems; nothing stored.
+    let other = client
+        .submit_native(call("party-school", "cadre-a01", "text/csv", csv.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied, "{other:?}");
+    assert!(
+        other.message().contains("`cadre-hr`") && other.message().contains("`party-school`"),
+        "{}",
+        other.message()
     );
-    assert_eq!(other, vec!["REJECTED"; 20]);
 
     // An LRMX form.
     let form = std::fs::read(

@@ -25,6 +25,89 @@ fn lines(block: &str) -> Vec<String> {
         .collect()
 }
 
+/// `serve --demo` as a process in a fresh folder, once its banner is complete.
+pub struct Demo {
+    /// The data folder and working directory.
+    pub dir: tempfile::TempDir,
+    /// The hub process.
+    pub child: std::process::Child,
+    /// What it printed up to the sample dossier's command.
+    pub banner: String,
+    /// Its gRPC address.
+    pub grpc: String,
+    /// Its ops HTTP address.
+    pub http: String,
+}
+
+impl Demo {
+    /// Starts it and waits for the demo's banner.
+    pub fn start() -> Demo {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("serve.out");
+        let child = Command::new(BINARY)
+            .args([
+                "serve",
+                "--demo",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .spawn()
+            .expect("the hub starts");
+        let mut banner = String::new();
+        for _ in 0..1200 {
+            banner = std::fs::read_to_string(&out).unwrap_or_default();
+            if banner.contains("trainhub dossier ") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let found = |label: &str| -> String {
+            let line = banner.lines().find(|l| l.trim().starts_with(label));
+            let rest = line.unwrap_or_else(|| panic!("{label} in the banner:\n{banner}"));
+            let rest = rest.trim()[label.len()..].trim();
+            let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+            rest.split(['/', ' ']).next().unwrap().to_owned()
+        };
+        let (grpc, http) = (found("gRPC"), found("ops HTTP"));
+        Demo {
+            dir,
+            child,
+            banner,
+            grpc,
+            http,
+        }
+    }
+
+    /// Runs `trainhub args…` in the demo's folder.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BINARY)
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Stops the hub with SIGTERM; it must exit cleanly.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the hub stops cleanly on SIGTERM: {status}"
+        );
+    }
+}
+
+/// The `trainhub` program under test.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_trainhub-under-test");
+
 #[test]
 fn the_readme_quick_start_works_as_written() {
     let text = readme();
@@ -33,39 +116,8 @@ fn the_readme_quick_start_works_as_written() {
     let steps = lines(&block_after(&text, "## Quick start"));
     assert!(steps.len() >= 5, "{steps:?}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let binary = env!("CARGO_BIN_EXE_trainhub-under-test");
-    let out = dir.path().join("serve.out");
-    let mut hub = Command::new(binary)
-        .args([
-            "serve",
-            "--demo",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ])
-        .current_dir(dir.path())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
-        .spawn()
-        .expect("the hub starts");
-    let mut banner = String::new();
-    for _ in 0..1200 {
-        banner = std::fs::read_to_string(&out).unwrap_or_default();
-        if banner.contains("trainhub dossier ") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let found = |label: &str| -> String {
-        let line = banner.lines().find(|l| l.trim().starts_with(label));
-        let rest = line.unwrap_or_else(|| panic!("{label} in the banner:\n{banner}"));
-        let rest = rest.trim()[label.len()..].trim();
-        let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-        rest.split(['/', ' ']).next().unwrap().to_owned()
-    };
-    let (grpc, http) = (found("gRPC"), found("ops HTTP"));
+    let demo = Demo::start();
+    let (banner, grpc, http) = (demo.banner.clone(), demo.grpc.clone(), demo.http.clone());
     // The banner names the dashboard and the very command the README shows.
     assert!(
         banner.contains(&format!("demo: dashboard    http://{http}/")),
@@ -101,11 +153,8 @@ fn the_readme_quick_start_works_as_written() {
             if words[0] == "status" {
                 words.extend(["--hub".into(), format!("http://{grpc}")]);
             }
-            Command::new(binary)
-                .args(&words)
-                .current_dir(dir.path())
-                .output()
-                .unwrap()
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            demo.run(&words)
         };
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
@@ -126,12 +175,22 @@ fn the_readme_quick_start_works_as_written() {
             "`{step}` prints {expect}: {stdout}"
         );
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &hub.id().to_string()])
-        .status();
-    let status = hub.wait().unwrap();
-    assert!(
-        status.success(),
-        "the hub stops cleanly on SIGTERM: {status}"
-    );
+    // The hub's log, written to a file, has no colour codes.
+    let log = std::fs::read_to_string(demo.dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a log file");
+    demo.stop();
+}
+
+/// A command line that does not parse exits 64, never 2 or 3 (`import`'s refusal codes);
+/// `--help` exits 0.
+#[test]
+fn a_command_line_that_does_not_parse_exits_64() {
+    for args in [&["imprt"][..], &["import", "--no-such-flag"], &["dossier"]] {
+        let out = Command::new(BINARY).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: says why");
+    }
+    let help = Command::new(BINARY).arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
 }

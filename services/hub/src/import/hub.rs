@@ -45,7 +45,7 @@ pub(super) async fn send(
                 break;
             }
             summary.rows += numbers.len() as u64;
-            let request = crate::status_cmd::with_token(
+            let request = crate::remote::with_token(
                 pb::NativeBatch {
                     system: args.system.clone(),
                     profile: args.profile.clone(),
@@ -57,6 +57,7 @@ pub(super) async fn send(
             let outcomes = client
                 .submit_native(request)
                 .await
+                .map_err(crate::remote::refused)
                 .with_context(|| {
                     format!(
                         "{}: rows {}–{}",

@@ -217,9 +217,9 @@ fn print_summary(
 ) {
     let secs = took.as_secs_f64().max(1e-3);
     println!(
-        "imported {} file(s), {} rows, as system {system} with profile {} in {:.1} s ({:.0} rows/s)",
-        files.len(),
-        summary.rows,
+        "imported {}, {}, as system {system} with profile {} in {:.1} s ({:.0} rows/s)",
+        crate::plural(files.len(), "file", "files"),
+        crate::plural(summary.rows as usize, "row", "rows"),
         profile.id(),
         secs,
         summary.rows as f64 / secs

@@ -1,0 +1,197 @@
+//! The commands a newcomer needs without grpcurl (issue 20), against real hubs: the review
+//! queue decided from the command line, canonical records submitted from a JSON file with
+//! every field error of a record named at once, dead-letter payloads readable in every
+//! format, and an import under the wrong system stopped at the first call.
+
+use crate::quickstart::{Demo, BINARY};
+use std::path::Path;
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn sample(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../connectors/profiles/cadre-a01/samples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_review_cli_decides_a_demo_conflict() {
+    let demo = Demo::start();
+    let hub = format!("http://{}", demo.grpc);
+    let list = demo.run(&["review", "list", "--hub", &hub]);
+    let listed = text(&list);
+    assert!(list.status.success(), "{listed}");
+    let ids: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(ids.len(), 3, "the demo's three conflicts: {listed}");
+    let birth = *ids.iter().find(|i| i.starts_with("birth-")).unwrap();
+    let show = text(&demo.run(&["review", "show", birth, "--hub", &hub]));
+    assert!(show.contains("BIRTH_DATE_MISMATCH"), "{show}");
+    assert!(
+        show.contains(&format!("trainhub review resolve {birth} 'id'")),
+        "show names the command for each side: {show}"
+    );
+    let resolved = demo.run(&[
+        "review",
+        "resolve",
+        birth,
+        "id",
+        "--note",
+        "per the ID card",
+        "--hub",
+        &hub,
+    ]);
+    assert!(resolved.status.success(), "{}", text(&resolved));
+    let open = text(&demo.run(&["review", "list", "--hub", &hub]));
+    assert_eq!(open.lines().count(), 2, "two left open: {open}");
+    let all = text(&demo.run(&["review", "list", "--all", "--hub", &hub]));
+    assert!(
+        all.contains(&format!("{birth}  BIRTH_DATE_MISMATCH  resolved")),
+        "{all}"
+    );
+    let bad = demo.run(&[
+        "review", "resolve", birth, "neither", "--note", "x", "--hub", &hub,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("InvalidArgument"), "{}", text(&bad));
+    let waiting = text(&demo.run(&["review", "unmatched", "--hub", &hub]));
+    assert!(
+        waiting.contains("records wait") || waiting.contains("record waits"),
+        "{waiting}"
+    );
+    demo.stop();
+}
+
+#[test]
+fn submit_names_every_field_error_of_a_record_and_dlq_payloads_read_as_text() {
+    let demo = Demo::start();
+    let hub = format!("http://{}", demo.grpc);
+    let file = demo.dir.path().join("records.json");
+    let good = serde_json::json!({
+        "source": {"system": "cli-test", "kind": "person", "record_id": "OK-1", "version": 1},
+        "person": {"national_id": "11010519491231002X", "name": "张伟", "gender": "1",
+                   "rank": "county", "status": "active"}
+    });
+    let bad = serde_json::json!({
+        "source": {"system": "cli-test", "kind": "person", "record_id": "BAD-1", "version": 1},
+        "person": {"national_id": "11010519491231002X", "name": "张伟", "gender": "x",
+                   "rank": "general", "birth_date": "1949-13-31"}
+    });
+    std::fs::write(
+        &file,
+        serde_json::json!({ "records": [good, bad] }).to_string(),
+    )
+    .unwrap();
+    let out = demo.run(&["submit", "records.json", "--hub", &hub]);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(2), "some refused: {printed}");
+    let line = printed
+        .lines()
+        .find(|l| l.contains("BAD-1"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    for field in ["person.gender", "person.rank", "person.birth_date"] {
+        assert!(line.contains(field), "{field} on one line: {line}");
+    }
+    assert!(printed.contains("ACCEPTED 1"), "{printed}");
+
+    // Letters of every kind of payload in one store: protobuf (Submit), CSV and XLSX rows.
+    for file in ["a01-broken.csv", "a01-broken.xlsx"] {
+        let out = demo.run(&[
+            "import",
+            "--system",
+            "cadre-hr",
+            "--profile",
+            "cadre-a01",
+            &sample(file),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out));
+    }
+    let letters = text(&demo.run(&["dlq", "list", "--payload", "--limit", "1000"]));
+    assert!(
+        letters.contains("payload (protobuf, shown as JSON)"),
+        "{letters}"
+    );
+    assert!(
+        letters.contains("\"record_id\": \"BAD-1\"") || letters.contains("\"record_id\":\"BAD-1\""),
+        "{letters}"
+    );
+    assert!(letters.contains("A0184"), "CSV rows as text: {letters}");
+    assert!(
+        !letters.contains("payload (hex)"),
+        "nothing unreadable: {letters}"
+    );
+    assert!(
+        !letters
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')),
+        "no control characters on the terminal"
+    );
+    demo.stop();
+}
+
+/// `import --hub` with a partner's token under another system stops at the first call with
+/// the system the token speaks for, instead of refusing every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_under_the_wrong_system_stops_at_once() {
+    const TOKEN: &str = "5a1c4e2b9a8f6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a2918070605f";
+    let Some(test_store) = trainhub_tests::TestStore::new(trainhub_tests::Backend::Sqlite).await
+    else {
+        return;
+    };
+    let hub = trainhub_tests::TestHub::start_with(test_store, |c| {
+        c.partners = vec![trainhub::config::PartnerConfig {
+            name: "mooc".into(),
+            system: "mooc".into(),
+            max_silence_seconds: None,
+            token_sha256: Some(trainhub::config::Digests::One(
+                trainhub_api::auth::token_digest(TOKEN),
+            )),
+            token_file: None,
+            roles: vec!["ingest".into()],
+            records_per_second: None,
+            cert_subject: None,
+        }];
+    })
+    .await;
+    let url = format!("http://{}", hub.grpc_addr);
+    let out = tokio::process::Command::new(BINARY)
+        .args([
+            "import",
+            "--hub",
+            &url,
+            "--token",
+            TOKEN,
+            "--system",
+            "cadre-hr",
+            "--profile",
+            "cadre-a01",
+            "--batch",
+            "5",
+            &sample("a01.csv"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("speaks for system `mooc`"), "{printed}");
+    assert!(
+        !printed.contains("SYSTEM_MISMATCH"),
+        "no line per row: {printed}"
+    );
+    assert!(
+        printed.contains("rows 1–"),
+        "names the first call: {printed}"
+    );
+    hub.stop().await;
+}
