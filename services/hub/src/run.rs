@@ -144,10 +144,16 @@ pub fn exit_code(result: &Result<()>) -> std::process::ExitCode {
             Some(r) if r.refused >= r.records => std::process::ExitCode::from(3),
             Some(_) => std::process::ExitCode::from(2),
             None => {
-                // The message and its causes, one a line; no backtrace for an operator.
-                eprintln!("Error: {e}");
+                // The message and its causes, one a line, each said once (a cause whose text
+                // the line above already holds adds nothing); no backtrace for an operator.
+                let mut said = e.to_string();
+                eprintln!("Error: {said}");
                 for cause in e.chain().skip(1) {
-                    eprintln!("  caused by: {cause}");
+                    let text = cause.to_string();
+                    if !said.contains(&text) {
+                        eprintln!("  caused by: {text}");
+                        said = text;
+                    }
                 }
                 std::process::ExitCode::FAILURE
             }
@@ -202,7 +208,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => crate::import::run(&load_config(&args.store)?, &args).await,
         Command::Migrate(args) => {
             let config = load_config(&args)?;
-            std::fs::create_dir_all(&config.server.data_dir)?;
+            // Only an embedded store lives in the data folder.
+            if config.store.url.is_none() {
+                std::fs::create_dir_all(&config.server.data_dir)?;
+            }
             // Migrations read and write no personal data: no keyring is needed.
             let keys = trainhub_store::Keyring::generate("migrate");
             let store = trainhub_store::Store::connect(&config.store_url(), keys).await?;

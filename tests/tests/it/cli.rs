@@ -195,3 +195,34 @@ async fn an_import_under_the_wrong_system_stops_at_once() {
     );
     hub.stop().await;
 }
+
+/// A read command pointed at the wrong store says which mistake it is, and creates nothing.
+#[tokio::test]
+async fn read_commands_say_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BINARY)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        text(&out)
+    };
+    assert!(run(&["dlq", "list"]).contains("no store at ./trainhub-data/trainhub.db"));
+    if let Some(pg) = trainhub_tests::TestStore::new(trainhub_tests::Backend::Postgres).await {
+        let no_secret = run(&["dlq", "list", "--store", &pg.url]);
+        assert!(
+            no_secret.contains("no hub secret") && no_secret.contains("data keys"),
+            "{no_secret}"
+        );
+    }
+    assert!(
+        run(&["dlq", "list", "--store", "mysql://u@h/db"]).contains("not a store trainhub reads")
+    );
+    assert!(run(&["audit", "--store", "x.db"]).contains("sqlite://x.db"));
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing created in the working folder"
+    );
+}

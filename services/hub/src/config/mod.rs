@@ -200,6 +200,15 @@ impl std::fmt::Debug for SecretText {
     }
 }
 
+/// The 1-based line and column where `span` starts in `text`.
+fn line_column(text: &str, span: Option<std::ops::Range<usize>>) -> (usize, usize) {
+    let at = span.map_or(0, |s| s.start).min(text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 impl Config {
     /// Loads `file` (if any) and applies the environment overrides in `env`.
     pub fn load(
@@ -243,8 +252,29 @@ impl Config {
             }
         }
         let source = file.map_or("environment".to_owned(), |p| p.display().to_string());
-        let config = Config::deserialize(toml::Value::Table(doc))
-            .with_context(|| format!("invalid configuration in {source}"))?;
+        let config = match Config::deserialize(toml::Value::Table(doc)) {
+            Ok(config) => config,
+            Err(merged) => {
+                // The file alone, parsed from its text, says where (line and column) when the
+                // mistake is in the file rather than in an environment override.
+                if let Some(path) = file {
+                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                    if let Err(located) = toml::from_str::<Config>(&text) {
+                        let same = merged.to_string().contains(located.message());
+                        if located.span().is_some() && same {
+                            let (line, column) = line_column(&text, located.span());
+                            return Err(anyhow::anyhow!(
+                                "{}:{line}:{column}: {}",
+                                path.display(),
+                                located.message()
+                            ))
+                            .context(format!("invalid configuration in {source}"));
+                        }
+                    }
+                }
+                return Err(merged).with_context(|| format!("invalid configuration in {source}"));
+            }
+        };
         config
             .check()
             .with_context(|| format!("invalid configuration in {source}"))?;
@@ -387,6 +417,14 @@ mod tests {
         let typo = "[[connectors]]\nname = \"q\"\nkind = \"amqp\"\nsystem = \"a\"\nurl = \"amqp://h\"\nprefech = 1\n";
         let err = format!("{:#}", load_text(typo).unwrap_err());
         assert!(err.contains("prefech"), "{err}");
+        let err = format!(
+            "{:#}",
+            load_text("[server]\n\ngrpc_adress = \"x\"\n").unwrap_err()
+        );
+        assert!(
+            err.contains("c.toml:3:1: unknown field `grpc_adress`"),
+            "{err}"
+        );
         let kind = "[[connectors]]\nname = \"q\"\nkind = \"kafka\"\n";
         let err = format!("{:#}", load_text(kind).unwrap_err());
         assert!(err.contains("kafka"), "{err}");

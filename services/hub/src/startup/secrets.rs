@@ -16,8 +16,10 @@ pub(super) fn load_secret(config: &Config, create: bool) -> Result<Vec<u8>> {
     if !path.exists() && config.identity.secret_file.is_none() {
         if !create {
             bail!(
-                "no hub secret at {}: this data folder has never been served; point --data-dir, \
-                 --store or --config at the hub's",
+                "no hub secret at {}: reading a store needs the hub secret and the data keys of \
+                 the hubs that serve it (hub.secret and data.keys in their data folder). Point \
+                 --data-dir at that folder, or give --config with [identity] secret_file and \
+                 data_key_file",
                 path.display()
             );
         }

@@ -11,6 +11,44 @@ use trainhub_model::PersonKeyer;
 use trainhub_pipeline::Pipeline;
 use trainhub_store::Store;
 
+/// Before a command reads a store: the URL is one trainhub reads, an embedded store exists
+/// (reading never creates one), and a server answers — each said on its own, before the
+/// secret and keys are looked for.
+async fn check_readable(config: &Config) -> Result<()> {
+    let url = config.store_url();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        if !std::path::Path::new(path).exists() {
+            anyhow::bail!(
+                "no store at {path}: nothing has been served from this data folder. Point \
+                 --data-dir at the hub's data folder (the one holding trainhub.db, hub.secret \
+                 and data.keys), or --store / --config at its store"
+            );
+        }
+        return Ok(());
+    }
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        let hint = if url.contains("://") {
+            String::new()
+        } else {
+            format!(" (for a SQLite file: sqlite://{url})")
+        };
+        anyhow::bail!(
+            "`{}` is not a store trainhub reads: use sqlite://PATH or \
+             postgres://USER@HOST/DB{hint}",
+            redact(&url)
+        );
+    }
+    // Reaching the server needs no secret: a throwaway keyring opens nothing.
+    let probe = trainhub_store::Keyring::generate("probe");
+    Store::connect(&url, probe)
+        .await
+        .with_context(|| format!("cannot reach the store {}", redact(&url)))?
+        .close()
+        .await;
+    Ok(())
+}
+
 /// Opens the store named by `config` (migrating it), the hub secret and the policy: what every
 /// command that reads or writes records needs, with or without a running hub.
 pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipeline> {
@@ -20,6 +58,9 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
         std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
             format!("creating data folder {}", config.server.data_dir.display())
         })?;
+    }
+    if !create_secret {
+        check_readable(config).await?;
     }
     let secret = load_secret(config, create_secret)?;
     let keys = load_keys(config, create_secret)?;
