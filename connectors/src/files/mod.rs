@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use trainhub_model::{ReasonCode, Rejection, Stage};
 
+mod encoding;
 mod lrmx;
 mod sheet;
 
@@ -65,8 +66,9 @@ impl FileFormat {
 
 /// One row (or line) of a file.
 pub struct Row {
-    /// 1-based row number: the line of a JSON-lines file, the data row of a CSV file (the
-    /// header is row 0).
+    /// The row's number as the file shows it, so an operator finds it: the line a CSV record
+    /// starts on (the header is line 1), the row of a worksheet, the line of a JSON-lines
+    /// file, the item of a JSON array (1-based).
     pub number: u64,
     /// The bytes kept for it.
     pub payload: Vec<u8>,
@@ -103,6 +105,8 @@ pub struct Rows {
     inner: Inner,
     /// Bytes consumed so far (for progress).
     position: u64,
+    /// Set when a CSV file that is not UTF-8 is read as GB18030 (GBK).
+    pub transcoded_from: Option<&'static str>,
 }
 
 type Input = Box<dyn std::io::Read + Send>;
@@ -124,7 +128,7 @@ enum Inner {
     Values(std::vec::IntoIter<Row>),
     /// A worksheet's rows after the header, as text cells.
     Sheet {
-        rows: std::vec::IntoIter<Vec<String>>,
+        rows: std::vec::IntoIter<(u64, Vec<String>)>,
         columns: Arc<HashMap<String, usize>>,
         header_line: Vec<u8>,
         number: u64,
@@ -172,8 +176,12 @@ impl Rows {
         modified: Option<String>,
     ) -> Result<Rows, FileError> {
         let name = name.to_owned();
+        let mut transcoded_from = None;
         let inner = match format {
             FileFormat::Csv => {
+                let (file, gbk) =
+                    encoding::utf8_or_gbk(file).map_err(|e| FileError::Io(name.clone(), e))?;
+                transcoded_from = gbk.then_some("GB18030 (GBK)");
                 let mut reader = csv::ReaderBuilder::new()
                     .flexible(true)
                     .trim(csv::Trim::None)
@@ -238,7 +246,11 @@ impl Rows {
                 }))
             }
         };
-        Ok(Rows { inner, position: 0 })
+        Ok(Rows {
+            inner,
+            position: 0,
+            transcoded_from,
+        })
     }
 
     /// The CSV header's column names (empty for JSON lines).
@@ -378,9 +390,11 @@ impl Iterator for Rows {
                 number,
             } => {
                 let mut record = csv::StringRecord::new();
+                // The line this record starts on (a quoted newline makes a record longer).
+                let line = reader.position().line();
                 let read = reader.read_record(&mut record);
                 self.position = reader.position().byte();
-                *number += 1;
+                *number = line;
                 let mut payload = header_line.clone();
                 match read {
                     Ok(false) => None,
@@ -412,14 +426,15 @@ impl Iterator for Rows {
                 number,
                 total,
             } => {
-                let cells = rows.next()?;
+                let (row, cells) = rows.next()?;
                 *number += 1;
                 self.position = total.1 * *number / total.0.max(1);
+                let sheet_row = row;
                 let mut payload = header_line.clone();
                 payload.extend(csv_line(&csv::StringRecord::from(cells.clone())));
                 let record = csv::StringRecord::from(cells);
                 Some(Ok(Row {
-                    number: *number,
+                    number: sheet_row,
                     payload,
                     source: table_row(columns, record),
                 }))
@@ -496,7 +511,8 @@ fn read_limited_to(file: Input, name: &str, limit: u64) -> Result<Vec<u8>, FileE
 fn redact(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Utf8 { pos, err } => format!(
-            "field {} is not UTF-8 (row starting at byte {}); export the file as UTF-8",
+            "field {} is not UTF-8 (row starting at byte {}); export the file as UTF-8, or \
+             convert it (e.g. `iconv -f GBK -t UTF-8 in.csv > out.csv`)",
             err.field() + 1,
             pos.as_ref().map_or(0, |p| p.byte())
         ),

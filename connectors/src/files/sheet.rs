@@ -2,7 +2,9 @@
 
 use super::{read_limited_to, FileError, Input};
 
-pub(super) type Sheet = (u64, Vec<String>, Vec<Vec<String>>);
+/// A sheet's size in bytes, its header row, and the rows after it with the row number a
+/// spreadsheet shows (1-based; blank rows are skipped, so numbers may jump).
+pub(super) type Sheet = (u64, Vec<String>, Vec<(u64, Vec<String>)>);
 
 /// The first worksheet of a workbook as text: its size, the header row and the rows after it.
 /// Date cells become `yyyy-MM-dd` (or a time with `T`), whole numbers lose their `.0`; error
@@ -27,7 +29,9 @@ pub(super) fn read_sheet(file: Input, name: &str) -> Result<Sheet, FileError> {
 /// Most columns a sheet row is read to: past the header's width a row is refused anyway.
 const MAX_COLUMNS: usize = 1024;
 
-fn sheet_cells(bytes: Vec<u8>) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+type Cells = (Vec<String>, Vec<(u64, Vec<String>)>);
+
+fn sheet_cells(bytes: Vec<u8>) -> Result<Cells, String> {
     use calamine::{DataRef, DataType, Reader};
     let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("not an .xlsx workbook: {e}"))?;
@@ -78,16 +82,16 @@ fn sheet_cells(bytes: Vec<u8>) -> Result<(Vec<String>, Vec<Vec<String>>), String
         }
         cells[col] = value;
     }
-    let mut rows = rows.into_values();
-    let header = rows.next().ok_or("the first worksheet is empty")?;
+    let mut rows = rows.into_iter();
+    let (_, header) = rows.next().ok_or("the first worksheet is empty")?;
     let width = header.len();
     let body = rows
-        .map(|mut cells| {
+        .map(|(row, mut cells)| {
             // Cells missing at the end of a row are empty cells, not missing columns.
             if cells.len() < width {
                 cells.resize(width, String::new());
             }
-            cells
+            (u64::from(row) + 1, cells)
         })
         .collect();
     Ok((header, body))

@@ -30,25 +30,41 @@ fn csv_rows_by_column_name_short_and_bad_rows_refused() {
     );
     assert!(all[2].source.is_ok(), "a quoted newline is one cell");
     assert!(all[3].source.is_err());
+    // The lines the records start on, as an editor shows them: the header is line 1, and the
+    // quoted newline makes the third record two lines long.
     assert_eq!(
         all.iter().map(|r| r.number).collect::<Vec<_>>(),
-        [1, 2, 3, 4]
+        [2, 3, 4, 6]
     );
     assert!(rows.position() > 0);
 }
 
 #[test]
-fn not_utf8_is_a_refused_row_that_names_no_value() {
+fn gbk_is_read_as_gbk_and_other_bytes_are_refused_naming_no_value() {
     let mut text = b"ID,NAME\n1,".to_vec();
     text.extend([0xd5, 0xc5, 0xc8, 0xfd]); // 张三 in GBK
     text.extend(b"\n2,ok\n");
     let (_dir, path) = write("gbk.csv", &text);
+    let mut rows = Rows::open(&path, FileFormat::Csv).unwrap();
+    assert_eq!(rows.transcoded_from, Some("GB18030 (GBK)"));
+    let all: Vec<Row> = rows.by_ref().map(Result::unwrap).collect();
+    let first = all[0].source.as_ref().ok().unwrap();
+    assert_eq!(first.get("NAME").as_deref(), Some("张三"));
+    // Not UTF-8 and not GBK either: that row is refused, the file goes on.
+    let mut text = b"ID,NAME\n1,".to_vec();
+    text.extend([0xff, 0xfe, 0xff]);
+    text.extend(b"\n2,ok\n");
+    let (_dir, path) = write("bad.csv", &text);
     let all: Vec<Row> = Rows::open(&path, FileFormat::Csv)
         .unwrap()
         .map(Result::unwrap)
         .collect();
     let err = all[0].source.as_ref().err().unwrap();
-    assert!(err.message.contains("not UTF-8"), "{}", err.message);
+    assert!(
+        err.message.contains("not UTF-8") && err.message.contains("iconv"),
+        "{}",
+        err.message
+    );
     assert!(all[1].source.is_ok());
 }
 
@@ -123,6 +139,8 @@ fn xlsx_rows_read_as_text_with_dates_as_dates() {
     assert_eq!(first.get("A0107").as_deref(), Some("1965-01-01"));
     assert_eq!(first.get("A0184").map(|v| v.len()), Some(18));
     assert!(String::from_utf8_lossy(&all[0].payload).starts_with("A0000,A0101,"));
+    // Numbered as the spreadsheet shows its rows: the header is row 1.
+    assert_eq!((all[0].number, all[19].number), (2, 21));
     let (_dir, bad) = write("bad.xlsx", b"PK\x03\x04 not really");
     assert!(Rows::open(&bad, FileFormat::Xlsx).is_err());
 }
@@ -141,6 +159,10 @@ fn a_sheet_claiming_a_huge_size_costs_only_its_cells() {
         "the data row, and the far row with a cell past the header"
     );
     assert!(all[0].source.is_ok());
+    assert_eq!(
+        all[1].number, 1_048_000,
+        "the far row keeps its sheet row number"
+    );
     assert!(
         all[1].source.is_err(),
         "more cells than the header has columns"

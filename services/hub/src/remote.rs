@@ -58,7 +58,6 @@ pub(crate) fn with_token<T>(message: T, token: Option<&str>) -> Result<tonic::Re
 pub fn refused(status: tonic::Status) -> anyhow::Error {
     let hint = match status.code() {
         tonic::Code::Unauthenticated => " (give --token or TRAINHUB_TOKEN)",
-        tonic::Code::PermissionDenied => " (the token lacks the role this needs)",
         _ => "",
     };
     anyhow::anyhow!(

@@ -236,16 +236,25 @@ impl Pipeline {
             }
             Err(rejection) => {
                 batch.slots.push(Slot::Rejected(batch.rejects.len()));
+                let format = match &item.native {
+                    Some(n) => n.tag(),
+                    None => item.format.as_str().to_owned(),
+                };
+                let fingerprint = self
+                    .keyer
+                    .fingerprint(
+                        "dead-letter",
+                        &[scope.as_bytes(), format.as_bytes(), &item.payload],
+                    )
+                    .to_vec();
                 batch.rejects.push(DeadLetterInput {
                     rejection,
                     system: source.system.clone(),
                     kind: source.kind.clone(),
                     record_id: source.record_id.clone(),
                     payload: item.payload,
-                    format: match &item.native {
-                        Some(n) => n.tag(),
-                        None => item.format.as_str().to_owned(),
-                    },
+                    format,
+                    fingerprint,
                     headers: item.headers,
                     scope: scope.to_owned(),
                     replay_of: item.replay_of,

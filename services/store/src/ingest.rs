@@ -34,6 +34,10 @@ pub struct DeadLetterInput {
     pub scope: String,
     /// The dead letter this is a replay of: its row is updated rather than a new one written.
     pub replay_of: Option<i64>,
+    /// A keyed fingerprint of the bytes as received: while a letter of the same connector
+    /// with this fingerprint waits (not replayed), no second one is written. Empty: always
+    /// written.
+    pub fingerprint: Vec<u8>,
 }
 
 /// The outcome of each prepared record, in input order.
@@ -487,10 +491,25 @@ async fn insert_dead_letters(
             ids.push(id);
             continue;
         }
+        if !d.fingerprint.is_empty() {
+            let waiting = sqlx::query(
+                "SELECT id FROM dead_letters WHERE fingerprint = $1 AND connector = $2 \
+                 AND replayed_at IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(&d.fingerprint)
+            .bind(connector)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(row) = waiting {
+                // The same bytes already wait as a letter: that one stands for both.
+                ids.push(row.try_get("id")?);
+                continue;
+            }
+        }
         let row = sqlx::query(
             "INSERT INTO dead_letters (received_at, connector, stage, reason_code, message, system, \
-             kind, record_id, payload, format, headers, scope) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
+             kind, record_id, payload, format, headers, scope, fingerprint) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id",
         )
         .bind(now)
         .bind(connector)
@@ -504,6 +523,7 @@ async fn insert_dead_letters(
         .bind(&d.format)
         .bind(headers)
         .bind(&d.scope)
+        .bind(&d.fingerprint)
         .fetch_one(&mut **tx)
         .await?;
         ids.push(row.try_get("id")?);

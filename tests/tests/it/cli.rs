@@ -73,7 +73,7 @@ fn the_review_cli_decides_a_demo_conflict() {
 }
 
 #[test]
-fn submit_names_every_field_error_of_a_record_and_dlq_payloads_read_as_text() {
+fn submit_names_every_field_error_and_dead_letters_are_kept_once_and_readable() {
     let demo = Demo::start();
     let hub = format!("http://{}", demo.grpc);
     let file = demo.dir.path().join("records.json");
@@ -116,6 +116,31 @@ fn submit_names_every_field_error_of_a_record_and_dlq_payloads_read_as_text() {
         ]);
         assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out));
     }
+    let count = || {
+        let list = text(&demo.run(&["dlq", "list", "--limit", "1000"]));
+        let total = list
+            .lines()
+            .find(|l| l.ends_with(" letters"))
+            .unwrap_or_default();
+        total
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let before = count();
+    // Running an import again is safe: the same refused rows are not dead-lettered twice.
+    let again = demo.run(&[
+        "import",
+        "--system",
+        "cadre-hr",
+        "--profile",
+        "cadre-a01",
+        &sample("a01-broken.csv"),
+    ]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert_eq!(count(), before, "no new letters for the same rows");
     let letters = text(&demo.run(&["dlq", "list", "--payload", "--limit", "1000"]));
     assert!(
         letters.contains("payload (protobuf, shown as JSON)"),
@@ -190,8 +215,8 @@ async fn an_import_under_the_wrong_system_stops_at_once() {
         "no line per row: {printed}"
     );
     assert!(
-        printed.contains("rows 1–"),
-        "names the first call: {printed}"
+        printed.contains("rows 2–6"),
+        "names the first call's lines: {printed}"
     );
     hub.stop().await;
 }
@@ -224,5 +249,49 @@ async fn read_commands_say_what_is_missing() {
     assert!(
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "nothing created in the working folder"
+    );
+}
+
+/// A GBK-encoded export (common in government systems) is read as GBK, said once, and its
+/// rows stored with their names intact.
+#[test]
+fn a_gbk_csv_is_imported_as_gbk() {
+    let dir = tempfile::tempdir().unwrap();
+    let utf8 = std::fs::read_to_string(sample("a01.csv")).unwrap();
+    assert!(!utf8.is_ascii(), "the sample has Chinese text");
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(&utf8);
+    assert!(!unmappable);
+    let file = dir.path().join("a01-gbk.csv");
+    std::fs::write(&file, &gbk).unwrap();
+    assert!(std::str::from_utf8(&gbk).is_err(), "the file is not UTF-8");
+    let out = std::process::Command::new(BINARY)
+        .args(["import", "--system", "cadre-hr", "--profile", "cadre-a01"])
+        .arg(&file)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains("not UTF-8; read as GB18030 (GBK)"),
+        "{printed}"
+    );
+    assert!(printed.contains("accepted            20"), "{printed}");
+    // The names came through: the dossier of the first row's person carries it as in UTF-8.
+    let first = utf8.lines().nth(1).unwrap();
+    let name = first.split(',').nth(1).unwrap();
+    let id = first
+        .split(',')
+        .find(|c| c.len() == 18 && c.chars().take(17).all(|d| d.is_ascii_digit()))
+        .unwrap();
+    let dossier = std::process::Command::new(BINARY)
+        .args(["dossier", id, "--purpose", "test"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        text(&dossier).starts_with(name),
+        "{name}: {}",
+        text(&dossier)
     );
 }

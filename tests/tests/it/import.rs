@@ -61,7 +61,8 @@ async fn a01_sample(backend: Backend) {
     assert_eq!((xlsx.rows, xlsx.count("duplicate")), (20, 20), "{xlsx:?}");
     assert!(!rejects.exists());
 
-    // The broken sample: rows 3, 5, 7, 9 are broken; the other six are stored.
+    // The broken sample: data rows 3, 5, 7, 9 (lines 4, 6, 8, 10 of the file, the numbers the
+    // report gives) are broken; the other six are stored.
     let broken = run(&pipeline, &sample("a01-broken.csv"), &rejects).await;
     assert_eq!(broken.rows, 10);
     assert_eq!(broken.count("rejected"), 4, "{broken:?}");
@@ -92,28 +93,29 @@ async fn a01_sample(backend: Backend) {
         got,
         [
             (
-                "3",
+                "4",
                 "A0184 (person.national_id)",
                 "INVALID_NATIONAL_ID",
                 "validate"
             ),
-            ("5", "A0221", "UNKNOWN_CODE", "map"),
-            ("7", "A0107", "BAD_DATE", "map"),
-            ("9", "GXSJ", "MALFORMED_PAYLOAD", "decode"),
+            ("6", "A0221", "UNKNOWN_CODE", "map"),
+            ("8", "A0107", "BAD_DATE", "map"),
+            ("10", "GXSJ", "MALFORMED_PAYLOAD", "decode"),
         ],
         "{report}"
     );
-    // The broken workbook: the same rows refused (a short row is an empty cell in a sheet).
+    // The broken workbook: the same rows refused (a short row is an empty cell in a sheet),
+    // numbered as the spreadsheet shows them (the header is row 1).
     let xlsx_rejects = rejects.with_extension("xlsx.csv");
     let broken_xlsx = run(&pipeline, &sample("a01-broken.xlsx"), &xlsx_rejects).await;
     assert_eq!(broken_xlsx.count("rejected"), 4, "{broken_xlsx:?}");
     assert_eq!(broken_xlsx.count("duplicate"), 6, "{broken_xlsx:?}");
     let xlsx_report = std::fs::read_to_string(&xlsx_rejects).unwrap();
     for want in [
-        ",3,person,",
-        ",5,,,A0221,UNKNOWN_CODE,map,",
-        ",7,,,A0107,BAD_DATE,map,",
-        ",9,,,GXSJ,MISSING_FIELD,map,",
+        ",4,person,",
+        ",6,,,A0221,UNKNOWN_CODE,map,",
+        ",8,,,A0107,BAD_DATE,map,",
+        ",10,,,GXSJ,MISSING_FIELD,map,",
     ] {
         assert!(xlsx_report.contains(want), "{want} in {xlsx_report}");
     }
@@ -211,7 +213,7 @@ async fn the_command_refuses_a_file_without_a_required_column() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("lacks required column(s) A0184 (person.national_id)"),
+        err.contains("lacks the required columns A0184 (person.national_id)"),
         "{err}"
     );
     assert!(
@@ -537,10 +539,10 @@ async fn import_into_a_running_hub() {
     let out = run(sample("a01-broken.csv")).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     for want in [
-        "row 3: INVALID_NATIONAL_ID",
-        "row 5: UNKNOWN_CODE",
-        "row 7: BAD_DATE",
-        "row 9: MALFORMED_PAYLOAD",
+        "row 4: INVALID_NATIONAL_ID",
+        "row 6: UNKNOWN_CODE",
+        "row 8: BAD_DATE",
+        "row 10: MALFORMED_PAYLOAD",
     ] {
         assert!(stderr.contains(want), "{want}: {stderr}");
     }

@@ -117,6 +117,9 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
     // no row at all.
     for (path, format) in &files {
         let rows = Rows::open(path, *format)?;
+        if let Some(encoding) = rows.transcoded_from {
+            eprintln!("{}: not UTF-8; read as {encoding}", path.display());
+        }
         if *format == FileFormat::Csv {
             let columns = rows.columns();
             let missing: Vec<String> = profile
@@ -127,8 +130,13 @@ pub async fn run(config: &Config, args: &ImportArgs) -> Result<()> {
                 .collect();
             if !missing.is_empty() {
                 bail!(
-                    "{}: the header lacks required column(s) {} of profile {}",
+                    "{}: the header lacks the required {} {} of profile {}",
                     path.display(),
+                    if missing.len() == 1 {
+                        "column"
+                    } else {
+                        "columns"
+                    },
                     missing.join(", "),
                     profile.id()
                 );
