@@ -171,6 +171,23 @@ pub fn inbound_of_message(
     if out.is_empty() {
         return refuse(payload, "the message holds no record".into());
     }
+    // Not one of its rows readable: the message was most likely read in the wrong format (its
+    // content_type), so it is one refused message, not a letter per line.
+    let unreadable = |i: &Inbound| matches!(&i.record, Err(r) if r.stage == trainhub_model::error::Stage::Decode);
+    if out.len() > 1 && out.iter().all(unreadable) {
+        let first = out[0].record.as_ref().err().map(|r| r.message.clone());
+        return refuse(
+            payload,
+            format!(
+                "none of its {} rows could be read as {} (content_type {}): is that the \
+                 message's format? The first: {}",
+                out.len(),
+                format.as_str(),
+                content_type.map_or("absent, so JSON".to_owned(), |t| format!("`{t}`")),
+                first.unwrap_or_default()
+            ),
+        );
+    }
     out
 }
 
@@ -348,5 +365,28 @@ mod tests {
             "{refusal:?}"
         );
         assert_eq!(items[0].payload, b"A0000\nx\n", "the bytes are kept");
+    }
+
+    #[test]
+    fn a_message_read_in_the_wrong_format_is_one_refusal_not_one_per_line() {
+        let profile = shipped("cadre-a01").unwrap();
+        let csv = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("profiles/cadre-a01/samples/a01.csv"),
+        )
+        .unwrap();
+        let keyer = PersonKeyer::new(b"k");
+        // Without a content_type the message is read as JSON: a CSV's 21 lines are no JSON.
+        let items = inbound_of_message(&profile, "hr", &keyer, None, csv.clone(), "{}");
+        assert_eq!(items.len(), 1, "one message, one letter");
+        let refusal = items[0].record.as_ref().unwrap_err();
+        assert!(
+            refusal.message.contains("none of its 21 rows"),
+            "{refusal:?}"
+        );
+        assert_eq!(items[0].payload, csv, "the whole message is kept");
+        // Said right, the same bytes map to 20 records.
+        let right = inbound_of_message(&profile, "hr", &keyer, Some("text/csv"), csv, "{}");
+        assert_eq!(right.iter().filter(|i| i.record.is_ok()).count(), 20);
     }
 }
