@@ -250,7 +250,7 @@ async fn dlq_commands_list_and_replay() {
     };
     let listed = run(&["dlq", "list", "--reason", "UNKNOWN_CODE"]);
     assert!(
-        listed.contains("UNKNOWN_CODE") && listed.contains("1 letters"),
+        listed.contains("UNKNOWN_CODE") && listed.contains("\n1 letter\n"),
         "{listed}"
     );
     assert!(!listed.contains(&good), "no national ID in the listing");
