@@ -100,7 +100,7 @@ async fn feed(
     }
     println!(
         "demo: {open} identity conflicts wait for review (planted: {planted}, one of each kind, \
-         from a second HR system {}): ReviewService.ListConflicts",
+         from a second HR system {}): trainhub review list",
         synthetic::CITY_HR
     );
     let mut dossiers = DossierServiceClient::connect(format!("http://{addr}")).await?;

@@ -150,7 +150,7 @@ fn the_readme_quick_start_works_as_written() {
             let prefix = ["cargo", "run", "--release", "--"];
             assert_eq!(words[..4], prefix, "a trainhub command: {step}");
             words.drain(..4);
-            if words[0] == "status" {
+            if words[0] == "status" || words[0] == "review" {
                 words.extend(["--hub".into(), format!("http://{grpc}")]);
             }
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -168,6 +168,7 @@ fn the_readme_quick_start_works_as_written() {
             Some("dlq") => "BAD_DATE",
             Some("audit") => "cli:",
             Some("status") => "grpc/",
+            Some("review") => "BIRTH_DATE_MISMATCH",
             _ => "ready",
         };
         assert!(
