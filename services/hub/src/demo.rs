@@ -80,7 +80,7 @@ async fn feed(
         }
     }
     println!(
-        "demo: {PEOPLE} people, {total} records from {}, {}, {}",
+        "demo: {PEOPLE} people, {total} records from {}, {}, {}; as they arrived:",
         synthetic::HR,
         synthetic::SCHOOL,
         synthetic::ELEARNING

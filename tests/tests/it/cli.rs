@@ -141,7 +141,23 @@ fn submit_names_every_field_error_and_dead_letters_are_kept_once_and_readable() 
     ]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
     assert_eq!(count(), before, "no new letters for the same rows");
+    // And an LRMX form (XML) whose ID is wrong.
+    let form = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../connectors/profiles/lrmx/samples/zhao-haiyan-bad-id.lrmx");
+    let out = demo.run(&[
+        "import",
+        "--system",
+        "hr-forms",
+        "--profile",
+        "lrmx",
+        &form.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let letters = text(&demo.run(&["dlq", "list", "--payload", "--limit", "1000"]));
+    assert!(
+        letters.contains("<XingMing>"),
+        "the form as XML text: {letters}"
+    );
     assert!(
         letters.contains("payload (protobuf, shown as JSON)"),
         "{letters}"
