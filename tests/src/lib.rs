@@ -33,6 +33,22 @@ pub enum Backend {
     Postgres,
 }
 
+/// A `[[partners]]` entry speaking for `system` with `token`, role `ingest`.
+pub fn partner(name: &str, system: &str, token: &str) -> trainhub::config::PartnerConfig {
+    trainhub::config::PartnerConfig {
+        name: name.into(),
+        system: system.into(),
+        max_silence_seconds: None,
+        token_sha256: Some(trainhub::config::Digests::One(
+            trainhub_api::auth::token_digest(token),
+        )),
+        token_file: None,
+        roles: vec!["ingest".into()],
+        records_per_second: None,
+        cert_subject: None,
+    }
+}
+
 /// The admin URL of the test PostgreSQL server.
 pub fn postgres_admin_url() -> String {
     std::env::var("TRAINHUB_TEST_PG")

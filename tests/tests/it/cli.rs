@@ -190,18 +190,7 @@ async fn an_import_under_the_wrong_system_stops_at_once() {
         return;
     };
     let hub = trainhub_tests::TestHub::start_with(test_store, |c| {
-        c.partners = vec![trainhub::config::PartnerConfig {
-            name: "mooc".into(),
-            system: "mooc".into(),
-            max_silence_seconds: None,
-            token_sha256: Some(trainhub::config::Digests::One(
-                trainhub_api::auth::token_digest(TOKEN),
-            )),
-            token_file: None,
-            roles: vec!["ingest".into()],
-            records_per_second: None,
-            cert_subject: None,
-        }];
+        c.partners = vec![trainhub_tests::partner("mooc", "mooc", TOKEN)];
     })
     .await;
     let url = format!("http://{}", hub.grpc_addr);

@@ -296,18 +296,7 @@ async fn submit_native_maps_payloads_by_profile() {
         return;
     };
     let hub = TestHub::start_with(test_store, |c| {
-        c.partners = vec![trainhub::config::PartnerConfig {
-            name: "cadre-system".into(),
-            system: "cadre-hr".into(),
-            max_silence_seconds: None,
-            token_sha256: Some(trainhub::config::Digests::One(
-                trainhub_api::auth::token_digest(TOKEN),
-            )),
-            token_file: None,
-            roles: vec!["ingest".into()],
-            records_per_second: None,
-            cert_subject: None,
-        }];
+        c.partners = vec![trainhub_tests::partner("cadre-system", "cadre-hr", TOKEN)];
     })
     .await;
     let mut client = hub.ingest().await;

@@ -4,7 +4,7 @@
 //! resource refuses what xAPI says it must (no version header, a reused id, bad credentials).
 
 use crate::fixtures::{self, rec, ACCOUNTS, HR, ONLINE};
-use trainhub::config::{Digests, PartnerConfig};
+use trainhub::config::Digests;
 use trainhub_api::auth::token_digest;
 use trainhub_proto::v1 as pb;
 use trainhub_tests::{Backend, TestHub, TestStore};
@@ -15,18 +15,7 @@ pub(crate) const MOOC_TOKEN: &str =
     "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc";
 const READER_TOKEN: &str = "d00dfeed00112233445566778899aabbccddeeff00112233445566778899aabb";
 
-fn partner(name: &str, system: &str, token: &str) -> PartnerConfig {
-    PartnerConfig {
-        name: name.into(),
-        system: system.into(),
-        max_silence_seconds: None,
-        token_sha256: Some(Digests::One(token_digest(token))),
-        token_file: None,
-        roles: vec!["ingest".into()],
-        records_per_second: None,
-        cert_subject: None,
-    }
-}
+use trainhub_tests::partner;
 
 /// A hub with the HR partner, the learning platform `mooc` and a dossier reader.
 pub(crate) async fn xapi_hub(test_store: TestStore) -> TestHub {
