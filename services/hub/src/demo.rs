@@ -146,20 +146,6 @@ async fn review_queue(
         .into_inner()
         .conflicts
         .len();
-    let (mut waiting, mut page_token) = (0, String::new());
-    loop {
-        let page = review
-            .list_unmatched(pb::ListUnmatchedRequest {
-                page_size: 1000,
-                page_token,
-            })
-            .await?
-            .into_inner();
-        waiting += page.records.len();
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let waiting = crate::review::all_unmatched(&mut review, None).await?.len();
     Ok((open, waiting))
 }

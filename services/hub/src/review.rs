@@ -125,29 +125,41 @@ async fn resolve(config: &Config, args: &ReviewResolveArgs) -> Result<()> {
 
 async fn unmatched(config: &Config, args: &crate::cli::ReviewListArgs) -> Result<()> {
     let mut client = ReviewServiceClient::new(args.hub.connect(config).await?);
-    let (mut count, mut page_token) = (0, String::new());
+    let records = all_unmatched(&mut client, args.hub.token.as_deref()).await?;
+    for r in &records {
+        let s = r.source.clone().unwrap_or_default();
+        println!(
+            "{}/{}/{}  {}  {}",
+            s.system, s.kind, s.record_id, r.reason, r.received_at
+        );
+    }
+    println!(
+        "{}",
+        crate::plural(records.len(), "record waits", "records wait")
+    );
+    Ok(())
+}
+
+/// Every record in no dossier yet, page after page (the demo's banner counts them too).
+pub async fn all_unmatched(
+    client: &mut ReviewServiceClient<tonic::transport::Channel>,
+    token: Option<&str>,
+) -> Result<Vec<pb::UnmatchedRecord>> {
+    let (mut out, mut page_token) = (Vec::new(), String::new());
     loop {
+        let request = pb::ListUnmatchedRequest {
+            page_size: 1000,
+            page_token,
+        };
         let page = client
-            .list_unmatched(args.hub.request(pb::ListUnmatchedRequest {
-                page_size: 1000,
-                page_token,
-            })?)
+            .list_unmatched(crate::remote::with_token(request, token)?)
             .await
             .map_err(refused)?
             .into_inner();
-        for r in &page.records {
-            let s = r.source.clone().unwrap_or_default();
-            println!(
-                "{}/{}/{}  {}  {}",
-                s.system, s.kind, s.record_id, r.reason, r.received_at
-            );
-        }
-        count += page.records.len();
+        out.extend(page.records);
         if page.next_page_token.is_empty() {
-            break;
+            return Ok(out);
         }
         page_token = page.next_page_token;
     }
-    println!("{}", crate::plural(count, "record waits", "records wait"));
-    Ok(())
 }
