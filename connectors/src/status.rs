@@ -79,6 +79,8 @@ pub struct Counters {
     pub rejected: AtomicU64,
     /// Messages published (the outbox relay: events confirmed by the broker).
     pub sent: AtomicU64,
+    /// xAPI statements stored (an xAPI source; each makes one record or none).
+    pub statements: AtomicU64,
 }
 
 /// Where the counters go besides the status: the metrics instruments.
@@ -87,6 +89,8 @@ pub trait CountSink: Send + Sync + std::fmt::Debug {
     fn verdicts(&self, name: &str, verdicts: &[Verdict]);
     /// Records `n` messages published by connector `name`.
     fn sent(&self, name: &str, n: u64);
+    /// Records `n` xAPI statements stored by connector `name`.
+    fn statements(&self, name: &str, n: u64);
 }
 
 #[derive(Debug)]
@@ -153,8 +157,8 @@ pub struct Snapshot {
     pub last_error: Option<LastError>,
     /// Last successful commit or publish (RFC 3339).
     pub last_success: Option<String>,
-    /// received, accepted, duplicate, superseded, parked, rejected, sent.
-    pub counts: [u64; 7],
+    /// received, accepted, duplicate, superseded, parked, rejected, sent, statements.
+    pub counts: [u64; 8],
     /// Records in the last 60 s.
     pub last_minute: u64,
     /// Records per second, oldest first, over the last 60 s.
@@ -309,6 +313,31 @@ impl ConnectorStatus {
         bucket.1 += n;
     }
 
+    /// `n` xAPI statements were stored (the records they made are counted by
+    /// [`ConnectorStatus::count`]).
+    pub fn statements(&self, n: u64) {
+        self.counters.statements.fetch_add(n, Ordering::Relaxed);
+        if let Some(sink) = &self.sink {
+            sink.statements(&self.name, n);
+        }
+        self.heard();
+        self.succeeded();
+    }
+
+    /// The source (or partner) sent something: its silence ends, and a partner degraded only
+    /// for its silence is running again.
+    pub fn heard(&self) {
+        let mut inner = self.lock();
+        inner.last_received = Some(Instant::now());
+        let silent = inner
+            .last_error
+            .as_ref()
+            .is_some_and(|e| e.reason == "PARTNER_SILENT");
+        if inner.state == State::Starting || (inner.state == State::Degraded && silent) {
+            Self::set(&mut inner, State::Running);
+        }
+    }
+
     /// `n` messages were published and confirmed.
     pub fn sent(&self, n: u64) {
         self.counters.sent.fetch_add(n, Ordering::Relaxed);
@@ -410,6 +439,7 @@ impl ConnectorStatus {
                 c.parked.load(Ordering::Relaxed),
                 c.rejected.load(Ordering::Relaxed),
                 c.sent.load(Ordering::Relaxed),
+                c.statements.load(Ordering::Relaxed),
             ],
             last_minute: sparkline.iter().sum(),
             sparkline,
@@ -440,7 +470,7 @@ mod tests {
         ]);
         let snap = s.snapshot();
         assert_eq!(snap.state, State::Running);
-        assert_eq!(snap.counts, [3, 1, 1, 0, 0, 1, 0]);
+        assert_eq!(snap.counts, [3, 1, 1, 0, 0, 1, 0, 0]);
         assert_eq!(snap.last_minute, 3);
         assert_eq!(snap.sparkline.len(), 60);
         assert!(snap.last_success.is_some());

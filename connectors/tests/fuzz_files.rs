@@ -155,7 +155,9 @@ proptest! {
     fn xapi_statements_of_any_shape(statement in json(), duration in ".{0,16}") {
         use trainhub_connectors::xapi;
         // Whatever arrives: checked or refused, mapped or refused — no panic.
-        let _ = xapi::check(&statement);
+        let _ = xapi::validate::statement(&statement);
+        let _ = xapi::lrs::keys(&statement);
+        let _ = xapi::lrs::ids(&statement);
         if let Ok(xapi::Meaning::Learning(r)) = xapi::meaning("fuzz", &statement, "2026-01-01T00:00:00Z") {
             assert_eq!(r.source.unwrap().kind, "learning");
         }

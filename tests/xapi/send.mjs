@@ -5,6 +5,10 @@
 //   cmi5 <homePage> <account> <minutes>               completed + passed of one cmi5 session
 //   void <statementId>                                voids a statement
 //   get <statementId>                                 reads a statement back
+//   page <homePage> <account> <limit>                 every statement of an account, page by page
+//   voided <statementId>                              reads a voided statement
+//   about                                             the LRS's versions
+//   attach <homePage> <account> <text>                a statement with a text attachment
 import XAPI from "@xapi/xapi";
 
 const [step, endpoint, user, token, ...args] = process.argv.slice(2);
@@ -87,6 +91,53 @@ async function run() {
       const response = await xapi.getStatement({ statementId });
       return { statement: response.data };
     }
+    case "page": {
+      const [homePage, account, limit] = args;
+      let response = await xapi.getStatements({ agent: actor(homePage, account), limit: Number(limit) });
+      const ids = [];
+      let pages = 0;
+      for (;;) {
+        pages += 1;
+        ids.push(...response.data.statements.map((s) => s.id));
+        if (!response.data.more) break;
+        response = await xapi.getMoreStatements({ more: response.data.more });
+      }
+      return { ids, pages };
+    }
+    case "voided": {
+      const [voidedStatementId] = args;
+      const response = await xapi.getVoidedStatement({ voidedStatementId });
+      return { statement: response.data };
+    }
+    case "about": {
+      const response = await xapi.getAbout();
+      return { about: response.data };
+    }
+    case "attach": {
+      const [homePage, account, text] = args;
+      const bytes = new TextEncoder().encode(text);
+      const digest = await crypto.subtle.digest("SHA-256", bytes);
+      const sha2 = Buffer.from(digest).toString("hex");
+      const id = crypto.randomUUID();
+      await xapi.sendStatement({
+        statement: {
+          id,
+          actor: actor(homePage, account),
+          verb: verb("experienced"),
+          object: activity("https://mooc.example.cn/notes/1", "学习笔记"),
+          attachments: [{
+            usageType: "https://mooc.example.cn/usage/notes",
+            display: { "zh-CN": "笔记" },
+            contentType: "text/plain",
+            length: bytes.length,
+            sha2,
+          }],
+        },
+        attachments: [bytes.buffer],
+      });
+      const back = await xapi.getStatement({ statementId: id, attachments: true });
+      return { id, sha2, back: typeof back.data === "string" ? back.data : JSON.stringify(back.data) };
+    }
     default:
       throw new Error(`unknown step ${step}`);
   }
@@ -95,5 +146,5 @@ async function run() {
 run()
   .then((result) => console.log(JSON.stringify({ ok: true, ...result })))
   .catch((e) =>
-    console.log(JSON.stringify({ ok: false, status: e.response?.status ?? null, error: String(e.message ?? e) })),
+    console.log(JSON.stringify({ ok: false, status: e.response?.status ?? null, error: String(e.message ?? e), body: e.response?.data ?? null, url: e.config?.url ?? null })),
   );

@@ -13,7 +13,12 @@
 //!   registration and the activity, so its time counts once.
 //! - `voided` removes the voided statement's record (a tombstone under that statement's key).
 
+pub mod attachments;
+pub mod lrs;
+pub mod query;
+pub mod receive;
 pub mod resource;
+pub mod validate;
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -27,7 +32,7 @@ use trainhub_proto::Format;
 pub const PROFILE: &str = "xapi@1.1.0";
 
 const VERBS: &str = "http://adlnet.gov/expapi/verbs/";
-const VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
+pub(crate) const VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
 const CMI5: &str = "https://w3id.org/xapi/cmi5/context/categories/cmi5";
 
 /// What one statement means for the records.
@@ -48,43 +53,6 @@ fn reject(field: &str, message: impl Into<String>) -> Rejection {
         field: field.to_owned(),
         message: message.into(),
     }
-}
-
-/// Checks what the xAPI resource needs before storing a statement: an object with an actor,
-/// a verb id and an object. The id, if any, must be a UUID.
-pub fn check(statement: &Value) -> Result<(), String> {
-    let s = statement
-        .as_object()
-        .ok_or("a statement is a JSON object")?;
-    for key in ["actor", "verb", "object"] {
-        if !s.contains_key(key) {
-            return Err(format!("the statement has no `{key}`"));
-        }
-    }
-    if statement
-        .pointer("/verb/id")
-        .and_then(Value::as_str)
-        .is_none()
-    {
-        return Err("the statement's verb has no `id`".into());
-    }
-    if let Some(id) = s.get("id") {
-        let ok = id.as_str().is_some_and(is_uuid);
-        if !ok {
-            return Err("the statement's `id` is not a UUID".into());
-        }
-    }
-    Ok(())
-}
-
-/// Whether `text` is a UUID in its hyphenated form.
-pub fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The record key of a statement: its id, or for a cmi5 session the registration and the
@@ -155,6 +123,9 @@ pub fn duration_minutes(text: &str) -> Option<f64> {
     (minutes.is_finite() && (rest != "T")).then_some((minutes * 100.0).round() / 100.0)
 }
 
+/// The person a statement's actor names: an `account` (its homePage is the account system),
+/// or another identifier under its own name (`mbox`, `mbox_sha1sum`, `openid`), resolved
+/// through the links the hub holds (parked until one exists).
 fn person(statement: &Value) -> Result<pb::PersonRef, Rejection> {
     let actor = statement.get("actor").unwrap_or(&Value::Null);
     if let (Some(home), Some(name)) = (
@@ -167,16 +138,18 @@ fn person(statement: &Value) -> Result<pb::PersonRef, Rejection> {
             ..Default::default()
         });
     }
-    if let Some(mbox) = actor.get("mbox").and_then(Value::as_str) {
-        return Ok(pb::PersonRef {
-            account_system: "mbox".into(),
-            account_id: mbox.to_owned(),
-            ..Default::default()
-        });
+    for ifi in ["mbox", "mbox_sha1sum", "openid"] {
+        if let Some(id) = actor.get(ifi).and_then(Value::as_str) {
+            return Ok(pb::PersonRef {
+                account_system: ifi.into(),
+                account_id: id.to_owned(),
+                ..Default::default()
+            });
+        }
     }
     Err(reject(
         "actor",
-        "the actor has neither an account {homePage, name} nor an mbox",
+        "the actor has no account, mbox, mbox_sha1sum or openid",
     ))
 }
 
@@ -204,7 +177,13 @@ pub fn meaning(system: &str, statement: &Value, stored: &str) -> Result<Meaning,
     let credited = ["completed", "passed", "attended"]
         .iter()
         .any(|v| verb == format!("{VERBS}{v}"));
-    if !credited {
+    let group = statement
+        .pointer("/actor/objectType")
+        .and_then(Value::as_str)
+        == Some("Group");
+    // Study time is a person's: a group's statement, or one without a duration, credits
+    // nothing (it is still stored).
+    if !credited || group || statement.pointer("/result/duration").is_none() {
         return Ok(Meaning::Nothing);
     }
     let course = statement
@@ -223,6 +202,9 @@ pub fn meaning(system: &str, statement: &Value, stored: &str) -> Result<Meaning,
         })?,
         None => 0.0,
     };
+    if minutes <= 0.0 {
+        return Ok(Meaning::Nothing);
+    }
     let title = statement
         .pointer("/object/definition/name")
         .and_then(Value::as_object)
@@ -404,17 +386,5 @@ mod tests {
         let t = tombstone("mooc", &completed, &voiding);
         assert!(t.deleted);
         assert!(t.source.as_ref().unwrap().version > version(&completed));
-    }
-
-    #[test]
-    fn checks_what_the_resource_needs() {
-        assert!(check(&statement("completed", "PT1H")).is_ok());
-        assert!(check(&json!([])).is_err());
-        assert!(check(&json!({"actor": {}, "verb": {}, "object": {}}))
-            .unwrap_err()
-            .contains("verb"));
-        let mut bad = statement("completed", "PT1H");
-        bad["id"] = json!("not-a-uuid");
-        assert!(check(&bad).unwrap_err().contains("UUID"));
     }
 }

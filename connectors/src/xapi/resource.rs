@@ -1,39 +1,53 @@
-//! `/xapi/statements` on the ops port (DESIGN §7): the xAPI 1.0.3 statement resource for
-//! online learning platforms. `POST` takes one statement or an array and answers their ids;
-//! `PUT ?statementId=` takes one; `GET ?statementId=` returns a stored statement. Every request
-//! carries `X-Experience-API-Version` (400 without) and HTTP Basic credentials: a partner's
-//! name and token. A statement id used again with other content is a 409. Statements are kept
-//! as received (sealed) and normalised by the `xapi` mapping into `learning` records through
-//! the pipeline: study time lands in the dossier of the account's person, a voiding statement
-//! removes it. A statement is stored in the same transaction as the records it makes: if that
-//! commit fails the answer is 503 and nothing is kept, so the platform's retry lands both.
+//! `/xapi/statements` and `/xapi/about` on the ops port: the xAPI 1.0.3 Statements and About
+//! resources (Part Three §1–§2, §7) for online learning platforms.
 //!
-//! Who may post is the binary's to decide ([`Admission`]): this module knows HTTP and xAPI,
-//! not the hub's principals.
+//! - `POST` takes one statement or an array (JSON, or `multipart/mixed` with attachments) and
+//!   answers their ids; `PUT ?statementId=` takes one and answers 204. Every statement is
+//!   checked against Part Two ([`super::validate`]): one refused statement refuses the whole
+//!   request with 400 and stores nothing. A statement whose records the hub would refuse is
+//!   refused the same way, so a 2xx never leaves a dead letter behind.
+//! - The hub sets `stored`, `authority` (the partner) and, if absent, `version`.
+//! - `GET` ([`super::query`]) returns one statement, or a `StatementResult` of those matching
+//!   the filters with `more` paging.
+//! - Other xAPI resources answer 404 with a JSON body saying what the hub offers.
+//! - Every request carries `X-Experience-API-Version` (1.0.x; 400 without) and HTTP Basic
+//!   credentials (a partner's name and token); `/xapi/about` needs neither. A statement id
+//!   used again with other content is a 409.
+//! - The alternate request syntax (Part Three §1.3): `POST ?method=GET|PUT|POST` with a form
+//!   body carrying the headers, the parameters and `content`.
+//!
+//! Statements are stored in the same transaction as the records they make (the `xapi`
+//! mapping, [`super::meaning`]): if that commit fails the answer is 503 and nothing is kept.
+//! Who may post is the binary's to decide ([`Admission`]); what it is told of each request is
+//! its [`Report`].
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::sync::Arc;
-use trainhub_pipeline::{NewStatement, Pipeline};
-
-use super::Meaning;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use trainhub_pipeline::Pipeline;
 
 /// The version this resource speaks.
-const VERSION: &str = "1.0.3";
+pub const VERSION: &str = "1.0.3";
 /// The version header.
-const VERSION_HEADER: &str = "x-experience-api-version";
+pub(crate) const VERSION_HEADER: &str = "x-experience-api-version";
 
-/// Decides who may post statements, from the request's `Authorization` header: the partner
-/// system they are filed under and the scope the pipeline holds them to (empty for any).
+/// Decides who may send and read statements, from the request's `Authorization` header: the
+/// partner system they are filed under and the scope the pipeline holds them to.
 pub trait Admission: Send + Sync {
     /// `Ok((system, scope))`, or the HTTP status (401 or 403) and why.
     fn admit(&self, authorization: Option<&str>) -> Result<(String, String), (u16, String)>;
+}
+
+/// Told of what arrives, for sync health: statements per partner system.
+pub trait Report: Send + Sync {
+    /// `statements` statements of `system` were stored (committed).
+    fn statements(&self, system: &str, statements: u64);
 }
 
 /// What the xAPI routes serve from.
@@ -43,59 +57,89 @@ pub struct Xapi {
     pub pipeline: Pipeline,
     /// Who may send statements.
     pub admission: Arc<dyn Admission>,
+    /// Where counts go.
+    pub report: Arc<dyn Report>,
+    /// Stored times (ms) of commits in progress: `X-Experience-API-Consistent-Through` stays
+    /// before the oldest.
+    pub(crate) in_flight: Arc<Mutex<BTreeMap<u64, i64>>>,
 }
 
-/// The `/xapi/statements` routes.
+impl Xapi {
+    /// The routes' state.
+    pub fn new(pipeline: Pipeline, admission: Arc<dyn Admission>, report: Arc<dyn Report>) -> Self {
+        Xapi {
+            pipeline,
+            admission,
+            report,
+            in_flight: Arc::default(),
+        }
+    }
+}
+
+/// The `/xapi` routes.
 pub fn router(state: Xapi) -> Router {
     Router::new()
         .route(
             "/xapi/statements",
-            get(get_statement).post(post_statements).put(put_statement),
+            get(super::query::get_statements).post(post).put(put),
         )
+        .route("/xapi/statements/more/{token}", get(super::query::more))
+        .route("/xapi/about", get(about))
+        .route("/xapi/{*rest}", any(elsewhere))
         .with_state(state)
 }
 
-#[derive(serde::Deserialize)]
-struct Params {
-    #[serde(rename = "statementId")]
-    statement_id: Option<String>,
+/// A refused request: the status and what is wrong.
+#[derive(Debug)]
+pub struct Refusal(pub StatusCode, pub String);
+
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Refusal {
+    Refusal(status, message.into())
 }
 
-/// A refused request: the status and what is wrong.
-struct Refusal(StatusCode, String);
-
-fn error(status: StatusCode, message: impl Into<String>) -> Refusal {
-    Refusal(status, message.into())
+pub(crate) fn bad_request(message: impl Into<String>) -> Refusal {
+    error(StatusCode::BAD_REQUEST, message)
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        respond(self.0, self.1)
+        let mut response =
+            (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response();
+        versioned(&mut response);
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"trainhub xAPI\""),
+            );
+        }
+        response
     }
 }
 
-/// An xAPI error: status and a JSON body naming the problem.
-fn respond(status: StatusCode, message: String) -> Response {
-    let mut response =
-        (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
-    let headers = response.headers_mut();
-    headers.insert(VERSION_HEADER, VERSION.parse().expect("ascii"));
-    if status == StatusCode::UNAUTHORIZED {
-        headers.insert(
-            header::WWW_AUTHENTICATE,
-            "Basic realm=\"trainhub xAPI\"".parse().expect("ascii"),
-        );
-    }
-    response
+/// Adds the version header every answer carries.
+pub(crate) fn versioned(response: &mut Response) {
+    response.headers_mut().insert(
+        HeaderName::from_static(VERSION_HEADER),
+        HeaderValue::from_static(VERSION),
+    );
+}
+
+/// The store failed: nothing was kept, the client may retry.
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> Refusal {
+    error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 /// Checks the version header and the credentials; returns the system statements are filed
 /// under and the scope the pipeline holds them to.
-fn admit(state: &Xapi, headers: &HeaderMap) -> Result<(String, String), Refusal> {
+pub(crate) fn admit(state: &Xapi, headers: &HeaderMap) -> Result<(String, String), Refusal> {
     let version = headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok());
-    if !version.is_some_and(|v| v.starts_with("1.0")) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
+    let ok = version.is_some_and(|v| {
+        v == "1.0"
+            || v.strip_prefix("1.0.")
+                .is_some_and(|p| p.parse::<u32>().is_ok())
+    });
+    if !ok {
+        return Err(bad_request(
             "the X-Experience-API-Version header (1.0.x) is required",
         ));
     }
@@ -110,203 +154,161 @@ fn admit(state: &Xapi, headers: &HeaderMap) -> Result<(String, String), Refusal>
     })
 }
 
-/// The store failed: nothing was kept, the client may retry.
-fn unavailable(e: impl std::fmt::Display) -> Refusal {
-    error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+type Params = BTreeMap<String, String>;
+
+async fn about() -> Response {
+    let mut r = axum::Json(serde_json::json!({
+        "version": ["1.0.3", "1.0.2", "1.0.1", "1.0.0"],
+        "extensions": {
+            "https://trainhub.invalid/xapi/resources": ["statements", "about"]
+        }
+    }))
+    .into_response();
+    versioned(&mut r);
+    r
 }
 
-fn new_id() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
+async fn elsewhere(Path(rest): Path<String>) -> Refusal {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "/xapi/{rest} is not offered: trainhub offers the xAPI Statements resource \
+             (/xapi/statements) and the About resource (/xapi/about) only"
+        ),
     )
 }
 
-async fn get_statement(
-    State(state): State<Xapi>,
-    headers: HeaderMap,
-    Query(params): Query<Params>,
-) -> Result<Response, Refusal> {
-    let (system, _) = admit(&state, &headers)?;
-    let id = params.statement_id.ok_or_else(|| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "this resource returns single statements: give statementId",
-        )
-    })?;
-    match state.pipeline.statement(&system, &id).await {
-        Ok(Some(bytes)) => Ok((
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::HeaderName::from_static(VERSION_HEADER), VERSION),
-            ],
-            bytes,
-        )
-            .into_response()),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no statement {id}"))),
-        Err(e) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
-    }
-}
-
-async fn put_statement(
+async fn put(
     State(state): State<Xapi>,
     headers: HeaderMap,
     Query(params): Query<Params>,
     body: Bytes,
 ) -> Result<Response, Refusal> {
+    put_with(&state, &headers, &params, body).await
+}
+
+async fn post(
+    State(state): State<Xapi>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    if let Some(method) = params.get("method") {
+        return alternate(&state, method, &params, &headers, &body).await;
+    }
+    post_with(&state, &headers, &params, body).await
+}
+
+pub(crate) async fn put_with(
+    state: &Xapi,
+    headers: &HeaderMap,
+    params: &Params,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    let (system, scope) = admit(state, headers)?;
+    if let Some(k) = params.keys().find(|k| k.as_str() != "statementId") {
+        return Err(bad_request(format!(
+            "PUT takes statementId only, not `{k}`"
+        )));
+    }
     let id = params
-        .statement_id
-        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "PUT needs statementId"))?;
-    let mut statement: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "PUT takes one statement (a JSON object)",
-            ))
-        }
+        .get("statementId")
+        .ok_or_else(|| bad_request("PUT needs statementId"))?;
+    let (mut statements, parts) = super::receive::body(headers, &body)?;
+    let [statement] = &mut statements[..] else {
+        return Err(bad_request("PUT takes one statement (a JSON object)"));
     };
-    match statement.get("id").and_then(Value::as_str) {
-        Some(own) if own != id => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "the statement's id differs from statementId",
-            ))
+    if !statement.is_object() {
+        return Err(bad_request("PUT takes one statement (a JSON object)"));
+    }
+    match statement.get("id") {
+        Some(Value::String(own)) if !own.eq_ignore_ascii_case(id) => {
+            return Err(bad_request("the statement's id differs from statementId"))
         }
         Some(_) => {}
-        None => statement["id"] = Value::String(id),
+        None => statement["id"] = Value::String(id.clone()),
     }
-    receive(&state, &headers, vec![statement]).await?;
+    super::receive::receive(state, &system, &scope, statements, parts).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut()
-        .insert(VERSION_HEADER, VERSION.parse().expect("ascii"));
+    versioned(&mut r);
     Ok(r)
 }
 
-async fn post_statements(
-    State(state): State<Xapi>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Refusal> {
-    let statements = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Array(items)) => items,
-        Ok(v @ Value::Object(_)) => vec![v],
-        _ => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "POST takes a statement or an array of statements (JSON)",
-            ))
-        }
-    };
-    let ids = receive(&state, &headers, statements).await?;
-    Ok((
-        [(header::HeaderName::from_static(VERSION_HEADER), VERSION)],
-        axum::Json(ids),
-    )
-        .into_response())
-}
-
-/// Maps `statements` (ids assigned where absent) and commits their records together with
-/// the statements themselves; returns their ids. A conflicting id refuses the whole request
-/// before anything is stored; a statement already stored with the same content is skipped.
-async fn receive(
+pub(crate) async fn post_with(
     state: &Xapi,
     headers: &HeaderMap,
-    mut statements: Vec<Value>,
-) -> Result<Vec<String>, Refusal> {
+    params: &Params,
+    body: Bytes,
+) -> Result<Response, Refusal> {
     let (system, scope) = admit(state, headers)?;
-    let mut ids = Vec::with_capacity(statements.len());
-    let mut new = Vec::with_capacity(statements.len());
-    for statement in &mut statements {
-        super::check(statement).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
-        if statement.get("id").is_none() {
-            statement["id"] = Value::String(new_id());
-        }
-        let id = statement["id"].as_str().unwrap_or_default().to_owned();
-        ids.push(id.clone());
-        let stored = state
-            .pipeline
-            .statement(&system, &id)
-            .await
-            .map_err(unavailable)?;
-        let earlier = new
-            .iter()
-            .find(|(s, _): &&(NewStatement, &Value)| s.id == id);
-        let known = match (stored, earlier) {
-            (Some(bytes), _) => Some(serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
-            (None, Some((_, value))) => Some((*value).clone()),
-            (None, None) => None,
-        };
-        match known {
-            Some(known) if &known == statement => continue,
-            Some(_) => {
-                return Err(error(
-                    StatusCode::CONFLICT,
-                    format!("statement {id} is stored with other content"),
-                ))
-            }
-            None => {}
-        }
-        let bytes = serde_json::to_vec(statement).expect("a value serialises");
-        let content_hash = hex::encode(Sha256::digest(&bytes));
-        let row = NewStatement {
-            system: system.clone(),
-            id,
-            content_hash,
-            bytes,
-        };
-        new.push((row, &*statement));
+    if let Some(k) = params.keys().next() {
+        return Err(bad_request(format!(
+            "POST takes no parameters (`{k}`); PUT takes statementId"
+        )));
     }
-    let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut inbound = Vec::new();
-    for (row, statement) in &new {
-        let record = match super::meaning(&system, statement, &stored_at) {
-            Ok(Meaning::Learning(record)) => Ok(*record),
-            Ok(Meaning::Voids(target)) => match voided(state, &system, &target, &new).await? {
-                Some(voided) => Ok(super::tombstone(&system, &voided, statement)),
-                // Voiding a statement this hub never received changes nothing.
-                None => continue,
-            },
-            Ok(Meaning::Nothing) => continue,
-            Err(rejection) => Err(rejection),
-        };
-        inbound.push(super::envelope(record, row.bytes.clone(), &row.id));
-    }
-    if new.is_empty() {
-        return Ok(ids);
-    }
-    let mut batch = state.pipeline.prepare_inbound(&scope, inbound);
-    batch.keep_statements(new.into_iter().map(|(row, _)| row).collect());
-    state
-        .pipeline
-        .commit(&format!("xapi/{system}"), batch)
-        .await
-        .map_err(unavailable)?;
-    Ok(ids)
+    let (statements, parts) = super::receive::body(headers, &body)?;
+    let ids = super::receive::receive(state, &system, &scope, statements, parts).await?;
+    let mut r = axum::Json(ids).into_response();
+    versioned(&mut r);
+    Ok(r)
 }
 
-/// The statement `target` voids: stored earlier, or earlier in the same request.
-async fn voided(
+/// The alternate request syntax (Part Three §1.3): `POST ?method=…` with a form body holding
+/// the headers, the parameters and the content; no other query parameter.
+async fn alternate(
     state: &Xapi,
-    system: &str,
-    target: &str,
-    batch: &[(NewStatement, &Value)],
-) -> Result<Option<Value>, Refusal> {
-    if let Some((_, value)) = batch.iter().find(|(s, _)| s.id == target) {
-        return Ok(Some((*value).clone()));
+    method: &str,
+    query: &Params,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, Refusal> {
+    if query.len() > 1 {
+        return Err(bad_request(
+            "with the alternate request syntax every parameter goes in the form body",
+        ));
     }
-    let stored = state
-        .pipeline
-        .statement(system, target)
-        .await
-        .map_err(unavailable)?;
-    Ok(stored.map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !form_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(bad_request(
+            "the alternate request syntax sends application/x-www-form-urlencoded",
+        ));
+    }
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| bad_request(format!("the form body does not parse: {e}")))?;
+    let mut inner = HeaderMap::new();
+    let mut params = Params::new();
+    let mut content = Bytes::new();
+    for (k, v) in form {
+        let header_name = HeaderName::from_bytes(k.as_bytes()).ok().filter(|h| {
+            [
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT_LANGUAGE,
+            ]
+            .contains(h)
+                || h.as_str() == VERSION_HEADER
+        });
+        match (k.as_str(), header_name) {
+            ("content", _) => content = Bytes::from(v),
+            (_, Some(h)) => {
+                let value = HeaderValue::from_str(&v)
+                    .map_err(|_| bad_request(format!("form field {k} is not a header value")))?;
+                inner.insert(h, value);
+            }
+            _ => {
+                params.insert(k, v);
+            }
+        }
+    }
+    match method {
+        "GET" => super::query::get_with(state, &inner, &params).await,
+        "PUT" => put_with(state, &inner, &params, content).await,
+        "POST" => post_with(state, &inner, &params, content).await,
+        other => Err(bad_request(format!(
+            "method `{other}` is not offered on /xapi/statements (GET, PUT, POST)"
+        ))),
+    }
 }

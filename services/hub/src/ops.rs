@@ -40,10 +40,11 @@ pub fn router(ops: Ops) -> Router {
     let guarded = Router::new()
         .route("/api/status", get(status))
         .route_layer(axum::middleware::from_fn_with_state(ops.clone(), guard));
-    let xapi = resource::router(resource::Xapi {
-        pipeline: ops.pipeline.clone(),
-        admission: std::sync::Arc::new(XapiPartners(ops.principals.clone())),
-    });
+    let xapi = resource::router(resource::Xapi::new(
+        ops.pipeline.clone(),
+        Arc::new(XapiPartners(ops.principals.clone())),
+        ops.registry.clone(),
+    ));
     Router::new()
         .route("/", get(|| async { Html(DASHBOARD) }))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -171,7 +172,7 @@ async fn status(State(ops): State<Ops>) -> Response {
                 "last_success": s.last_success,
                 "received": s.counts[0], "accepted": s.counts[1], "duplicate": s.counts[2],
                 "superseded": s.counts[3], "parked": s.counts[4], "rejected": s.counts[5],
-                "sent": s.counts[6], "last_minute": s.last_minute, "sparkline": s.sparkline,
+                "sent": s.counts[6], "statements": s.counts[7], "last_minute": s.last_minute, "sparkline": s.sparkline,
                 "queue_depth": s.queue_depth, "oldest_unacked_seconds": s.oldest_unacked_seconds,
                 "silence_seconds": s.silence_seconds,
                 "reconciliation": s.reconciliation.iter().map(|r| serde_json::json!({

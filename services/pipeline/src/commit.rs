@@ -92,12 +92,12 @@ impl Pipeline {
         self.scopes.get(name).map(String::as_str)
     }
 
-    /// The xAPI statement `id` of `system`, as received.
+    /// The xAPI statement `id` of `system`, as stored.
     pub async fn statement(
         &self,
         system: &str,
         id: &str,
-    ) -> Result<Option<Vec<u8>>, trainhub_store::Error> {
+    ) -> Result<Option<trainhub_store::xapi::StoredStatement>, trainhub_store::Error> {
         self.store.xapi_statement(system, id).await
     }
 
@@ -388,6 +388,11 @@ pub struct PreparedBatch {
 }
 
 impl PreparedBatch {
+    /// The refusals among the batch's records, in order.
+    pub fn refusals(&self) -> impl Iterator<Item = &Rejection> {
+        self.rejects.iter().map(|r| &r.rejection)
+    }
+
     /// Keeps `statements` in the batch's transaction: each is stored exactly when the records
     /// it made are, so a failed commit leaves neither and a retry lands both.
     pub fn keep_statements(&mut self, statements: Vec<NewStatement>) {

@@ -36,4 +36,4 @@ pub use native::{Native, NativeDecoder};
 pub use queries::{Queries, QueryError};
 pub use sink::{Envelopes, ErrorKind, RecordSink, SinkError, Verdict};
 pub use trainhub_store::outbox::OutboxRow;
-pub use trainhub_store::xapi::NewStatement;
+pub use trainhub_store::xapi::{NewAttachment, NewStatement, StatementQuery, StoredStatement};

@@ -23,7 +23,7 @@ struct Target {
     text: bool,
 }
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 9] = [
     Target {
         table: "raw_log",
         key: &["id"],
@@ -78,6 +78,14 @@ const TARGETS: [Target; 8] = [
         int_key: false,
         column: "statement",
         label: column::XAPI,
+        text: false,
+    },
+    Target {
+        table: "xapi_attachments",
+        key: &["sha2"],
+        int_key: false,
+        column: "content",
+        label: column::XAPI_ATTACHMENT,
         text: false,
     },
     Target {

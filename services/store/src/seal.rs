@@ -43,6 +43,8 @@ pub mod column {
     pub const FACTS: &str = "dossier_state.facts";
     /// `xapi_statements.statement`: xAPI statements as received.
     pub const XAPI: &str = "xapi_statements.statement";
+    /// `xapi_attachments.content`: statements' attachments (a certificate names its holder).
+    pub const XAPI_ATTACHMENT: &str = "xapi_attachments.content";
     /// `review_conflicts.sides`: identity conflicts with every side (names, birth dates).
     pub const REVIEW: &str = "review_conflicts.sides";
 }

@@ -19,6 +19,7 @@ mod health;
 mod identity;
 mod import;
 mod ingest;
+mod lrs;
 mod order;
 pub mod quickstart;
 mod reflection;

@@ -195,3 +195,57 @@ fn a_command_line_that_does_not_parse_exits_64() {
     let help = Command::new(BINARY).arg("--help").output().unwrap();
     assert_eq!(help.status.code(), Some(0));
 }
+
+/// The README's LRS walkthrough against the demo: the sample's people and links, its
+/// statements posted as a platform would, a statement query, and the hours in a dossier.
+#[test]
+fn the_readme_lrs_walkthrough_works_as_written() {
+    let steps = lines(&block_after(&readme(), "## The LRS endpoint (xAPI)"));
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    let demo = Demo::start();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut outputs = Vec::new();
+    for step in &steps {
+        let step = step
+            .replace("127.0.0.1:8080", &demo.http)
+            .replace("127.0.0.1:50051", &demo.grpc);
+        let mut words = shlex::split(&step).expect("quotes");
+        let output = if words[0] == "curl" {
+            Command::new("curl")
+                .args(&words[1..])
+                .current_dir(&root)
+                .output()
+                .unwrap()
+        } else {
+            words.drain(..4);
+            let mut command = Command::new(BINARY);
+            command.args(&words).current_dir(demo.dir.path());
+            if words[0] == "submit" {
+                command.current_dir(&root);
+            }
+            command.output().unwrap()
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success() && !stdout.trim().is_empty(),
+            "`{step}` failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        outputs.push(stdout);
+    }
+    let ids: Vec<serde_json::Value> = serde_json::from_str(&outputs[1]).expect("the ids");
+    assert_eq!(ids.len(), 7, "{}", outputs[1]);
+    let result: serde_json::Value = serde_json::from_str(&outputs[2]).expect("a StatementResult");
+    assert_eq!(
+        result["statements"].as_array().unwrap().len(),
+        1,
+        "{result}"
+    );
+    assert!(result["more"]
+        .as_str()
+        .unwrap()
+        .starts_with("/xapi/statements/more/"));
+    // 90 + 120 minutes of online study at 45 minutes per 学时.
+    assert!(outputs[3].contains("4.67"), "{}", outputs[3]);
+    demo.stop();
+}

@@ -47,7 +47,11 @@ pub(crate) fn as_partner(
 }
 
 /// Runs one step of `tests/xapi/send.mjs`; its JSON answer.
-async fn client(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> serde_json::Value {
+pub(crate) async fn client(
+    dir: &std::path::Path,
+    endpoint: &str,
+    args: &[&str],
+) -> serde_json::Value {
     let out = tokio::process::Command::new("node")
         .arg(dir.join("send.mjs"))
         .arg(args[0])
@@ -248,7 +252,20 @@ async fn a_third_party_xapi_client_sends_and_voids_study_time() {
         "",
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        status, 404,
+        "a voided statement is not found by statementId"
+    );
+    let voided_path = format!("/xapi/statements?voidedStatementId={learned_id}");
+    let (status, _) = http(
+        hub.http_addr,
+        "GET",
+        &voided_path,
+        &[("Authorization", &basic), v],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "but by voidedStatementId");
     hub.stop().await;
 }
 
@@ -257,8 +274,8 @@ pub(crate) fn base64_encode(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-/// The shipped xAPI sample (`connectors/profiles/xapi/samples/lrs-export.json`, a learning
-/// record store's export of seven statements) posted as a platform would: four records of
+/// The shipped xAPI sample (`connectors/profiles/xapi/samples/statements.json`, seven
+/// statements as a learning record store exported them) posted as a platform would: four records of
 /// study time land in three dossiers (`failed` and `experienced` credit nothing, a cmi5
 /// session's `completed` and `passed` count once); posting the same export again changes
 /// nothing — the xAPI form of "all duplicate".
@@ -268,15 +285,11 @@ async fn the_shipped_lrs_export_lands_once() {
         return;
     };
     let hub = xapi_hub(test_store).await;
-    let export: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../connectors/profiles/xapi/samples/lrs-export.json"),
-        )
-        .unwrap(),
+    let statements = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../connectors/profiles/xapi/samples/statements.json"),
     )
     .unwrap();
-    let statements = export["statements"].to_string();
     let people = [
         (fixtures::id(11), "zwd1974"),
         (fixtures::id(12), "lxy1975"),

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub(super) rejected: Counter<u64>,
     pub(super) dead_lettered: Counter<u64>,
     pub(super) sent: Counter<u64>,
+    pub(super) statements: Counter<u64>,
     pub(super) commit_latency: Histogram<f64>,
 }
 
@@ -65,6 +66,10 @@ impl Metrics {
                 "trainhub_component_sent_records",
                 "Messages published and confirmed (dossier.changed events), by connector.",
             ),
+            statements: counter(
+                "trainhub_component_received_statements",
+                "xAPI statements stored, by connector (xapi/<system>).",
+            ),
             commit_latency: meter
                 .f64_histogram("trainhub_commit_latency_seconds")
                 .with_description("Time to commit one batch, by connector.")
@@ -77,6 +82,11 @@ impl Metrics {
 }
 
 impl CountSink for Metrics {
+    fn statements(&self, name: &str, n: u64) {
+        self.statements
+            .add(n, &[KeyValue::new("connector", name.to_owned())]);
+    }
+
     fn sent(&self, name: &str, n: u64) {
         self.sent
             .add(n, &[KeyValue::new("connector", name.to_owned())]);

@@ -35,6 +35,7 @@ pub fn to_wire(s: Snapshot, instance: &str) -> pb::ConnectorStatus {
             parked: s.counts[4],
             rejected: s.counts[5],
             sent: s.counts[6],
+            statements: s.counts[7],
         }),
         last_minute: s.last_minute,
         sparkline: s.sparkline,
@@ -93,8 +94,14 @@ impl CommitObserver for Registry {
             latency.as_secs_f64(),
             &[KeyValue::new("connector", connector.to_owned())],
         );
-        if connector != trainhub_api::ingest::GRPC_CONNECTOR {
+        let xapi = connector.strip_prefix("xapi/");
+        if connector != trainhub_api::ingest::GRPC_CONNECTOR && xapi.is_none() {
             // AMQP connectors count what they acknowledge.
+            return;
+        }
+        if let Some(system) = xapi {
+            let verdicts: Vec<Verdict> = outcomes.iter().map(Verdict::of).collect();
+            self.xapi(system).count(&verdicts);
             return;
         }
         let mut by_system: BTreeMap<&str, Vec<Verdict>> = BTreeMap::new();
@@ -108,5 +115,11 @@ impl CommitObserver for Registry {
             let system = if system.is_empty() { "unknown" } else { system };
             self.partner(system).count(&verdicts);
         }
+    }
+}
+
+impl trainhub_connectors::xapi::resource::Report for Registry {
+    fn statements(&self, system: &str, statements: u64) {
+        self.xapi(system).statements(statements);
     }
 }

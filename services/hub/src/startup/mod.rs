@@ -91,6 +91,15 @@ impl Application {
         let pipeline = open_pipeline(config, true)
             .await?
             .with_observer(registry.clone());
+        let indexed = trainhub_connectors::xapi::receive::reindex(&pipeline)
+            .await
+            .context("indexing the xAPI statements an earlier release stored")?;
+        if indexed > 0 {
+            tracing::info!(
+                statements = indexed,
+                "Indexed xAPI statements of an earlier release for queries."
+            );
+        }
         let grpc = TcpListener::bind(config.server.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC on {}", config.server.grpc_addr))?;
