@@ -127,16 +127,20 @@ async fn store(
 ) -> Result<u64, Refusal> {
     let stored_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let authority = lrs::authority(system);
+    let ids: Vec<String> = statements
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let mut stored = state
+        .pipeline
+        .store()
+        .xapi_statements_in(system, &ids)
+        .await
+        .map_err(unavailable)?;
     let mut new: Vec<(NewStatement, Value)> = Vec::new();
-    for (mut statement, own) in statements.into_iter().zip(kept) {
-        let id = statement["id"].as_str().unwrap_or_default().to_owned();
+    for ((mut statement, own), id) in statements.into_iter().zip(kept).zip(ids) {
         let comparable = lrs::comparable(&statement);
-        if let Some(known) = state
-            .pipeline
-            .statement(system, &id)
-            .await
-            .map_err(unavailable)?
-        {
+        if let Some(known) = stored.remove(&id) {
             let known: Value = serde_json::from_slice(&known.bytes).unwrap_or(Value::Null);
             if lrs::comparable(&known) == comparable {
                 continue;

@@ -34,6 +34,8 @@ use trainhub_pipeline::Pipeline;
 
 /// The version this resource speaks.
 pub const VERSION: &str = "1.0.3";
+/// The largest request body taken (statements with their attachments); larger is 413.
+pub const MAX_BODY: usize = 32 << 20;
 /// The version header.
 pub(crate) const VERSION_HEADER: &str = "x-experience-api-version";
 
@@ -86,6 +88,7 @@ pub fn router(state: Xapi) -> Router {
         .route("/xapi/statements/more/{token}", get(super::query::more))
         .route("/xapi/about", get(about))
         .route("/xapi/{*rest}", any(elsewhere))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 

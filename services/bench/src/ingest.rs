@@ -99,18 +99,27 @@ pub(crate) async fn start_hub(
     url: &str,
     data_dir: &std::path::Path,
 ) -> Result<(std::net::SocketAddr, RunningHub)> {
+    let (grpc, _, running) = start_hub_http(url, data_dir).await?;
+    Ok((grpc, running))
+}
+
+/// Starts a hub on `url` with gRPC and ops HTTP on free loopback ports: (gRPC, HTTP, hub).
+pub(crate) async fn start_hub_http(
+    url: &str,
+    data_dir: &std::path::Path,
+) -> Result<(std::net::SocketAddr, std::net::SocketAddr, RunningHub)> {
     let mut config = Config::load(None, std::iter::empty())?;
     config.server.grpc_addr = "127.0.0.1:0".parse()?;
     config.server.http_addr = "127.0.0.1:0".parse()?;
     config.server.data_dir = data_dir.to_owned();
     config.store.url = Some(url.to_owned());
     let app = Application::build(&config).await?;
-    let addr = app.grpc_addr();
+    let (grpc, http) = (app.grpc_addr(), app.http_addr());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = stop_rx.await;
     }));
-    Ok((addr, (stop_tx, server)))
+    Ok((grpc, http, (stop_tx, server)))
 }
 
 async fn through_hub(

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`ingest`] (gRPC streaming ingest against the raw store), [`dossier`] (GetDossier
 //! and GetCoverage over a large population), [`amqp`] (the AMQP connector against a bare
-//! consumer), [`import`] (`trainhub import` against `COPY`).
+//! consumer), [`import`] (`trainhub import` against `COPY`), [`xapi`] (statements posted to
+//! the LRS endpoint against gRPC `Submit` of the same records).
 
 #![forbid(unsafe_code)]
 
@@ -11,6 +12,7 @@ mod amqp;
 mod dossier;
 mod import;
 mod ingest;
+mod xapi;
 
 use clap::{Args, Parser};
 
@@ -28,6 +30,26 @@ enum Cli {
     /// `trainhub import` of a generated A01 CSV into PostgreSQL (rows/s, memory over the run)
     /// against PostgreSQL's own `COPY` of the same file into an equivalent table.
     Import(ImportBenchArgs),
+    /// Statements POSTed to `/xapi/statements` in batches (committed) against gRPC `Submit`
+    /// of the same records, SQLite and PostgreSQL.
+    Xapi(XapiBenchArgs),
+}
+
+/// `bench xapi`.
+#[derive(Debug, Args)]
+pub struct XapiBenchArgs {
+    /// Statements to post.
+    #[arg(long, default_value_t = 50_000)]
+    pub statements: usize,
+    /// Statements per POST, records per `SubmitRequest`.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// The PostgreSQL server to measure.
+    #[command(flatten)]
+    pub server: BenchPostgres,
+    /// Skip PostgreSQL.
+    #[arg(long)]
+    pub no_postgres: bool,
 }
 
 /// `bench import`.
@@ -118,5 +140,6 @@ async fn main() -> anyhow::Result<()> {
         Cli::Dossier(args) => dossier::run(args).await,
         Cli::Amqp(args) => amqp::run(args).await,
         Cli::Import(args) => import::run(args).await,
+        Cli::Xapi(args) => xapi::run(args).await,
     }
 }

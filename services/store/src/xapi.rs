@@ -71,29 +71,69 @@ pub struct StatementQuery {
     pub limit: i64,
 }
 
-/// Writes `statements` in `tx`; one already stored under its id is left as it is (the caller
-/// compared the content before). A voiding statement marks its target voided.
+/// Rows per multi-row statement on PostgreSQL.
+const ROWS: usize = 500;
+
+/// Rows per multi-row statement of `columns` parameters: SQLite's driver looks parameters up
+/// by name, which costs the square of their number, so its statements stay small.
+fn rows_per_statement(store: &Store, columns: usize) -> usize {
+    match store.backend {
+        crate::Backend::Sqlite => (240 / columns).max(1),
+        crate::Backend::Postgres => ROWS,
+    }
+}
+
+/// `(…), (…)` placeholders for `rows` rows of `columns` parameters.
+fn values(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes `statements` in `tx`, many rows per statement; one already stored under its id is
+/// left as it is (the caller compared the content before). A voiding statement marks its
+/// target voided.
 pub(crate) async fn insert_statements(
     store: &Store,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     now: &str,
     statements: &[NewStatement],
 ) -> Result<()> {
-    for st in statements {
-        let sealed = store.keys.seal(column::XAPI, &st.bytes);
-        sqlx::query(
+    for chunk in statements.chunks(rows_per_statement(store, 6)) {
+        let sql = format!(
             "INSERT INTO xapi_statements (system, id, content_hash, statement, stored_at, stored_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (system, id) DO NOTHING",
-        )
-        .bind(&st.system)
-        .bind(&st.id)
-        .bind(&st.content_hash)
-        .bind(sealed)
-        .bind(now)
-        .bind(st.stored_ms)
-        .execute(&mut **tx)
-        .await?;
-        index(tx, &st.system, &st.id, &st.keys, st.voids.as_deref()).await?;
+             VALUES {} ON CONFLICT (system, id) DO NOTHING",
+            values(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for st in chunk {
+            q = q
+                .bind(&st.system)
+                .bind(&st.id)
+                .bind(&st.content_hash)
+                .bind(store.keys.seal(column::XAPI, &st.bytes))
+                .bind(now)
+                .bind(st.stored_ms);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let keys: Vec<(&str, &str, i64, &[u8])> = statements
+        .iter()
+        .flat_map(|st| {
+            st.keys
+                .iter()
+                .map(move |(k, key)| (st.system.as_str(), st.id.as_str(), *k, key.as_slice()))
+        })
+        .collect();
+    insert_keys(store, tx, &keys).await?;
+    for st in statements {
+        mark_voided(tx, &st.system, st.voids.as_deref()).await?;
         for a in &st.attachments {
             let sealed = store.keys.seal(column::XAPI_ATTACHMENT, &a.content);
             sqlx::query(
@@ -110,26 +150,31 @@ pub(crate) async fn insert_statements(
     Ok(())
 }
 
-async fn index(
+async fn insert_keys(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    keys: &[(&str, &str, i64, &[u8])],
+) -> Result<()> {
+    for chunk in keys.chunks(rows_per_statement(store, 4)) {
+        let sql = format!(
+            "INSERT INTO xapi_statement_keys (system, id, kind, key) VALUES {} ON CONFLICT DO NOTHING",
+            values(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for (system, id, kind, key) in chunk {
+            q = q.bind(*system).bind(*id).bind(*kind).bind(*key);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn mark_voided(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     system: &str,
-    id: &str,
-    keys: &[(i64, Vec<u8>)],
-    voids: Option<&str>,
+    target: Option<&str>,
 ) -> Result<()> {
-    for (kind, key) in keys {
-        sqlx::query(
-            "INSERT INTO xapi_statement_keys (system, id, kind, key) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(system)
-        .bind(id)
-        .bind(*kind)
-        .bind(key.as_slice())
-        .execute(&mut **tx)
-        .await?;
-    }
-    if let Some(target) = voids {
+    if let Some(target) = target {
         sqlx::query("UPDATE xapi_statements SET voided = 1 WHERE system = $1 AND id = $2")
             .bind(system)
             .bind(target)
@@ -168,6 +213,33 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| self.open_statement(&r)).transpose()
+    }
+
+    /// The statements of `system` stored under these ids, by id.
+    pub async fn xapi_statements_in(
+        &self,
+        system: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, StoredStatement>> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in ids.chunks(rows_per_statement(self, 1)) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id, statement, stored_ms, voided FROM xapi_statements \
+                 WHERE system = $1 AND id IN ({})",
+                list.join(", ")
+            );
+            // Planned on each run: a plan cached while the table was small scans it whole.
+            let mut q = sqlx::query(&sql).persistent(false).bind(system);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let s = self.open_statement(&row)?;
+                found.insert(s.id.clone(), s);
+            }
+        }
+        Ok(found)
     }
 
     /// The statements `query` finds, in its order; voided statements are never among them.
@@ -264,7 +336,13 @@ impl Store {
         .bind(&st.id)
         .execute(&mut *tx)
         .await?;
-        index(&mut tx, &st.system, &st.id, &st.keys, st.voids.as_deref()).await?;
+        let keys: Vec<(&str, &str, i64, &[u8])> = st
+            .keys
+            .iter()
+            .map(|(k, key)| (st.system.as_str(), st.id.as_str(), *k, key.as_slice()))
+            .collect();
+        insert_keys(self, &mut tx, &keys).await?;
+        mark_voided(&mut tx, &st.system, st.voids.as_deref()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -470,3 +470,45 @@ async fn a_third_party_client_pages_reads_voided_statements_and_about() {
     let _: Value = attached;
     lrs.hub.stop().await;
 }
+
+/// Statements an earlier release stored (no stored time, no query keys) are indexed when the
+/// hub starts: found by queries, voided ones marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_of_an_earlier_release_are_indexed_at_start() {
+    let Some(lrs) = Lrs::start(Backend::Sqlite).await else {
+        return;
+    };
+    let s = seed(&lrs).await;
+    let voiding = json!({"actor": {"mbox": "mailto:admin@mooc.example.cn"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": s[0]}});
+    assert_eq!(lrs.post(&voiding).await.status, 200);
+    // As the previous layout left them: no stored time, no keys, nothing marked voided.
+    for sql in [
+        "UPDATE xapi_statements SET stored_ms = NULL, voided = 0",
+        "DELETE FROM xapi_statement_keys",
+    ] {
+        sqlx::query(sql)
+            .execute(lrs.hub.store.pool())
+            .await
+            .unwrap();
+    }
+    let store = lrs.hub.stop_keeping_store().await;
+    let hub = crate::xapi::xapi_hub(store).await;
+    let lrs = Lrs {
+        hub,
+        basic: lrs.basic,
+    };
+    let u1 = ids(&lrs.get(&format!("?agent={}", agent("u1"))).await);
+    assert!(u1.contains(&s[1]) && u1.contains(&s[4]), "{u1:?}");
+    assert!(!u1.contains(&s[0]), "voided again after indexing: {u1:?}");
+    assert_eq!(
+        lrs.get(&format!("?voidedStatementId={}", s[0]))
+            .await
+            .status,
+        200
+    );
+    let all = ids(&lrs.get("").await);
+    assert_eq!(all.len(), 6, "five statements and the voiding one: {all:?}");
+    lrs.hub.stop().await;
+}

@@ -107,6 +107,27 @@ async fn every_invalid_statement_is_refused_whole_and_nothing_is_kept() {
             together.text()
         );
     }
+    // Bodies that are not statements at all.
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    let multipart = "multipart/mixed; boundary=b";
+    for (content_type, body) in [
+        ("application/json", b"not json".to_vec()),
+        ("application/json", b"[]".to_vec()),
+        ("application/json", b"42".to_vec()),
+        ("application/json", vec![0xff, 0xfe, b'{']),
+        ("application/json", deep.into_bytes()),
+        (
+            multipart,
+            b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--".to_vec(),
+        ),
+        (multipart, b"no parts at all".to_vec()),
+    ] {
+        let answer = lrs
+            .call("POST", "/xapi/statements", &[], content_type, &body)
+            .await;
+        assert_eq!(answer.status, 400, "{content_type}: {}", answer.text());
+        assert!(answer.json()["error"].is_string());
+    }
     assert_eq!(
         lrs.stored().await,
         1,
