@@ -270,6 +270,17 @@ impl ConnectorStatus {
         Self::set(&mut inner, state);
     }
 
+    /// Something the source sent was refused and its sender told why (an xAPI request
+    /// answered 4xx): the last error, the state unchanged.
+    pub fn refused(&self, stage: &str, reason: &str, message: impl Into<String>) {
+        self.lock().last_error = Some(LastError {
+            stage: stage.into(),
+            reason: reason.into(),
+            message: message.into(),
+            at: Utc::now(),
+        });
+    }
+
     /// A commit or publish succeeded: `running`, and the time noted.
     pub fn succeeded(&self) {
         let mut inner = self.lock();

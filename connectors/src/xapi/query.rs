@@ -142,8 +142,7 @@ async fn list(
     query.limit = wanted + 1;
     let mut found = state
         .pipeline
-        .store()
-        .xapi_query(&query)
+        .query_statements(&query)
         .await
         .map_err(unavailable)?;
     let more = if found.len() as i64 > wanted {
@@ -182,8 +181,7 @@ async fn answer(
         }
         let parts = state
             .pipeline
-            .store()
-            .xapi_attachments(&hashes)
+            .statement_attachments(&hashes)
             .await
             .map_err(unavailable)?;
         let (content_type, body) = attachments::mixed(&json, &parts);

@@ -133,8 +133,7 @@ async fn store(
         .collect();
     let mut stored = state
         .pipeline
-        .store()
-        .xapi_statements_in(system, &ids)
+        .statements_in(system, &ids)
         .await
         .map_err(unavailable)?;
     let mut new: Vec<(NewStatement, Value)> = Vec::new();
@@ -256,8 +255,7 @@ async fn inherited(
     }
     state
         .pipeline
-        .store()
-        .xapi_keys(system, target)
+        .statement_keys(system, target)
         .await
         .map_err(unavailable)
 }
@@ -297,10 +295,12 @@ async fn voided_target(
 
 /// Indexes the statements an earlier release stored (before queries existed): sets what the
 /// LRS owns, their stored time and query keys, and marks voided statements. Returns how many.
-pub async fn reindex(pipeline: &trainhub_pipeline::Pipeline) -> Result<u64, trainhub_store::Error> {
+pub async fn reindex(
+    pipeline: &trainhub_pipeline::Pipeline,
+) -> Result<u64, trainhub_pipeline::StoreError> {
     let mut done = 0;
     loop {
-        let rows = pipeline.store().xapi_unindexed(200).await?;
+        let rows = pipeline.unindexed_statements(200).await?;
         if rows.is_empty() {
             return Ok(done);
         }
@@ -318,13 +318,12 @@ pub async fn reindex(pipeline: &trainhub_pipeline::Pipeline) -> Result<u64, trai
                 .collect();
             let target = lrs::target(&statement).map(str::to_owned);
             if let Some(t) = &target {
-                keys.extend(pipeline.store().xapi_keys(&system, t).await?);
+                keys.extend(pipeline.statement_keys(&system, t).await?);
             }
             let voiding =
                 statement.pointer("/verb/id").and_then(Value::as_str) == Some(super::VOIDED);
             pipeline
-                .store()
-                .xapi_reindex(&NewStatement {
+                .reindex_statement(&NewStatement {
                     system,
                     id: row.id,
                     content_hash: hex::encode(Sha256::digest(

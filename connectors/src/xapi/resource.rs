@@ -50,6 +50,8 @@ pub trait Admission: Send + Sync {
 pub trait Report: Send + Sync {
     /// `statements` statements of `system` were stored (committed).
     fn statements(&self, system: &str, statements: u64);
+    /// A request of `system` to store statements was answered `status` (4xx or 5xx), `why`.
+    fn refused(&self, system: &str, status: u16, why: &str);
 }
 
 /// What the xAPI routes serve from.
@@ -209,6 +211,17 @@ pub(crate) async fn put_with(
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let (system, scope) = admit(state, headers)?;
+    let put = put_statement(state, (&system, &scope), headers, params, body).await;
+    noted(state, &system, put)
+}
+
+async fn put_statement(
+    state: &Xapi,
+    (system, scope): (&str, &str),
+    headers: &HeaderMap,
+    params: &Params,
+    body: Bytes,
+) -> Result<Response, Refusal> {
     if let Some(k) = params.keys().find(|k| k.as_str() != "statementId") {
         return Err(bad_request(format!(
             "PUT takes statementId only, not `{k}`"
@@ -231,7 +244,7 @@ pub(crate) async fn put_with(
         Some(_) => {}
         None => statement["id"] = Value::String(id.clone()),
     }
-    super::receive::receive(state, &system, &scope, statements, parts).await?;
+    super::receive::receive(state, system, scope, statements, parts).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
     versioned(&mut r);
     Ok(r)
@@ -244,16 +257,27 @@ pub(crate) async fn post_with(
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let (system, scope) = admit(state, headers)?;
-    if let Some(k) = params.keys().next() {
-        return Err(bad_request(format!(
-            "POST takes no parameters (`{k}`); PUT takes statementId"
-        )));
-    }
-    let (statements, parts) = super::receive::body(headers, &body)?;
-    let ids = super::receive::receive(state, &system, &scope, statements, parts).await?;
+    let post = async {
+        if let Some(k) = params.keys().next() {
+            return Err(bad_request(format!(
+                "POST takes no parameters (`{k}`); PUT takes statementId"
+            )));
+        }
+        let (statements, parts) = super::receive::body(headers, &body)?;
+        super::receive::receive(state, &system, &scope, statements, parts).await
+    };
+    let ids = noted(state, &system, post.await)?;
     let mut r = axum::Json(ids).into_response();
     versioned(&mut r);
     Ok(r)
+}
+
+/// Tells the report of a refused request of partner `system` (its last error in sync health).
+fn noted<T>(state: &Xapi, system: &str, result: Result<T, Refusal>) -> Result<T, Refusal> {
+    if let Err(Refusal(status, why)) = &result {
+        state.report.refused(system, status.as_u16(), why);
+    }
+    result
 }
 
 /// The alternate request syntax (Part Three §1.3): `POST ?method=…` with a form body holding

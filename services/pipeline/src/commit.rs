@@ -92,15 +92,6 @@ impl Pipeline {
         self.scopes.get(name).map(String::as_str)
     }
 
-    /// The xAPI statement `id` of `system`, as stored.
-    pub async fn statement(
-        &self,
-        system: &str,
-        id: &str,
-    ) -> Result<Option<trainhub_store::xapi::StoredStatement>, trainhub_store::Error> {
-        self.store.xapi_statement(system, id).await
-    }
-
     /// Up to `limit` `dossier.changed` events to publish, held for this relay until it
     /// completes the claim with what the broker confirmed.
     pub async fn claim_events(

@@ -6,6 +6,8 @@
 //! - [`convert`]: wire records to canonical records (validation);
 //! - [`sink`]: the [`RecordSink`] trait every connector hands its envelopes to, and the
 //!   pipeline's implementation of it;
+//! - [`statements`]: the xAPI statements kept beside their records, for the Statements
+//!   resource;
 //! - [`native`]: the [`NativeDecoder`] trait through which `SubmitNative` and replay read
 //!   partners' own formats (implemented by the connectors, wired by the binary);
 //! - [`replay`]: dead-letter replay, with the history of each letter's attempts;
@@ -29,6 +31,7 @@ pub mod projector;
 pub mod queries;
 pub mod replay;
 pub mod sink;
+pub mod statements;
 pub mod wire;
 
 pub use commit::{CommitObserver, Inbound, Outcome, Pipeline, PreparedBatch};
@@ -37,3 +40,4 @@ pub use queries::{Queries, QueryError};
 pub use sink::{Envelopes, ErrorKind, RecordSink, SinkError, Verdict};
 pub use trainhub_store::outbox::OutboxRow;
 pub use trainhub_store::xapi::{NewAttachment, NewStatement, StatementQuery, StoredStatement};
+pub use trainhub_store::Error as StoreError;

@@ -122,4 +122,13 @@ impl trainhub_connectors::xapi::resource::Report for Registry {
     fn statements(&self, system: &str, statements: u64) {
         self.xapi(system).statements(statements);
     }
+
+    fn refused(&self, system: &str, status: u16, why: &str) {
+        let source = self.xapi(system);
+        match status {
+            503 => source.trouble("store", "STORE_UNAVAILABLE", why, None),
+            409 => source.refused("receive", "STATEMENT_CONFLICT", why),
+            _ => source.refused("validate", "INVALID_STATEMENT", why),
+        }
+    }
 }

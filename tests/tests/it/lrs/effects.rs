@@ -235,6 +235,39 @@ async fn the_xapi_source_counts_statements_and_records_and_ends_the_silence() {
     assert!(!source.last_success.is_empty());
     assert!(source.silence_seconds >= 0.0, "lag is reported");
 
+    // A refused request is the source's last error; the source keeps running.
+    let mut bad = statement(
+        &new_id(),
+        "u1",
+        "completed",
+        "https://mooc.example.cn/c1",
+        45,
+    );
+    bad["actor"] = json!({"mbox": "should.fail.com"});
+    let body = serde_json::to_vec(&bad).unwrap();
+    let answer = super::raw(
+        hub.http_addr,
+        "POST",
+        "/xapi/statements",
+        &headers,
+        "application/json",
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    let source = health
+        .get_connector(as_ops(format!("xapi/{ONLINE}")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(source.state, "running");
+    let error = source.last_error.expect("the refusal is noted");
+    assert_eq!(
+        (error.stage.as_str(), error.reason.as_str()),
+        ("validate", "INVALID_STATEMENT")
+    );
+    assert!(error.message.contains("actor.mbox"), "{}", error.message);
+
     let metrics = crate::lrs::raw(hub.http_addr, "GET", "/metrics", &[], "text/plain", b"")
         .await
         .text();
