@@ -1,9 +1,10 @@
 // Opens the sync-health dashboard in headless Chromium while records flow and checks what an
 // operator must see: connector rows, counters that grow, a dead letter's reason.
-// Usage: node dashboard.mjs URL CONNECTOR REASON SCREENSHOT
+// Usage: node dashboard.mjs URL CONNECTOR REASON SCREENSHOT [XAPI_CONNECTOR STATEMENTS]
+// (with the last two: that xAPI source's row shows that many statements)
 import { chromium } from "playwright-core";
 
-const [url, connector, reason, screenshot] = process.argv.slice(2);
+const [url, connector, reason, screenshot, xapiConnector, statements] = process.argv.slice(2);
 const fail = (message) => {
   console.error(`FAIL: ${message}`);
   process.exitCode = 1;
@@ -35,6 +36,12 @@ try {
   await dead.waitFor({ timeout: 15000 });
   const newest = await page.locator("#newest tbody").innerText();
   if (!newest.includes(reason)) fail(`newest dead letters lack ${reason}`);
+  if (xapiConnector) {
+    const xapiRow = page.locator(`#connectors tr[data-connector="${xapiConnector}"]`);
+    await xapiRow.waitFor({ timeout: 15000 });
+    const shown = (await xapiRow.locator("td.statements").innerText()).trim();
+    if (shown !== statements) fail(`${xapiConnector} shows ${shown} statements, not ${statements}`);
+  }
   const rows = await page.locator("#connectors tbody tr").count();
   await page.screenshot({ path: screenshot, fullPage: true });
   if (errors.length) fail(`page errors: ${errors.join("; ")}`);

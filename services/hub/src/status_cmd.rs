@@ -48,7 +48,8 @@ fn json(c: &pb::ConnectorStatus) -> serde_json::Value {
             "stage": e.stage, "reason": e.reason, "message": e.message, "at": e.at })),
         "last_success": c.last_success,
         "counters": { "received": n.received, "accepted": n.accepted, "duplicate": n.duplicate,
-            "superseded": n.superseded, "parked": n.parked, "rejected": n.rejected, "sent": n.sent },
+            "superseded": n.superseded, "parked": n.parked, "rejected": n.rejected, "sent": n.sent,
+            "statements": n.statements },
         "last_minute": c.last_minute,
         "queue_depth": (c.queue_depth >= 0).then_some(c.queue_depth),
         "oldest_unacked_seconds": c.oldest_unacked_seconds,
@@ -88,7 +89,10 @@ pub fn table(connectors: &[pb::ConnectorStatus], colour: bool) -> String {
     );
     for c in connectors {
         let n = c.counters.unwrap_or_default();
-        let lag = if c.queue_depth >= 0 {
+        let lag = if c.kind == "xapi" {
+            // An xAPI source: its statements (the records they made are `received`).
+            format!("{} statements", n.statements)
+        } else if c.queue_depth >= 0 {
             format!("queue {}", c.queue_depth)
         } else if c.silence_seconds >= 0.0 {
             format!("silent {:.0}s", c.silence_seconds)

@@ -262,6 +262,30 @@ async fn dashboard_in_a_browser() {
         r.source.as_mut().unwrap().system = system.clone();
     }
     hub.submit(bad).await;
+    // A learning platform's statements: its xAPI source shows them (the hub is open, so any
+    // name is a partner: the statements are filed under it).
+    let statements: Vec<serde_json::Value> = (0..7)
+        .map(|i| {
+            serde_json::json!({
+                "actor": {"mbox": format!("mailto:learner{i}@mooc.example.cn")},
+                "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+                "object": {"id": "https://mooc.example.cn/courses/c1"}
+            })
+        })
+        .collect();
+    let posted = crate::lrs::raw(
+        hub.http_addr,
+        "POST",
+        "/xapi/statements",
+        &[
+            ("Authorization", "Basic bW9vYzpvcGVu"),
+            ("X-Experience-API-Version", "1.0.3"),
+        ],
+        "application/json",
+        &serde_json::to_vec(&statements).unwrap(),
+    )
+    .await;
+    assert_eq!(posted.status, 200, "{}", posted.text());
     // Records keep flowing while the browser looks.
     let addr = hub.grpc_addr;
     let flow = tokio::spawn(async move {
@@ -289,6 +313,7 @@ async fn dashboard_in_a_browser() {
         .arg(format!("grpc/{system}"))
         .arg("INVALID_NATIONAL_ID")
         .arg(&shot)
+        .args(["xapi/mooc", "7"])
         .output()
         .await
         .expect("node runs");

@@ -129,6 +129,24 @@ async fn a_2xx_statement_is_stored_with_its_effect_and_nothing_is_dead_lettered(
     lrs.hub.stop().await;
 }
 
+/// POSTs `body` to the hub's statements with `headers`.
+async fn post(
+    addr: std::net::SocketAddr,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> super::Answer {
+    let bytes = serde_json::to_vec(body).unwrap();
+    super::raw(
+        addr,
+        "POST",
+        "/xapi/statements",
+        headers,
+        "application/json",
+        &bytes,
+    )
+    .await
+}
+
 const OPS_TOKEN: &str = "0badc0de00112233445566778899aabbccddeeff00112233445566778899aabb";
 
 /// A sync-health request with the ops reader's token.
@@ -198,16 +216,7 @@ async fn the_xapi_source_counts_statements_and_records_and_ends_the_silence() {
                 45
             ),
         ]);
-        let body = serde_json::to_vec(&pair).unwrap();
-        let answer = super::raw(
-            hub.http_addr,
-            "POST",
-            "/xapi/statements",
-            &headers,
-            "application/json",
-            &body,
-        )
-        .await;
+        let answer = post(hub.http_addr, &headers, &pair).await;
         assert_eq!(answer.status, 200, "{}", answer.text());
         tokio::time::sleep(Duration::from_millis(500)).await;
         let p = health
@@ -244,16 +253,7 @@ async fn the_xapi_source_counts_statements_and_records_and_ends_the_silence() {
         45,
     );
     bad["actor"] = json!({"mbox": "should.fail.com"});
-    let body = serde_json::to_vec(&bad).unwrap();
-    let answer = super::raw(
-        hub.http_addr,
-        "POST",
-        "/xapi/statements",
-        &headers,
-        "application/json",
-        &body,
-    )
-    .await;
+    let answer = post(hub.http_addr, &headers, &bad).await;
     assert_eq!(answer.status, 400);
     let source = health
         .get_connector(as_ops(format!("xapi/{ONLINE}")))

@@ -71,6 +71,13 @@ async fn seed(lrs: &Lrs) -> Vec<String> {
     made
 }
 
+/// A statement voiding statement `target`, by the platform's administrator.
+fn voiding_of(target: &str) -> Value {
+    json!({"actor": {"mbox": "mailto:admin@mooc.example.cn"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": target}})
+}
+
 fn set(ids: &[&String]) -> BTreeSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
@@ -283,9 +290,8 @@ async fn voiding_headers_head_alternate_syntax_and_about() {
     // Voiding: gone from statementId and from lists, found by voidedStatementId; the voiding
     // statement itself is listed, also under the voided statement's agent.
     let voiding_id = new_id();
-    let voiding = json!({"id": voiding_id, "actor": {"mbox": "mailto:admin@mooc.example.cn"},
-        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
-        "object": {"objectType": "StatementRef", "id": s[0]}});
+    let mut voiding = voiding_of(&s[0]);
+    voiding["id"] = json!(voiding_id);
     assert_eq!(lrs.post(&voiding).await.status, 200);
     assert_eq!(lrs.get(&format!("?statementId={}", s[0])).await.status, 404);
     let back = lrs.get(&format!("?voidedStatementId={}", s[0])).await;
@@ -299,9 +305,7 @@ async fn voiding_headers_head_alternate_syntax_and_about() {
     );
     let u1 = ids(&lrs.get(&format!("?agent={}", agent("u1"))).await);
     assert!(!u1.contains(&s[0]) && u1.contains(&voiding_id), "{u1:?}");
-    let again = json!({"actor": {"mbox": "mailto:admin@mooc.example.cn"},
-        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
-        "object": {"objectType": "StatementRef", "id": voiding_id}});
+    let again = voiding_of(&voiding_id);
     assert_eq!(
         lrs.post(&again).await.status,
         400,
@@ -479,9 +483,7 @@ async fn statements_of_an_earlier_release_are_indexed_at_start() {
         return;
     };
     let s = seed(&lrs).await;
-    let voiding = json!({"actor": {"mbox": "mailto:admin@mooc.example.cn"},
-        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
-        "object": {"objectType": "StatementRef", "id": s[0]}});
+    let voiding = voiding_of(&s[0]);
     assert_eq!(lrs.post(&voiding).await.status, 200);
     // As the previous layout left them: no stored time, no keys, nothing marked voided.
     for sql in [
