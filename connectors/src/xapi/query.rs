@@ -194,15 +194,23 @@ async fn answer(
             .into_response()
     };
     versioned(&mut response);
-    let h = response.headers_mut();
-    let consistent = consistent_through(state);
-    h.insert(
-        "x-experience-api-consistent-through",
-        value(&rfc3339(consistent)),
-    );
+    let consistent = consistent(state, &mut response);
     let modified = if last_ms > 0 { last_ms } else { consistent };
-    h.insert(header::LAST_MODIFIED, value(&http_date(modified)));
+    response
+        .headers_mut()
+        .insert(header::LAST_MODIFIED, value(&http_date(modified)));
     Ok(response)
+}
+
+/// Adds `X-Experience-API-Consistent-Through` to an answer of the Statements resource;
+/// returns that time (ms).
+pub(crate) fn consistent(state: &Xapi, response: &mut Response) -> i64 {
+    let through = consistent_through(state);
+    response.headers_mut().insert(
+        "x-experience-api-consistent-through",
+        value(&rfc3339(through)),
+    );
+    through
 }
 
 fn value(text: &str) -> HeaderValue {

@@ -247,6 +247,7 @@ async fn put_statement(
     super::receive::receive(state, system, scope, statements, parts).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
     versioned(&mut r);
+    super::query::consistent(state, &mut r);
     Ok(r)
 }
 
@@ -269,6 +270,7 @@ pub(crate) async fn post_with(
     let ids = noted(state, &system, post.await)?;
     let mut r = axum::Json(ids).into_response();
     versioned(&mut r);
+    super::query::consistent(state, &mut r);
     Ok(r)
 }
 

@@ -248,7 +248,11 @@ async fn voiding_headers_head_alternate_syntax_and_about() {
     let mut own = statement(&id, "u3", "experienced", C1, 5);
     own["stored"] = json!("2000-01-01T00:00:00Z");
     own["authority"] = json!({"mbox": "mailto:someone@else.cn"});
-    assert_eq!(lrs.post(&own).await.status, 200);
+    let posted = lrs.post(&own).await;
+    assert_eq!(posted.status, 200);
+    assert!(posted
+        .header("X-Experience-API-Consistent-Through")
+        .is_some());
     let got = lrs.get(&format!("?statementId={id}")).await;
     assert_eq!(got.status, 200);
     let body = got.json();
