@@ -187,6 +187,19 @@ fn generate_classes(
         .collect()
 }
 
+/// The cadre-management authority of a synthetic person: the province's organisation
+/// department for bureau rank, otherwise one of two cities' by turns.
+pub fn authority(rank: &str, n: usize) -> &'static str {
+    match (rank, n % 2) {
+        ("bureau", _) => AUTHORITIES[0],
+        (_, 0) => AUTHORITIES[1],
+        _ => AUTHORITIES[2],
+    }
+}
+
+/// The authorities of the synthetic population: a province and two of its cities.
+pub const AUTHORITIES: [&str; 3] = ["js-prov", "js-nanjing", "js-suzhou"];
+
 fn person_records(
     rng: &mut StdRng,
     out: &mut Vec<pb::Record>,
@@ -234,6 +247,7 @@ fn person_records(
             } else {
                 String::new()
             },
+            authority: authority(rank, n).into(),
         }),
     ));
     if n.is_multiple_of(7) {

@@ -68,6 +68,9 @@ pub struct Principal {
     pub roles: BTreeSet<Role>,
     /// For a partner: most records a second it may submit (none: no limit).
     pub records_per_second: Option<u32>,
+    /// For a reader scoped to cadre-management authorities: the ones whose persons it may
+    /// read (none: every person).
+    pub authorities: Option<BTreeSet<String>>,
 }
 
 /// The caller of a request: a principal, or nobody in particular when the hub is open.
@@ -99,6 +102,36 @@ impl Caller {
     /// The caller's name for the audit trail: the principal's, or `open`.
     pub fn name(&self) -> &str {
         self.0.as_ref().map_or("open", |p| p.name.as_str())
+    }
+
+    /// The authorities whose persons the caller may read: `None` for every person.
+    pub fn authorities(&self) -> Option<&BTreeSet<String>> {
+        self.0.as_ref()?.authorities.as_ref()
+    }
+
+    /// How the audit trail names the caller: its name, and its scope when it has one
+    /// (`county-reader[320102]`).
+    pub fn audit_name(&self) -> String {
+        match self.authorities() {
+            Some(scope) => {
+                let list: Vec<&str> = scope.iter().map(String::as_str).collect();
+                format!("{}[{}]", self.name(), list.join(","))
+            }
+            None => self.name().to_owned(),
+        }
+    }
+
+    /// Refuses with `PERMISSION_DENIED` a person of an authority outside the caller's scope.
+    /// The same answer whether or not the person exists.
+    pub fn may_read(&self, authority: Option<&str>) -> Result<(), Status> {
+        match (self.authorities(), authority) {
+            (None, _) => Ok(()),
+            (Some(scope), Some(a)) if scope.contains(a) => Ok(()),
+            (Some(_), _) => Err(Status::permission_denied(format!(
+                "`{}` may read persons of its cadre-management authorities only",
+                self.name()
+            ))),
+        }
     }
 
     /// The caller's record rate limit, with its name: `None` when open or unlimited.
@@ -321,6 +354,7 @@ mod tests {
                     system: Some("hr-prov".into()),
                     roles: [Role::Ingest].into(),
                     records_per_second: None,
+                    authorities: None,
                 },
             ),
             (
@@ -330,6 +364,7 @@ mod tests {
                     system: None,
                     roles: [Role::DossierRead].into(),
                     records_per_second: None,
+                    authorities: None,
                 },
             ),
         ])
@@ -378,6 +413,7 @@ mod tests {
             system: None,
             roles: BTreeSet::new(),
             records_per_second: None,
+            authorities: None,
         };
         let e = Principals::new(vec![("abc".into(), p.clone())]).unwrap_err();
         assert!(e.contains("`x`") && e.contains("token_sha256"), "{e}");

@@ -28,7 +28,7 @@ fn purpose(stated: &str) -> Result<String, Status> {
 
 /// The audit row of a dossier returned to `caller`.
 fn audited(caller: &Caller, method: &str, purpose: &str, d: &pb::Dossier) -> AuditEntry {
-    trainhub_pipeline::audit::dossier_read(caller.name(), method, purpose, d)
+    trainhub_pipeline::audit::dossier_read(&caller.audit_name(), method, purpose, d)
 }
 
 /// Writes the audit rows; the data is not returned unless they are stored.
@@ -53,12 +53,42 @@ impl Dossiers {
         caller.require(Role::DossierRead)?;
         let purpose = purpose(stated)?;
         let as_of = date_opt("as_of", as_of).map_err(ApiError::from)?;
-        let dossier = self
-            .queries
-            .dossier(national_id, person_key, as_of)
-            .await
-            .map_err(ApiError::from)?;
+        let found = self.queries.dossier(national_id, person_key, as_of).await;
+        let dossier = self.scoped(caller, found)?;
         Ok((purpose, dossier))
+    }
+
+    /// A dossier for `caller`: one of a person outside its authorities is refused the same
+    /// way as one of nobody (`PERMISSION_DENIED`, saying nothing of whether the person exists).
+    fn scoped(
+        &self,
+        caller: &Caller,
+        found: Result<d::Dossier, trainhub_pipeline::QueryError>,
+    ) -> Result<d::Dossier, Status> {
+        if caller.authorities().is_some() {
+            match &found {
+                Ok(d) => caller.may_read(Some(&d.authority))?,
+                Err(trainhub_pipeline::QueryError::NotFound(_)) => caller.may_read(None)?,
+                Err(_) => {}
+            }
+        }
+        Ok(found.map_err(ApiError::from)?)
+    }
+
+    /// Refuses a dispatch plan naming a person outside a scoped caller's authorities (or not
+    /// by national ID, which a scoped caller must use).
+    async fn plan_in_scope(&self, caller: &Caller, plan: &pb::DispatchPlan) -> Result<(), Status> {
+        if caller.authorities().is_none() {
+            return Ok(());
+        }
+        for person in &plan.persons {
+            let found = self.queries.dossier(&person.national_id, "", None).await;
+            match found {
+                Ok(d) => caller.may_read(Some(&d.authority))?,
+                Err(_) => caller.may_read(None)?,
+            }
+        }
+        Ok(())
     }
 
     /// A service reading through `pipeline`'s store and rules.
@@ -108,7 +138,9 @@ impl DossierService for Dossiers {
         caller.require(Role::DossierRead)?;
         let req = request.into_inner();
         let purpose = purpose(&req.purpose)?;
-        let filter = Filter::parse(req.filter.as_ref()).map_err(ApiError::from)?;
+        let filter = Filter::parse(req.filter.as_ref())
+            .map_err(ApiError::from)?
+            .within(caller.authorities());
         let as_of = date_opt("as_of", &req.as_of)
             .map_err(ApiError::from)?
             .unwrap_or_else(today);
@@ -175,7 +207,9 @@ impl DossierService for Dossiers {
         let req = request.into_inner();
         let purpose = purpose(&req.purpose)?;
         let group_by = GroupBy::parse(&req.group_by).map_err(ApiError::from)?;
-        let filter = Filter::parse(req.filter.as_ref()).map_err(ApiError::from)?;
+        let filter = Filter::parse(req.filter.as_ref())
+            .map_err(ApiError::from)?
+            .within(caller.authorities());
         let as_of = date_opt("as_of", &req.as_of)
             .map_err(ApiError::from)?
             .unwrap_or_else(today);
@@ -185,7 +219,7 @@ impl DossierService for Dossiers {
             .await
             .map_err(ApiError::from)?;
         let entry = trainhub_pipeline::audit::coverage_read(
-            caller.name(),
+            &caller.audit_name(),
             &purpose,
             &req.group_by,
             as_of,
@@ -206,10 +240,13 @@ impl DossierService for Dossiers {
         &self,
         request: Request<pb::DispatchPlan>,
     ) -> Result<Response<pb::DispatchCheck>, Status> {
-        Caller::of(&request).require(Role::DossierRead)?;
+        let caller = Caller::of(&request);
+        caller.require(Role::DossierRead)?;
+        let plan = request.into_inner();
+        self.plan_in_scope(&caller, &plan).await?;
         Ok(Response::new(
             self.queries
-                .check_dispatch(&request.into_inner())
+                .check_dispatch(&plan)
                 .await
                 .map_err(ApiError::from)?,
         ))
@@ -232,7 +269,7 @@ impl DossierService for Dossiers {
             .await?;
         let lines = dispatch::appointment_lines(&dossier);
         let entry = AuditEntry {
-            principal: caller.name().to_owned(),
+            principal: caller.audit_name(),
             method: "GetAppointmentLines".into(),
             person_key: dossier.person_key.to_string(),
             purpose,

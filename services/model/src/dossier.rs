@@ -66,6 +66,8 @@ pub struct Dossier {
     pub category: Option<Category>,
     pub status: PersonStatus,
     pub region_code: String,
+    /// The cadre-management authority that manages the person; empty when none is recorded.
+    pub authority: String,
     pub light: Light,
     pub required_hours: f64,
     pub credited_hours: f64,
@@ -130,7 +132,8 @@ fn merged_person(records: &[&StoredRecord]) -> Option<Person> {
             region_code,
             position,
             hired_on,
-            status_since
+            status_since,
+            authority
         );
     }
     Some(merged)
@@ -232,6 +235,7 @@ pub fn compute(
         category: person.category,
         status: person.status,
         region_code: person.region_code.clone().unwrap_or_default(),
+        authority: person.authority.clone().unwrap_or_default(),
         light,
         required_hours,
         credited_hours: round2(credited_hours),

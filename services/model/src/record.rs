@@ -132,6 +132,9 @@ pub struct Person {
     pub status: PersonStatus,
     pub hired_on: Option<NaiveDate>,
     pub status_since: Option<NaiveDate>,
+    /// The cadre-management authority that manages the person (a code), if recorded.
+    #[serde(default)]
+    pub authority: Option<String>,
 }
 
 /// `person_event` body.

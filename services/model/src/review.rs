@@ -442,6 +442,7 @@ mod tests {
             status: PersonStatus::Active,
             hired_on: None,
             status_since: None,
+            authority: None,
         })
     }
 

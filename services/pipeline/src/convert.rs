@@ -152,6 +152,7 @@ fn person(p: &pb::Person, keyer: &PersonKeyer) -> Result<m::Person, Rejection> {
     let category = Category::parse_opt("person.category", &p.category);
     let hired_on = date_opt("person.hired_on", &p.hired_on);
     let status_since = date_opt("person.status_since", &p.status_since);
+    let authority = authority_code("person.authority", &p.authority);
     all(&[
         national_id.as_ref().err(),
         name.as_ref().err(),
@@ -164,6 +165,7 @@ fn person(p: &pb::Person, keyer: &PersonKeyer) -> Result<m::Person, Rejection> {
         status.as_ref().err(),
         hired_on.as_ref().err(),
         status_since.as_ref().err(),
+        authority.as_ref().err(),
     ])?;
     let national_id = national_id?;
     Ok(m::Person {
@@ -183,7 +185,29 @@ fn person(p: &pb::Person, keyer: &PersonKeyer) -> Result<m::Person, Rejection> {
         status: status?.unwrap_or(PersonStatus::Active),
         hired_on: hired_on?,
         status_since: status_since?,
+        authority: authority?,
     })
+}
+
+/// A cadre-management authority code: letters, digits, `-` and `_` (it is a part of the
+/// events' routing key), at most 64.
+fn authority_code(field: &str, text: &str) -> Result<Option<String>, Rejection> {
+    let Some(code) = text_opt(text) else {
+        return Ok(None);
+    };
+    let ok = code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(Some(code))
+    } else {
+        Err(Rejection::invalid(
+            trainhub_model::ReasonCode::UnknownCode,
+            field,
+            format!("`{field}` `{code}` is not an authority code (letters, digits, - and _, at most 64)"),
+        ))
+    }
 }
 
 fn enrollment(e: &pb::Enrollment, keyer: &PersonKeyer) -> Result<m::Enrollment, Rejection> {

@@ -237,9 +237,19 @@ pub struct Filter {
     category: Option<Category>,
     region_code: Option<String>,
     light: Option<Light>,
+    authority: Option<String>,
+    /// The authorities a scoped reader may see; `None` for all.
+    scope: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Filter {
+    /// This filter, narrowed to the persons of `scope` (a reader's authorities; `None` for
+    /// all).
+    pub fn within(mut self, scope: Option<&std::collections::BTreeSet<String>>) -> Filter {
+        self.scope = scope.cloned();
+        self
+    }
+
     /// Validates the wire filter.
     pub fn parse(f: Option<&pb::DossierFilter>) -> Result<Filter, Rejection> {
         let Some(f) = f else {
@@ -258,6 +268,8 @@ impl Filter {
             category: Category::parse_opt("filter.category", &f.category)?,
             region_code: trainhub_model::values::text_opt(&f.region_code),
             light,
+            authority: trainhub_model::values::text_opt(&f.authority),
+            scope: None,
         })
     }
 
@@ -275,6 +287,8 @@ impl Filter {
                 .light
                 .filter(|_| projection_day)
                 .map(|l| l.as_str().to_owned()),
+            authority: self.authority.clone(),
+            authorities: self.scope.as_ref().map(|s| s.iter().cloned().collect()),
         }
     }
 
@@ -288,6 +302,8 @@ impl Filter {
                 .region_code
                 .as_ref()
                 .is_none_or(|r| &d.region_code == r)
+            && self.authority.as_ref().is_none_or(|a| &d.authority == a)
+            && self.scope.as_ref().is_none_or(|s| s.contains(&d.authority))
     }
 }
 

@@ -70,6 +70,7 @@ pub fn dossier(d: &d::Dossier) -> pb::Dossier {
         person_key: d.person_key.to_string(),
         name: d.name.clone(),
         unit_code: d.unit_code.clone(),
+        authority: d.authority.clone(),
         rank: d.rank.map(|r| r.as_str().to_owned()).unwrap_or_default(),
         light: light(d.light) as i32,
         required_hours: d.required_hours,

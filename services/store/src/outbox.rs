@@ -24,6 +24,10 @@ pub struct DossierChanged {
     pub person_key: String,
     /// The person's unit; the routing key ends with it.
     pub unit_code: String,
+    /// The cadre-management authority that manages the person (empty when none is recorded);
+    /// the routing key names it before the unit.
+    #[serde(default)]
+    pub authority: String,
     /// `red`, `yellow`, `green` or `exempt`; empty when the dossier was removed.
     pub light: String,
     /// Hours credited in the window.
@@ -75,9 +79,9 @@ pub(crate) async fn announce(
     projected: &[Projected<'_>],
     now: &str,
 ) -> Result<usize> {
-    let mut previous: HashMap<String, (i64, String, String)> = HashMap::new();
+    let mut previous: HashMap<String, (i64, String, String, String)> = HashMap::new();
     let keys: Vec<&str> = projected.iter().map(|p| p.person_key).collect();
-    let sql = "SELECT person_key, seq, state_hash, unit_code FROM dossier_events \
+    let sql = "SELECT person_key, seq, state_hash, unit_code, authority FROM dossier_events \
                WHERE person_key IN ({in})";
     for row in fetch_in(backend, tx, sql, &keys).await? {
         previous.insert(
@@ -86,6 +90,7 @@ pub(crate) async fn announce(
                 row.try_get("seq")?,
                 row.try_get("state_hash")?,
                 row.try_get("unit_code")?,
+                row.try_get("authority")?,
             ),
         );
     }
@@ -94,7 +99,7 @@ pub(crate) async fn announce(
         let hash = digest(p);
         let before = previous.get(p.person_key);
         match (before, p.dossier) {
-            (Some((_, h, _)), _) if *h == hash => continue,
+            (Some((_, h, _, _)), _) if *h == hash => continue,
             // Never announced and already gone: nothing to tell.
             (None, None) => continue,
             _ => {}
@@ -104,6 +109,7 @@ pub(crate) async fn announce(
             Some((d, _)) => DossierChanged {
                 person_key: p.person_key.to_owned(),
                 unit_code: d.unit_code.clone(),
+                authority: d.authority.clone(),
                 light: d.light.as_str().to_owned(),
                 credited_hours: d.credited_hours,
                 required_hours: d.required_hours,
@@ -114,6 +120,7 @@ pub(crate) async fn announce(
             None => DossierChanged {
                 person_key: p.person_key.to_owned(),
                 unit_code: before.map(|b| b.2.clone()).unwrap_or_default(),
+                authority: before.map(|b| b.3.clone()).unwrap_or_default(),
                 light: String::new(),
                 credited_hours: 0.0,
                 required_hours: 0.0,
@@ -123,14 +130,16 @@ pub(crate) async fn announce(
             },
         };
         sqlx::query(
-            "INSERT INTO dossier_events (person_key, seq, state_hash, unit_code) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (person_key) DO UPDATE SET seq = excluded.seq, \
-             state_hash = excluded.state_hash, unit_code = excluded.unit_code",
+            "INSERT INTO dossier_events (person_key, seq, state_hash, unit_code, authority) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (person_key) DO UPDATE SET seq = excluded.seq, \
+             state_hash = excluded.state_hash, unit_code = excluded.unit_code, \
+             authority = excluded.authority",
         )
         .bind(p.person_key)
         .bind(sequence)
         .bind(&hash)
         .bind(&event.unit_code)
+        .bind(&event.authority)
         .execute(&mut **tx)
         .await?;
         sqlx::query(
@@ -139,7 +148,7 @@ pub(crate) async fn announce(
         )
         .bind(p.person_key)
         .bind(sequence)
-        .bind(routing_key(&event.unit_code))
+        .bind(routing_key(&event.authority, &event.unit_code))
         .bind(serde_json::to_string(&event).expect("events serialise"))
         .bind(now)
         .execute(&mut **tx)
@@ -149,15 +158,18 @@ pub(crate) async fn announce(
     Ok(written)
 }
 
-/// `dossier.changed.<unit_code>`; a unit code is a dotted-free code, and an empty one (a
-/// person without unit) routes as `_`.
-pub fn routing_key(unit_code: &str) -> String {
-    let unit = if unit_code.is_empty() {
-        "_".to_owned()
-    } else {
-        unit_code.replace(['.', '#', '*'], "_")
+/// `dossier.changed.<authority>.<unit_code>`: a department binds `dossier.changed.<its
+/// authority>.#`. Each part is made dot-free, and an empty one (no authority recorded, no
+/// unit) routes as `_`.
+pub fn routing_key(authority: &str, unit_code: &str) -> String {
+    let part = |text: &str| {
+        if text.is_empty() {
+            "_".to_owned()
+        } else {
+            text.replace(['.', '#', '*'], "_")
+        }
     };
-    format!("dossier.changed.{unit}")
+    format!("dossier.changed.{}.{}", part(authority), part(unit_code))
 }
 
 /// One outbox row to publish.

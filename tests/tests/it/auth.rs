@@ -47,12 +47,14 @@ async fn secured_hub() -> Option<TestHub> {
                     token_sha256: Some(Digests::One(token_digest(READER_TOKEN))),
                     token_file: None,
                     roles: vec!["dossier:read".into()],
+                    authorities: Vec::new(),
                 },
                 ReaderConfig {
                     name: "identity-desk".into(),
                     token_sha256: Some(Digests::One(token_digest(REVIEWER_TOKEN))),
                     token_file: None,
                     roles: vec!["review:write".into()],
+                    authorities: Vec::new(),
                 },
                 ReaderConfig {
                     name: "ops".into(),
@@ -62,6 +64,7 @@ async fn secured_hub() -> Option<TestHub> {
                     ])),
                     token_file: None,
                     roles: vec!["health:read".into()],
+                    authorities: Vec::new(),
                 },
             ];
         })

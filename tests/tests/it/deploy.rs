@@ -139,6 +139,7 @@ async fn beyond_loopback_only_with_principals_and_tls_or_a_private_network() {
         token_sha256: None,
         token_file: Some(token_file),
         roles: vec!["health:read".into()],
+        authorities: Vec::new(),
     }];
     config.server.allow_plaintext_network = false;
     let plain = refusal(&config).await;

@@ -80,6 +80,7 @@ pub fn person(national_id: &str, name: &str, rank: &str) -> Body {
         status: "active".into(),
         hired_on: "2000-07-01".into(),
         status_since: String::new(),
+        authority: String::new(),
     })
 }
 

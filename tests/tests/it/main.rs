@@ -5,6 +5,7 @@ mod amqp;
 mod amqp_refused;
 mod at_rest;
 mod auth;
+mod authority;
 mod bad_input;
 mod cli;
 mod cluster;

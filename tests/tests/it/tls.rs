@@ -204,6 +204,7 @@ async fn the_ops_port_speaks_https_with_the_hub_certificate() {
             token_sha256: Some(Digests::One(token_digest(OPS_TOKEN))),
             token_file: None,
             roles: vec!["health:read".into()],
+            authorities: Vec::new(),
         }];
     })
     .await;

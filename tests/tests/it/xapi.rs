@@ -29,6 +29,7 @@ pub(crate) async fn xapi_hub(test_store: TestStore) -> TestHub {
             token_sha256: Some(Digests::One(token_digest(READER_TOKEN))),
             token_file: None,
             roles: vec!["dossier:read".into()],
+            authorities: Vec::new(),
         }];
     })
     .await

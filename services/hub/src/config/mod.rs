@@ -10,7 +10,7 @@ pub use trainhub_connectors::registry::ConnectorConfig;
 
 mod expand;
 mod principals;
-pub use principals::{Digests, PartnerConfig, ReaderConfig};
+pub use principals::{AuthorityConfig, Digests, PartnerConfig, ReaderConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -40,6 +40,10 @@ pub struct Config {
     /// `[[readers]]`: systems and people that read dossiers, coverage or sync health.
     #[serde(default)]
     pub readers: Vec<ReaderConfig>,
+    /// `[[authorities]]`: the tree of cadre-management authorities, so that a reader scoped to
+    /// one also reads the persons of those below it.
+    #[serde(default)]
+    pub authorities: Vec<AuthorityConfig>,
     /// Sizes, deadlines and concurrency per call.
     #[serde(default)]
     pub limits: LimitsConfig,

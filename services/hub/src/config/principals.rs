@@ -79,9 +79,40 @@ pub struct ReaderConfig {
     pub token_file: Option<PathBuf>,
     /// `dossier:read`, `coverage:read`, `review:write`, `health:read`, `dlq:replay`.
     pub roles: Vec<String>,
+    /// Cadre-management authority codes (干部管理权限): the reader sees the persons of these
+    /// only. Empty (the default): every person.
+    #[serde(default)]
+    pub authorities: Vec<String>,
+}
+
+/// One `[[authorities]]` entry: a cadre-management authority and the one above it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityConfig {
+    /// Its code, as persons' `authority` carries it.
+    pub code: String,
+    /// The code of the authority above it, if any.
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 impl Config {
+    /// `codes` and every authority below them in `[[authorities]]`.
+    fn with_those_below(&self, codes: &[String]) -> std::collections::BTreeSet<String> {
+        let mut scope: std::collections::BTreeSet<String> = codes.iter().cloned().collect();
+        let mut grown = true;
+        while grown {
+            grown = false;
+            for a in &self.authorities {
+                let below = a.parent.as_ref().is_some_and(|p| scope.contains(p));
+                if below && scope.insert(a.code.clone()) {
+                    grown = true;
+                }
+            }
+        }
+        scope
+    }
+
     /// The principals configured: partners with a token and every reader, token files read.
     /// Unknown roles, malformed digests and unreadable token files are errors naming the
     /// principal.
@@ -116,6 +147,7 @@ impl Config {
                 system: Some(p.system.clone()),
                 roles: roles(&p.name, &p.roles)?,
                 records_per_second: p.records_per_second,
+                authorities: None,
             };
             for digest in digests(
                 &p.name,
@@ -141,6 +173,8 @@ impl Config {
                 system: None,
                 roles: roles(&r.name, &r.roles)?,
                 records_per_second: None,
+                authorities: (!r.authorities.is_empty())
+                    .then(|| self.with_those_below(&r.authorities)),
             };
             if r.token_sha256.is_none() && r.token_file.is_none() {
                 anyhow::bail!("reader `{}`: give `token_sha256` or `token_file`", r.name);
@@ -237,6 +271,48 @@ mod tests {
         let half = "[server]\ntls_cert_file = \"a.pem\"\n";
         let err = format!("{:#}", load_text(half).unwrap_err());
         assert!(err.contains("tls_key_file"), "{err}");
+    }
+
+    #[test]
+    fn a_reader_of_an_authority_reads_those_below_it() {
+        let token = "p".repeat(40);
+        let c = load_text(&format!(
+            r#"
+            [[authorities]]
+            code = "js-nanjing"
+            parent = "js-prov"
+
+            [[authorities]]
+            code = "js-nanjing-xuanwu"
+            parent = "js-nanjing"
+
+            [[authorities]]
+            code = "js-suzhou"
+            parent = "js-prov"
+
+            [[readers]]
+            name = "nanjing"
+            token_sha256 = "{}"
+            roles = ["dossier:read"]
+            authorities = ["js-nanjing"]
+            "#,
+            trainhub_api::auth::token_digest(&token)
+        ))
+        .unwrap();
+        let principals = c.principals().unwrap();
+        let caller = principals
+            .authenticate(Some(&format!("Bearer {token}")))
+            .unwrap();
+        let scope: Vec<&str> = caller
+            .authorities()
+            .unwrap()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(scope, ["js-nanjing", "js-nanjing-xuanwu"]);
+        assert!(caller.may_read(Some("js-nanjing-xuanwu")).is_ok());
+        assert!(caller.may_read(Some("js-suzhou")).is_err());
+        assert!(caller.may_read(Some("js-prov")).is_err());
     }
 
     #[test]

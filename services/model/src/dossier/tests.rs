@@ -46,6 +46,7 @@ impl World {
             status: PersonStatus::Active,
             hired_on: Some(d(hired)),
             status_since: None,
+            authority: None,
         };
         World {
             records: vec![stored("p", Body::Person(person))],

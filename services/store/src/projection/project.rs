@@ -295,19 +295,20 @@ async fn write_state(
     rows: &[(&Dossier, &str, &str)],
     now: &str,
 ) -> Result<()> {
-    const COLS: usize = 16;
+    const COLS: usize = 17;
     for chunk in rows.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO dossier_state (person_key, as_of, name, unit_code, rank, category, \
              region_code, in_scope, light, required_hours, credited_hours, participated, \
-             results_total, results_passed, facts, updated_at) VALUES {} \
+             results_total, results_passed, facts, updated_at, authority) VALUES {} \
              ON CONFLICT (person_key) DO UPDATE SET as_of = excluded.as_of, name = excluded.name, \
              unit_code = excluded.unit_code, rank = excluded.rank, category = excluded.category, \
              region_code = excluded.region_code, in_scope = excluded.in_scope, \
              light = excluded.light, required_hours = excluded.required_hours, \
              credited_hours = excluded.credited_hours, participated = excluded.participated, \
              results_total = excluded.results_total, results_passed = excluded.results_passed, \
-             facts = excluded.facts, updated_at = excluded.updated_at",
+             facts = excluded.facts, updated_at = excluded.updated_at, \
+             authority = excluded.authority",
             tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -328,7 +329,8 @@ async fn write_state(
                 .bind(i64::from(d.results_in_window))
                 .bind(i64::from(d.results_passed))
                 .bind(facts)
-                .bind(now);
+                .bind(now)
+                .bind(d.authority.as_str());
         }
         q.execute(&mut **tx).await?;
     }

@@ -171,6 +171,10 @@ pub struct StateFilter {
     pub region_code: Option<String>,
     /// Light at the projection day (`RED`, …).
     pub light: Option<String>,
+    /// Exact authority code.
+    pub authority: Option<String>,
+    /// Only these authorities (a reader's scope); `None` for all.
+    pub authorities: Option<Vec<String>>,
 }
 
 impl StateFilter {
@@ -184,10 +188,22 @@ impl StateFilter {
             ("category", &self.category),
             ("region_code", &self.region_code),
             ("light", &self.light),
+            ("authority", &self.authority),
         ] {
             if let Some(v) = value {
                 sql.push_str(&format!(" AND {col} = ${}", first + binds.len()));
                 binds.push(v.clone());
+            }
+        }
+        if let Some(scope) = &self.authorities {
+            if scope.is_empty() {
+                sql.push_str(" AND 1 = 0");
+            } else {
+                let list: Vec<String> = (0..scope.len())
+                    .map(|i| format!("${}", first + binds.len() + i))
+                    .collect();
+                sql.push_str(&format!(" AND authority IN ({})", list.join(", ")));
+                binds.extend(scope.iter().cloned());
             }
         }
         (sql, binds)

@@ -176,6 +176,7 @@ async fn the_xapi_source_counts_statements_and_records_and_ends_the_silence() {
             )),
             token_file: None,
             roles: vec!["health:read".into()],
+            authorities: Vec::new(),
         }];
     })
     .await;
