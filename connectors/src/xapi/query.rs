@@ -291,7 +291,6 @@ fn shape(s: &StoredStatement, format: Format, headers: &HeaderMap) -> Value {
 fn filters(state: &Xapi, system: &str, params: &Params) -> Result<StatementQuery, Refusal> {
     let related_agents = flag(params, "related_agents")?;
     let related_activities = flag(params, "related_activities")?;
-    flag(params, "ascending")?;
     let mut q = StatementQuery {
         system: system.to_owned(),
         ascending: flag(params, "ascending")?,
@@ -302,12 +301,10 @@ fn filters(state: &Xapi, system: &str, params: &Params) -> Result<StatementQuery
     if let Some(agent) = params.get("agent") {
         let value: Value = serde_json::from_str(agent)
             .map_err(|_| bad_request("agent is an Agent or identified Group as JSON"))?;
-        let ifi = super::validate::statement(
-            &json!({"actor": value, "verb": {"id": "urn:x"}, "object": {"id": "urn:x"}}),
-        )
-        .ok()
-        .and_then(|()| lrs::agent_key(&value))
-        .ok_or_else(|| bad_request("agent is an Agent or identified Group as JSON"))?;
+        let ifi = super::validate::agent(&value)
+            .ok()
+            .and_then(|()| lrs::agent_key(&value))
+            .ok_or_else(|| bad_request("agent is an Agent or identified Group as JSON"))?;
         let kinds = if related_agents {
             vec![lrs::AGENT, lrs::RELATED_AGENT]
         } else {

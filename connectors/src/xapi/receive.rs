@@ -136,7 +136,7 @@ async fn store(
         .statements_in(system, &ids)
         .await
         .map_err(unavailable)?;
-    let mut new: Vec<(NewStatement, Value)> = Vec::new();
+    let mut new: Vec<Pending> = Vec::new();
     for ((mut statement, own), id) in statements.into_iter().zip(kept).zip(ids) {
         let comparable = lrs::comparable(&statement);
         if let Some(known) = stored.remove(&id) {
@@ -151,13 +151,12 @@ async fn store(
         }
         lrs::normalise(&mut statement, &stored_at, &authority);
         let mut keys = fingerprints(state, lrs::keys(&statement));
-        let mut voids = None;
+        let (mut voids, mut voided) = (None, None);
         if let Some(target) = lrs::target(&statement) {
             keys.extend(inherited(state, system, target, &new).await?);
             if statement.pointer("/verb/id").and_then(Value::as_str) == Some(super::VOIDED) {
-                voids = voided_target(state, system, target, &new)
-                    .await?
-                    .map(|_| target.to_owned());
+                voided = voided_target(state, system, target, &new).await?;
+                voids = voided.as_ref().map(|_| target.to_owned());
             }
         }
         keys.sort();
@@ -176,21 +175,28 @@ async fn store(
             voids,
             attachments: own,
         };
-        new.push((row, statement));
+        new.push(Pending {
+            row,
+            statement,
+            voided,
+        });
     }
     if new.is_empty() {
         return Ok(0);
     }
     let mut inbound = Vec::new();
-    for (row, statement) in &new {
+    for Pending {
+        row,
+        statement,
+        voided,
+    } in &new
+    {
         let record = match super::meaning(system, statement, &stored_at) {
             Ok(Meaning::Learning(record)) => *record,
-            Ok(Meaning::Voids(target)) => {
-                match voided_target(state, system, &target, &new).await? {
-                    Some(voided) => super::tombstone(system, &voided, statement),
-                    None => continue,
-                }
-            }
+            Ok(Meaning::Voids(_)) => match voided {
+                Some(voided) => super::tombstone(system, voided, statement),
+                None => continue,
+            },
             Ok(Meaning::Nothing) => continue,
             Err(r) => {
                 return Err(bad_request(format!(
@@ -215,13 +221,26 @@ async fn store(
         )));
     }
     let count = new.len() as u64;
-    batch.keep_statements(new.into_iter().map(|(row, _)| row).collect());
+    batch.keep_statements(new.into_iter().map(|p| p.row).collect());
     state
         .pipeline
         .commit(&format!("xapi/{system}"), batch)
         .await
         .map_err(unavailable)?;
     Ok(count)
+}
+
+/// A new statement of a request: its row, the statement as stored, and for a voiding
+/// statement the statement it voids (if the hub has it).
+struct Pending {
+    row: NewStatement,
+    statement: Value,
+    voided: Option<Value>,
+}
+
+/// The statement `id` if it came earlier in the same request.
+fn earlier<'a>(batch: &'a [Pending], id: &str) -> Option<&'a Pending> {
+    batch.iter().find(|p| p.row.id.eq_ignore_ascii_case(id))
 }
 
 /// Keyed fingerprints of query keys: agents name persons, so no key is kept in clear.
@@ -245,13 +264,10 @@ async fn inherited(
     state: &Xapi,
     system: &str,
     target: &str,
-    batch: &[(NewStatement, Value)],
+    batch: &[Pending],
 ) -> Result<Vec<(i64, Vec<u8>)>, Refusal> {
-    if let Some((row, _)) = batch
-        .iter()
-        .find(|(r, _)| r.id.eq_ignore_ascii_case(target))
-    {
-        return Ok(row.keys.clone());
+    if let Some(p) = earlier(batch, target) {
+        return Ok(p.row.keys.clone());
     }
     state
         .pipeline
@@ -266,13 +282,10 @@ async fn voided_target(
     state: &Xapi,
     system: &str,
     target: &str,
-    batch: &[(NewStatement, Value)],
+    batch: &[Pending],
 ) -> Result<Option<Value>, Refusal> {
-    let found = match batch
-        .iter()
-        .find(|(r, _)| r.id.eq_ignore_ascii_case(target))
-    {
-        Some((_, value)) => Some(value.clone()),
+    let found = match earlier(batch, target) {
+        Some(p) => Some(p.statement.clone()),
         None => state
             .pipeline
             .statement(system, target)

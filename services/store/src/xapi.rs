@@ -3,6 +3,7 @@
 //! fingerprints, never the agents in clear) and their attachments by hash.
 
 use crate::seal::column;
+use crate::sql::{list_from, param, tuples, MAX_PARAMS};
 use crate::{Error, Result, Store};
 use sqlx::Row;
 
@@ -71,31 +72,6 @@ pub struct StatementQuery {
     pub limit: i64,
 }
 
-/// Rows per multi-row statement on PostgreSQL.
-const ROWS: usize = 500;
-
-/// Rows per multi-row statement of `columns` parameters: SQLite's driver looks parameters up
-/// by name, which costs the square of their number, so its statements stay small.
-fn rows_per_statement(store: &Store, columns: usize) -> usize {
-    match store.backend {
-        crate::Backend::Sqlite => (240 / columns).max(1),
-        crate::Backend::Postgres => ROWS,
-    }
-}
-
-/// `(…), (…)` placeholders for `rows` rows of `columns` parameters.
-fn values(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Writes `statements` in `tx`, many rows per statement; one already stored under its id is
 /// left as it is (the caller compared the content before). A voiding statement marks its
 /// target voided.
@@ -105,11 +81,11 @@ pub(crate) async fn insert_statements(
     now: &str,
     statements: &[NewStatement],
 ) -> Result<()> {
-    for chunk in statements.chunks(rows_per_statement(store, 6)) {
+    for chunk in statements.chunks(MAX_PARAMS / 6) {
         let sql = format!(
             "INSERT INTO xapi_statements (system, id, content_hash, statement, stored_at, stored_ms) \
              VALUES {} ON CONFLICT (system, id) DO NOTHING",
-            values(chunk.len(), 6)
+            tuples(store.backend, 1, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for st in chunk {
@@ -155,10 +131,10 @@ async fn insert_keys(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     keys: &[(&str, &str, i64, &[u8])],
 ) -> Result<()> {
-    for chunk in keys.chunks(rows_per_statement(store, 4)) {
+    for chunk in keys.chunks(MAX_PARAMS / 4) {
         let sql = format!(
             "INSERT INTO xapi_statement_keys (system, id, kind, key) VALUES {} ON CONFLICT DO NOTHING",
-            values(chunk.len(), 4)
+            tuples(store.backend, 1, chunk.len(), 4)
         );
         let mut q = sqlx::query(&sql);
         for (system, id, kind, key) in chunk {
@@ -222,12 +198,12 @@ impl Store {
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, StoredStatement>> {
         let mut found = std::collections::HashMap::new();
-        for chunk in ids.chunks(rows_per_statement(self, 1)) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        for chunk in ids.chunks(MAX_PARAMS) {
             let sql = format!(
                 "SELECT id, statement, stored_ms, voided FROM xapi_statements \
-                 WHERE system = $1 AND id IN ({})",
-                list.join(", ")
+                 WHERE system = {} AND id IN ({})",
+                param(self.backend, 1),
+                list_from(self.backend, 2, chunk.len())
             );
             // Planned on each run: a plan cached while the table was small scans it whole.
             let mut q = sqlx::query(&sql).persistent(false).bind(system);
@@ -244,7 +220,7 @@ impl Store {
 
     /// The statements `query` finds, in its order; voided statements are never among them.
     pub async fn xapi_query(&self, query: &StatementQuery) -> Result<Vec<StoredStatement>> {
-        let (sql, params) = query_sql(query);
+        let (sql, params) = query_sql(self.backend, query);
         let mut q = sqlx::query(&sql).bind(&query.system);
         for p in params {
             q = match p {
@@ -272,27 +248,25 @@ impl Store {
 
     /// The attachments with these hashes: (sha2, media type, content).
     pub async fn xapi_attachments(&self, hashes: &[String]) -> Result<Vec<NewAttachment>> {
-        let mut out = Vec::new();
-        for sha2 in hashes {
-            let row =
-                sqlx::query("SELECT content_type, content FROM xapi_attachments WHERE sha2 = $1")
-                    .bind(sha2)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if let Some(r) = row {
+        let keys: Vec<&str> = hashes.iter().map(String::as_str).collect();
+        let mut conn = self.pool.acquire().await?;
+        let sql = "SELECT sha2, content_type, content FROM xapi_attachments WHERE sha2 IN ({in})";
+        let rows = crate::sql::fetch_in(self.backend, &mut conn, sql, &keys).await?;
+        rows.iter()
+            .map(|r| {
+                let sha2: String = r.try_get("sha2")?;
                 let sealed: Vec<u8> = r.try_get("content")?;
                 let content = self
                     .keys
                     .open(column::XAPI_ATTACHMENT, &sealed)
                     .map_err(|e| Error::Sealed(format!("attachment {sha2}"), e))?;
-                out.push(NewAttachment {
-                    sha2: sha2.clone(),
+                Ok(NewAttachment {
+                    sha2,
                     content_type: r.try_get("content_type")?,
                     content,
-                });
-            }
-        }
-        Ok(out)
+                })
+            })
+            .collect()
     }
 
     /// Up to `limit` statements stored by an earlier release, not indexed yet: (system,
@@ -348,23 +322,24 @@ impl Store {
     }
 }
 
-/// A query parameter after `$1`.
+/// A query parameter after the first (the system).
 enum Param {
     Int(i64),
     Bytes(Vec<u8>),
     Text(String),
 }
 
-/// The SQL of `q` (`$1` is the system) and its further parameters, in order.
-fn query_sql(q: &StatementQuery) -> (String, Vec<Param>) {
-    let mut sql = String::from(
+/// The SQL of `q` (its first parameter is the system) and its further parameters, in order.
+fn query_sql(backend: crate::Backend, q: &StatementQuery) -> (String, Vec<Param>) {
+    let mut sql = format!(
         "SELECT s.id, s.statement, s.stored_ms, s.voided FROM xapi_statements s \
-         WHERE s.system = $1 AND s.voided = 0 AND s.stored_ms IS NOT NULL",
+         WHERE s.system = {} AND s.voided = 0 AND s.stored_ms IS NOT NULL",
+        param(backend, 1)
     );
     let mut params = Vec::new();
     let mut bind = |p: Param| {
         params.push(p);
-        format!("${}", params.len() + 1)
+        param(backend, params.len() + 1)
     };
     if let Some(since) = q.since_ms {
         sql += &format!(" AND s.stored_ms > {}", bind(Param::Int(since)));

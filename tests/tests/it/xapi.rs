@@ -35,6 +35,39 @@ pub(crate) async fn xapi_hub(test_store: TestStore) -> TestHub {
     .await
 }
 
+/// The HR partner's person records for `persons` (`P1`, `P2` …), then the platform's `link`s
+/// of `(national ID, account)` (`L1`, `L2` …).
+pub(crate) async fn persons_and_links(hub: &TestHub, persons: &[&str], links: &[(&str, &str)]) {
+    const NAMES: [&str; 3] = ["甲", "乙", "丙"];
+    let mut ingest = hub.ingest().await;
+    let persons = persons
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            rec(
+                HR,
+                &format!("P{}", i + 1),
+                1,
+                fixtures::person(id, NAMES[i], "county"),
+            )
+        })
+        .collect();
+    ingest.submit(as_partner(HR_TOKEN, persons)).await.unwrap();
+    let links = links
+        .iter()
+        .enumerate()
+        .map(|(i, (id, account))| {
+            rec(
+                ONLINE,
+                &format!("L{}", i + 1),
+                1,
+                fixtures::link(id, account),
+            )
+        })
+        .collect();
+    ingest.submit(as_partner(MOOC_TOKEN, links)).await.unwrap();
+}
+
 /// A submission of `records` under a partner's bearer `token`.
 pub(crate) fn as_partner(
     token: &str,
@@ -136,17 +169,7 @@ async fn a_third_party_xapi_client_sends_and_voids_study_time() {
     let hub = xapi_hub(test_store).await;
     // Two persons, and the platform's accounts linked to them.
     let (ada, bo) = (fixtures::id(1), fixtures::id(2));
-    let mut ingest = hub.ingest().await;
-    let persons = vec![
-        rec(HR, "P1", 1, fixtures::person(&ada, "甲", "county")),
-        rec(HR, "P2", 1, fixtures::person(&bo, "乙", "county")),
-    ];
-    ingest.submit(as_partner(HR_TOKEN, persons)).await.unwrap();
-    let links = vec![
-        rec(ONLINE, "L1", 1, fixtures::link(&ada, "u1")),
-        rec(ONLINE, "L2", 1, fixtures::link(&bo, "u2")),
-    ];
-    ingest.submit(as_partner(MOOC_TOKEN, links)).await.unwrap();
+    persons_and_links(&hub, &[&ada, &bo], &[(&ada, "u1"), (&bo, "u2")]).await;
     assert_eq!(online_hours(&hub, &ada).await, 0.0);
 
     let endpoint = format!("http://{}/xapi/", hub.http_addr);

@@ -2,8 +2,8 @@
 //! fails the platform is answered 5xx and nothing is kept, so its retry lands the hours. A
 //! PostgreSQL trigger makes the first insert of a learning record fail, once.
 
-use crate::fixtures::{self, rec, ACCOUNTS, HR, ONLINE};
-use crate::xapi::{as_partner, base64_encode, http, online_hours, xapi_hub, HR_TOKEN, MOOC_TOKEN};
+use crate::fixtures::{self, ACCOUNTS};
+use crate::xapi::{base64_encode, http, online_hours, xapi_hub, MOOC_TOKEN};
 use trainhub_tests::{count, Backend, TestStore};
 
 /// Fails the first insert of a learning record into `source_records` (a sequence, so the
@@ -25,11 +25,7 @@ async fn a_failed_commit_is_answered_5xx_and_the_retry_lands_the_hours() {
     };
     let hub = xapi_hub(test_store).await;
     let ada = fixtures::id(1);
-    let mut ingest = hub.ingest().await;
-    let person = vec![rec(HR, "P1", 1, fixtures::person(&ada, "甲", "county"))];
-    ingest.submit(as_partner(HR_TOKEN, person)).await.unwrap();
-    let link = vec![rec(ONLINE, "L1", 1, fixtures::link(&ada, "u1"))];
-    ingest.submit(as_partner(MOOC_TOKEN, link)).await.unwrap();
+    crate::xapi::persons_and_links(&hub, &[&ada], &[(&ada, "u1")]).await;
     for sql in FAIL_ONCE {
         sqlx::query(sql).execute(hub.store.pool()).await.unwrap();
     }

@@ -68,35 +68,32 @@ pub fn statement(value: &Value) -> Checked {
     body(s, "", false)
 }
 
+/// Checks an agent or group given apart from a statement (a query's `agent`), as an actor.
+pub fn agent(value: &Value) -> Checked {
+    no_nulls(value, "agent")?;
+    agent_or_group(value, "agent", "2.4.2")
+}
+
+/// The properties a statement and a sub-statement both have.
+const PARTS: [&str; 7] = [
+    "actor",
+    "verb",
+    "object",
+    "result",
+    "context",
+    "timestamp",
+    "attachments",
+];
+
 /// The properties a statement or a sub-statement may have.
 fn body(s: &Map<String, Value>, path: &str, sub: bool) -> Checked {
-    let allowed: &[&str] = if sub {
-        &[
-            "objectType",
-            "actor",
-            "verb",
-            "object",
-            "result",
-            "context",
-            "timestamp",
-            "attachments",
-        ]
+    let own: &[&str] = if sub {
+        &["objectType"]
     } else {
-        &[
-            "id",
-            "actor",
-            "verb",
-            "object",
-            "result",
-            "context",
-            "timestamp",
-            "stored",
-            "authority",
-            "version",
-            "attachments",
-        ]
+        &["id", "stored", "authority", "version"]
     };
-    known(s, allowed, path, if sub { "2.4.4.3" } else { "2.2" })?;
+    let allowed: Vec<&str> = PARTS.iter().chain(own).copied().collect();
+    known(s, &allowed, path, if sub { "2.4.4.3" } else { "2.2" })?;
     if let Some(id) = s.get("id") {
         uuid(id, &at(path, "id"), "2.4.1")?;
     }

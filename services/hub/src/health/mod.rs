@@ -198,16 +198,13 @@ impl Registry {
         self.add(ConnectorStatus::new(name, "grpc").with_max_silence(silence))
     }
 
-    /// The xAPI source of partner `system`, created when it first posts. Its statements also
-    /// end the partner's silence.
+    /// The xAPI source of partner `system`, created when it first posts.
     pub fn xapi(&self, system: &str) -> Arc<ConnectorStatus> {
         let name = format!("xapi/{system}");
-        let status = match self.get(&name) {
+        match self.get(&name) {
             Some(s) => s,
             None => self.add(ConnectorStatus::new(name, "xapi")),
-        };
-        self.partner(system).heard();
-        status
+        }
     }
 
     /// Every status, by name.

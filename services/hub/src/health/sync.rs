@@ -119,11 +119,14 @@ impl CommitObserver for Registry {
 }
 
 impl trainhub_connectors::xapi::resource::Report for Registry {
+    // Whatever a partner sends over xAPI, stored or refused, ends its silence.
     fn statements(&self, system: &str, statements: u64) {
+        self.partner(system).heard();
         self.xapi(system).statements(statements);
     }
 
     fn refused(&self, system: &str, status: u16, why: &str) {
+        self.partner(system).heard();
         let source = self.xapi(system);
         match status {
             503 => source.trouble("store", "STORE_UNAVAILABLE", why, None),

@@ -9,6 +9,8 @@
 ALTER TABLE xapi_statements ADD COLUMN stored_ms BIGINT;
 ALTER TABLE xapi_statements ADD COLUMN voided BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX xapi_statements_stored ON xapi_statements (system, stored_ms, id);
+-- What a hub indexes at start: found without reading the whole table.
+CREATE INDEX xapi_statements_unindexed ON xapi_statements (stored_at, id) WHERE stored_ms IS NULL;
 CREATE TABLE xapi_statement_keys (
     system TEXT NOT NULL,
     id     TEXT NOT NULL,

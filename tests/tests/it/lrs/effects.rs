@@ -6,7 +6,7 @@
 
 use super::{new_id, statement, Lrs};
 use crate::fixtures::{self, rec, HR, ONLINE};
-use crate::xapi::{as_partner, online_hours, HR_TOKEN, MOOC_TOKEN};
+use crate::xapi::{as_partner, online_hours, persons_and_links, HR_TOKEN, MOOC_TOKEN};
 use serde_json::json;
 use std::time::Duration;
 use trainhub_proto::v1 as pb;
@@ -19,14 +19,8 @@ async fn a_2xx_statement_is_stored_with_its_effect_and_nothing_is_dead_lettered(
     };
     let hub = &lrs.hub;
     let (ada, bo) = (fixtures::id(1), fixtures::id(2));
+    persons_and_links(hub, &[&ada, &bo], &[(&ada, "u1")]).await;
     let mut ingest = hub.ingest().await;
-    let persons = vec![
-        rec(HR, "P1", 1, fixtures::person(&ada, "甲", "county")),
-        rec(HR, "P2", 1, fixtures::person(&bo, "乙", "county")),
-    ];
-    ingest.submit(as_partner(HR_TOKEN, persons)).await.unwrap();
-    let link = vec![rec(ONLINE, "L1", 1, fixtures::link(&ada, "u1"))];
-    ingest.submit(as_partner(MOOC_TOKEN, link)).await.unwrap();
 
     // No timestamp: it is stored, and the time the hub stored it is when the study ended.
     let mut untimed = statement(
@@ -181,11 +175,7 @@ async fn the_xapi_source_counts_statements_and_records_and_ends_the_silence() {
     })
     .await;
     let ada = fixtures::id(1);
-    let mut ingest = hub.ingest().await;
-    let person = vec![rec(HR, "P1", 1, fixtures::person(&ada, "甲", "county"))];
-    ingest.submit(as_partner(HR_TOKEN, person)).await.unwrap();
-    let link = vec![rec(ONLINE, "L1", 1, fixtures::link(&ada, "u1"))];
-    ingest.submit(as_partner(MOOC_TOKEN, link)).await.unwrap();
+    persons_and_links(&hub, &[&ada], &[(&ada, "u1")]).await;
     let basic = format!(
         "Basic {}",
         crate::xapi::base64_encode(&format!("mooc:{MOOC_TOKEN}"))
