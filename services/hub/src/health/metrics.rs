@@ -15,6 +15,7 @@ pub struct Metrics {
     pub(super) dead_lettered: Counter<u64>,
     pub(super) sent: Counter<u64>,
     pub(super) statements: Counter<u64>,
+    pub(super) refused_requests: Counter<u64>,
     pub(super) commit_latency: Histogram<f64>,
 }
 
@@ -69,6 +70,11 @@ impl Metrics {
             statements: counter(
                 "trainhub_component_received_statements",
                 "xAPI statements stored, by connector (xapi/<system>).",
+            ),
+            refused_requests: counter(
+                "trainhub_component_refused_requests",
+                "xAPI requests refused and answered 4xx/5xx (nothing of them stored), by \
+                 connector and reason.",
             ),
             commit_latency: meter
                 .f64_histogram("trainhub_commit_latency_seconds")

@@ -128,10 +128,22 @@ impl trainhub_connectors::xapi::resource::Report for Registry {
     fn refused(&self, system: &str, status: u16, why: &str) {
         self.partner(system).heard();
         let source = self.xapi(system);
+        let reason = match status {
+            503 => "STORE_UNAVAILABLE",
+            409 => "STATEMENT_CONFLICT",
+            _ => "INVALID_STATEMENT",
+        };
         match status {
-            503 => source.trouble("store", "STORE_UNAVAILABLE", why, None),
-            409 => source.refused("receive", "STATEMENT_CONFLICT", why),
-            _ => source.refused("validate", "INVALID_STATEMENT", why),
+            503 => source.trouble("store", reason, why, None),
+            409 => source.refused("receive", reason, why),
+            _ => source.refused("validate", reason, why),
         }
+        self.metrics.refused_requests.add(
+            1,
+            &[
+                KeyValue::new("connector", source.name.clone()),
+                KeyValue::new("reason", reason),
+            ],
+        );
     }
 }

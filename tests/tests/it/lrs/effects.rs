@@ -277,6 +277,11 @@ async fn the_xapi_source_counts_statements_and_records_and_ends_the_silence() {
         line("trainhub_component_received_records"),
         Some(rounds as f64)
     );
+    assert_eq!(
+        line("trainhub_component_refused_requests"),
+        Some(1.0),
+        "the refused request is counted: {metrics}"
+    );
     // The dashboard's data.
     let bearer = format!("Bearer {OPS_TOKEN}");
     let ops = [("Authorization", bearer.as_str())];
