@@ -23,6 +23,7 @@
 
 pub mod amqp;
 pub mod files;
+pub mod forms;
 pub mod native;
 pub mod profile;
 pub mod registry;

@@ -32,7 +32,7 @@ fn audited(caller: &Caller, method: &str, purpose: &str, d: &pb::Dossier) -> Aud
 }
 
 /// Writes the audit rows; the data is not returned unless they are stored.
-pub(crate) async fn account(pipeline: &Pipeline, entries: &[AuditEntry]) -> Result<(), Status> {
+pub async fn account(pipeline: &Pipeline, entries: &[AuditEntry]) -> Result<(), Status> {
     pipeline.store().audit(entries).await.map_err(|e| {
         tracing::error!(error = %e, "Audit trail unwritable; the read is refused.");
         Status::unavailable("the audit trail cannot be written; the read is refused")

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod dossier;
 pub mod error;
+pub mod feedback;
 pub mod ingest;
 pub mod limits;
 pub mod review;

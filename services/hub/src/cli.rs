@@ -26,8 +26,16 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Show one person's dossier.
     Dossier(DossierArgs),
-    /// Coverage per unit, rank, category or region.
+    /// Coverage per unit, rank, category or region (`--xlsx`/`--csv` export it, with each year
+    /// of the window and the RED list).
     Coverage(CoverageArgs),
+    /// A warning list (red, behind, remedial, long-training): who to follow up, and why.
+    Warnings(WarningsArgs),
+    /// The off-job trainings of one person's annual assessment form (年度考核登记表) for a year.
+    AnnualForm(AnnualFormArgs),
+    /// Fill an appointment approval form (.lrmx) with its person's training lines (off-job
+    /// training of 60 days or more) in the résumé, keeping the rest of the file as it was.
+    LrmxFill(LrmxFillArgs),
     /// Dead letters: list them, or replay them through the pipeline after a fix.
     #[command(subcommand)]
     Dlq(DlqCommand),
@@ -311,6 +319,94 @@ pub struct CoverageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Also write the report as an XLSX workbook (groups, RED list, each year of the window).
+    #[arg(long, value_name = "FILE")]
+    pub xlsx: Option<PathBuf>,
+    /// Also write the groups as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+/// `warnings`.
+#[derive(Debug, Args)]
+pub struct WarningsArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// red | behind | remedial | long-training.
+    #[arg(long, default_value = "red")]
+    pub list: String,
+    /// unit | rank | category | region: what `--group` names.
+    #[arg(long, default_value = "unit")]
+    pub group_by: String,
+    /// Only the persons of this group (e.g. a unit code).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Only the persons of this cadre-management authority.
+    #[arg(long)]
+    pub authority: Option<String>,
+    /// Why the data is read: required, and written to the audit trail.
+    #[arg(long)]
+    pub purpose: String,
+    /// Reference date (YYYY-MM-DD); today by default.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Also write the list as an XLSX workbook.
+    #[arg(long, value_name = "FILE")]
+    pub xlsx: Option<PathBuf>,
+    /// Also write the list as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+/// `annual-form`.
+#[derive(Debug, Args)]
+pub struct AnnualFormArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// National ID or person_key.
+    pub person: String,
+    /// The assessment year; the as-of year by default.
+    #[arg(long)]
+    pub year: Option<i32>,
+    /// Why the data is read: required, and written to the audit trail.
+    #[arg(long)]
+    pub purpose: String,
+    /// Reference date (YYYY-MM-DD); today by default.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Also write the rows as an XLSX workbook.
+    #[arg(long, value_name = "FILE")]
+    pub xlsx: Option<PathBuf>,
+    /// Also write the rows as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+/// `lrmx-fill`.
+#[derive(Debug, Args)]
+pub struct LrmxFillArgs {
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The form (.lrmx): UTF-8 or GB2312/GBK, as its editor wrote it.
+    pub form: PathBuf,
+    /// Write the filled form here instead of replacing FORM.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Why the data is read: required, and written to the audit trail.
+    #[arg(long)]
+    pub purpose: String,
+    /// Reference date (YYYY-MM-DD); today by default.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 /// Where the hub keeps its data; shared by every command that opens the store.

@@ -46,6 +46,8 @@ async fn feed(
     let population = synthetic::population(2026, PEOPLE);
     let mut records = population.records.clone();
     records.extend(synthetic::bad_records(&population.persons[0].national_id));
+    // The persons of the sample appointment forms, so `lrmx-fill` has lines to write.
+    records.extend(synthetic::form_people());
     let review = synthetic::review_cases(&population);
     let planted = review.len();
     records.extend(review);
@@ -114,6 +116,12 @@ async fn feed(
         .await?
         .into_inner();
     println!("demo: dashboard    {dashboard}");
+    println!(
+        "demo: coverage map {dashboard}coverage?purpose=demo  (数字图谱: persons of {} \
+         cadre-management authorities, {})",
+        synthetic::AUTHORITIES.len(),
+        synthetic::AUTHORITIES.join(", ")
+    );
     println!(
         "demo: sample dossier ({} trainings, {} 学时 credited), in a second terminal:",
         sample.trainings.len(),

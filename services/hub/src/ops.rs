@@ -45,6 +45,12 @@ pub fn router(ops: Ops) -> Router {
         Arc::new(XapiPartners(ops.principals.clone())),
         ops.registry.clone(),
     ));
+    let map = crate::map::router(crate::map::Map {
+        principals: ops.principals.clone(),
+        feedback: trainhub_api::feedback::Feedback::new(trainhub_pipeline::Queries::new(
+            ops.pipeline.clone(),
+        )),
+    });
     Router::new()
         .route("/", get(|| async { Html(DASHBOARD) }))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -53,6 +59,7 @@ pub fn router(ops: Ops) -> Router {
         .merge(guarded)
         .with_state(ops)
         .merge(xapi)
+        .merge(map)
 }
 
 /// Partners admitted to `/xapi/statements` by HTTP Basic (their name and token) with the

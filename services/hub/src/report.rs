@@ -1,15 +1,13 @@
-//! `trainhub dossier` and `trainhub coverage`: the reports on the command line, read straight
+//! `trainhub dossier` and the coverage table: the reports on the command line, read straight
 //! from the store that `--data-dir` / `--store` / `--config` name (no running hub needed). Like
 //! their gRPC counterparts they take a purpose and write the audit trail (principal
 //! `cli:<user>`) before anything is printed.
 
-use crate::cli::{CoverageArgs, DossierArgs, OutputFormat};
+use crate::cli::{DossierArgs, OutputFormat};
 use crate::config::Config;
 use crate::startup::open_pipeline;
 use anyhow::Result;
 use std::fmt::Write;
-use trainhub_model::dispatch::GroupBy;
-use trainhub_pipeline::queries::{today, Filter};
 use trainhub_pipeline::{audit, Queries};
 use trainhub_proto::v1 as pb;
 
@@ -203,20 +201,14 @@ fn trainings_text(out: &mut String, d: &pb::Dossier) {
     );
 }
 
-/// Prints coverage per group.
-pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
-    let purpose = purpose(&args.purpose)?;
-    let pipeline = open_pipeline(config, false).await?;
-    let group_by = GroupBy::parse(&args.group_by).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let as_of = args.as_of.unwrap_or_else(today);
-    let service = Queries::new(pipeline);
-    let groups = service
-        .coverage(group_by, &Filter::default(), as_of)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let entry = audit::coverage_read(&principal(), &purpose, &args.group_by, as_of, &groups);
-    account(&service, entry).await?;
-    if args.format == OutputFormat::Json {
+/// Prints coverage per group: a table, or JSON with the RED lists.
+pub fn print_coverage(
+    group_by: &str,
+    format: OutputFormat,
+    as_of: chrono::NaiveDate,
+    groups: &std::collections::BTreeMap<String, trainhub_model::dispatch::CoverageGroup>,
+) -> Result<()> {
+    if format == OutputFormat::Json {
         let rows: Vec<_> = groups
             .iter()
             .map(|(k, g)| {
@@ -236,12 +228,12 @@ pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
         );
         return Ok(());
     }
-    println!("coverage by {} as of {as_of}", args.group_by);
+    println!("coverage by {group_by} as of {as_of}");
     println!(
         "{:<16} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
         "group", "in scope", "partic.", "pass", "cover.", "red", "yellow", "green"
     );
-    for (key, g) in &groups {
+    for (key, g) in groups {
         println!(
             "{:<16} {:>8} {:>7.1}% {:>7.1}% {:>7.1}% {:>6} {:>6} {:>6}",
             if key.is_empty() { "-" } else { key },

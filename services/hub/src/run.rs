@@ -220,7 +220,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,
-        Command::Coverage(args) => report::coverage(&load_config(&args.store)?, &args).await,
+        Command::Coverage(args) => {
+            crate::feedback_cmd::coverage(&load_config(&args.store)?, &args).await
+        }
+        Command::Warnings(args) => {
+            crate::feedback_cmd::warnings(&load_config(&args.store)?, &args).await
+        }
+        Command::AnnualForm(args) => {
+            crate::feedback_cmd::annual_form(&load_config(&args.store)?, &args).await
+        }
+        Command::LrmxFill(args) => {
+            crate::feedback_cmd::lrmx_fill(&load_config(&args.store)?, &args).await
+        }
         Command::Audit(args) => crate::audit::run(&load_config(&args.store)?, &args).await,
         Command::Token => {
             let token = hex::encode(rand::random::<[u8; 32]>());

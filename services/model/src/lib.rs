@@ -30,6 +30,7 @@ pub mod policy;
 pub mod record;
 pub mod review;
 pub mod values;
+pub mod warnings;
 
 pub use error::{ReasonCode, Rejection, Stage};
 pub use identity::{NationalId, PersonKey, PersonKeyer};

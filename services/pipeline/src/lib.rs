@@ -30,6 +30,7 @@ pub mod native;
 pub mod projector;
 pub mod queries;
 pub mod replay;
+pub mod reports;
 pub mod sink;
 pub mod statements;
 pub mod wire;

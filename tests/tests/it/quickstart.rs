@@ -123,6 +123,20 @@ fn the_readme_quick_start_works_as_written() {
         banner.contains(&format!("demo: dashboard    http://{http}/")),
         "{banner}"
     );
+    // The coverage map's URL, and persons of more than one cadre-management authority on it.
+    assert!(
+        banner.contains(&format!(
+            "demo: coverage map http://{http}/coverage?purpose=demo"
+        )),
+        "{banner}"
+    );
+    for authority in ["js-prov", "js-nanjing", "js-suzhou"] {
+        let url = format!("http://{http}/api/coverage?purpose=demo&authority={authority}");
+        let out = Command::new("curl").args(["-sf", &url]).output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let in_scope = report["totals"]["in_scope"].as_i64().unwrap();
+        assert!(in_scope > 0, "{authority}: {report}");
+    }
     let sample = banner
         .lines()
         .find(|l| l.trim().starts_with("trainhub dossier "))
@@ -247,5 +261,56 @@ fn the_readme_lrs_walkthrough_works_as_written() {
         .starts_with("/xapi/statements/more/"));
     // 90 + 120 minutes of online study at 45 minutes per 学时.
     assert!(outputs[3].contains("4.67"), "{}", outputs[3]);
+    demo.stop();
+}
+
+/// The README's section for the organisation department against the demo: the map's page, the
+/// exports, the annual form and the appointment form filled for a sample form's person.
+#[test]
+fn the_readme_organisation_section_works_as_written() {
+    let steps = lines(&block_after(
+        &readme(),
+        "## For the organisation department",
+    ));
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    let demo = Demo::start();
+    let page = Command::new("curl")
+        .args([
+            "-sf",
+            &format!("http://{}/coverage?purpose=demo", demo.http),
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&page.stdout).contains("数字图谱"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut outputs = Vec::new();
+    for step in &steps {
+        let step = step.replace(" connectors/", &format!(" {}/connectors/", root.display()));
+        let mut words = shlex::split(&step).expect("quotes");
+        assert_eq!(words[..4], ["cargo", "run", "--release", "--"], "{step}");
+        words.drain(..4);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let output = demo.run(&words);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "`{step}` failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        outputs.push(stdout);
+    }
+    for workbook in ["coverage.xlsx", "red.xlsx"] {
+        let path = demo.dir.path().join(workbook);
+        let book: Result<calamine::Xlsx<_>, _> = calamine::open_workbook(&path);
+        assert!(book.is_ok(), "{workbook} opens");
+    }
+    assert!(outputs[2].contains("中青年干部培训班"), "{}", outputs[2]);
+    let filled = std::fs::read(demo.dir.path().join("filled.lrmx")).unwrap();
+    let (text, _, errors) = encoding_rs::GBK.decode(&filled);
+    assert!(!errors, "the form stays GB2312");
+    assert!(
+        text.contains("2024.03--2024.05 在江苏省委党校参加中青年干部培训班学习"),
+        "{text}"
+    );
     demo.stop();
 }

@@ -110,6 +110,9 @@ pub struct Population {
     pub persons: Vec<SynthPerson>,
 }
 
+mod forms;
+pub use forms::{form_people, FORM_CLASS};
+
 /// Generates `persons` people with their classes and study. Roughly 20 records per person.
 pub fn population(seed: u64, persons: usize) -> Population {
     let mut rng = StdRng::seed_from_u64(seed);

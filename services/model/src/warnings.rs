@@ -1,0 +1,167 @@
+//! Warning lists for the organisation departments (预警名单) and the training part of the annual
+//! assessment form (年度考核登记表): who is to be followed up, and why, from a dossier alone.
+
+use crate::dossier::{Dossier, Light};
+use crate::entries::TrainingEntry;
+use crate::error::{ReasonCode, Rejection};
+use crate::policy::Policy;
+use chrono::Datelike;
+
+/// The warning lists a department follows up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningList {
+    /// `RED`: no off-job party training in the window (刚性调训, to be dispatched first).
+    Red,
+    /// Behind this year's hours: online self-study below the yearly requirement, or (when not
+    /// `GREEN`) all hours of the year below the year's share of the requirement.
+    Behind,
+    /// `REMEDIAL_REQUIRED`: a failed assessment to be retaken.
+    Remedial,
+    /// `LONG_TRAINING_LIMIT`: a second long off-job class within the span.
+    LongTraining,
+}
+
+impl WarningList {
+    /// Every list, in the order the page and the exports show them.
+    pub const ALL: [WarningList; 4] = [
+        WarningList::Red,
+        WarningList::Behind,
+        WarningList::Remedial,
+        WarningList::LongTraining,
+    ];
+
+    /// Parses `red`, `behind`, `remedial` or `long-training` (the flag codes are accepted too).
+    pub fn parse(text: &str) -> Result<WarningList, Rejection> {
+        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "red" => Ok(WarningList::Red),
+            "behind" => Ok(WarningList::Behind),
+            "remedial" | "remedial-required" => Ok(WarningList::Remedial),
+            "long-training" | "long-training-limit" => Ok(WarningList::LongTraining),
+            other => Err(Rejection::invalid(
+                ReasonCode::UnknownCode,
+                "list",
+                format!("`list` is {other:?}, not a warning list (red, behind, remedial, long-training)"),
+            )),
+        }
+    }
+
+    /// The list's name on the command line, in URLs and in file names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningList::Red => "red",
+            WarningList::Behind => "behind",
+            WarningList::Remedial => "remedial",
+            WarningList::LongTraining => "long-training",
+        }
+    }
+
+    /// The list's title in the policy's own terms.
+    pub fn title_zh(self) -> &'static str {
+        match self {
+            WarningList::Red => "红灯名单（五年内未参加脱产培训，刚性调训）",
+            WarningList::Behind => "本年度学时不足名单",
+            WarningList::Remedial => "需补训名单（考核不合格）",
+            WarningList::LongTraining => "长期脱产培训超限名单",
+        }
+    }
+}
+
+/// Why the person of `d` is on `list`, or `None` when they are not. Persons out of scope
+/// (`EXEMPT`) are on no list.
+pub fn warning(d: &Dossier, list: WarningList, policy: &Policy) -> Option<String> {
+    if !d.in_scope || d.light == Light::Exempt {
+        return None;
+    }
+    match list {
+        WarningList::Red => (d.light == Light::Red).then(|| {
+            format!(
+                "no off-job party training from {} to {}",
+                d.window_start, d.as_of
+            )
+        }),
+        WarningList::Behind => behind(d, policy),
+        WarningList::Remedial => flagged(d, "REMEDIAL_REQUIRED"),
+        WarningList::LongTraining => flagged(d, "LONG_TRAINING_LIMIT"),
+    }
+}
+
+fn flagged(d: &Dossier, code: &str) -> Option<String> {
+    let messages: Vec<&str> = d
+        .flags
+        .iter()
+        .filter(|f| f.code == code)
+        .map(|f| f.message.as_str())
+        .collect();
+    (!messages.is_empty()).then(|| messages.join("; "))
+}
+
+/// The hours one year asks for: the yearly requirement of the junior ranks, or the window's
+/// requirement spread over its years for the senior ones.
+pub fn yearly_hours(d: &Dossier, policy: &Policy) -> f64 {
+    if policy.is_senior(d.rank) {
+        crate::entries::round2(policy.senior_hours / f64::from(policy.window_years.max(1)))
+    } else {
+        policy.junior_hours_per_year
+    }
+}
+
+fn behind(d: &Dossier, policy: &Policy) -> Option<String> {
+    let year = d.as_of.year();
+    let (online, total) = d
+        .years
+        .iter()
+        .find(|y| y.year == year)
+        .map(|y| {
+            (
+                y.online_hours,
+                y.online_hours + y.off_job_hours + y.on_job_hours,
+            )
+        })
+        .unwrap_or_default();
+    let mut why = Vec::new();
+    if online + 1e-9 < policy.online_hours_per_year {
+        why.push(format!(
+            "online {online:.2} of {} 学时 in {year}",
+            policy.online_hours_per_year
+        ));
+    }
+    let share = yearly_hours(d, policy);
+    if d.light != Light::Green && total + 1e-9 < share {
+        why.push(format!("in all {total:.2} of {share} 学时 in {year}"));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// The trainings for the annual assessment form of `year`: off-job trainings that end in it,
+/// oldest first.
+pub fn annual_form(d: &Dossier, year: i32) -> Vec<&TrainingEntry> {
+    let mut rows: Vec<&TrainingEntry> = d
+        .trainings
+        .iter()
+        .filter(|t| t.annual_form && t.end_date.year() == year)
+        .collect();
+    rows.sort_by_key(|t| (t.start_date, t.end_date));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_by_name_and_by_flag_code() {
+        for list in WarningList::ALL {
+            assert_eq!(WarningList::parse(list.as_str()).unwrap(), list);
+        }
+        assert_eq!(
+            WarningList::parse("REMEDIAL_REQUIRED").unwrap(),
+            WarningList::Remedial
+        );
+        assert_eq!(
+            WarningList::parse("LONG_TRAINING_LIMIT").unwrap(),
+            WarningList::LongTraining
+        );
+        let e = WarningList::parse("yellow").unwrap_err();
+        assert!(e.message.contains("not a warning list"), "{}", e.message);
+    }
+}
