@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authority;
 pub mod codes;
 pub mod credit;
 pub mod dispatch;

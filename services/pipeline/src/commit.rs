@@ -27,6 +27,8 @@ pub struct Pipeline {
     observer: Option<Arc<dyn CommitObserver>>,
     /// Partners' formats (`SubmitNative`, replay of their dead letters).
     decoder: Option<Arc<dyn NativeDecoder>>,
+    /// The authority of a person record that names none, by its unit.
+    units: Arc<trainhub_model::authority::UnitAuthorities>,
 }
 
 /// Told of every committed batch: for metrics and connector status.
@@ -61,7 +63,31 @@ impl Pipeline {
             scopes: Arc::default(),
             observer: None,
             decoder: None,
+            units: Arc::default(),
         }
+    }
+
+    /// This pipeline, giving a person record without an authority the one its unit maps to.
+    pub fn with_unit_authorities(
+        mut self,
+        units: trainhub_model::authority::UnitAuthorities,
+    ) -> Self {
+        self.units = Arc::new(units);
+        self
+    }
+
+    /// A person record without an authority gets its unit's, if one is mapped.
+    fn derive_authority(
+        &self,
+        mut record: trainhub_model::record::CanonicalRecord,
+    ) -> trainhub_model::record::CanonicalRecord {
+        if let Some(trainhub_model::record::Body::Person(p)) = &mut record.body {
+            if p.authority.is_none() {
+                let unit = p.unit_code.as_deref().unwrap_or("");
+                p.authority = self.units.of(unit).map(str::to_owned);
+            }
+        }
+        record
     }
 
     /// This pipeline, reading partners' own formats with `decoder`.
@@ -212,10 +238,12 @@ impl Pipeline {
                     ),
                 });
             }
-            convert::canonical(&record, &self.keyer).map_err(|r| match &item.native {
-                Some(native) => native.name_source(r),
-                None => r,
-            })
+            convert::canonical(&record, &self.keyer)
+                .map(|c| self.derive_authority(c))
+                .map_err(|r| match &item.native {
+                    Some(native) => native.name_source(r),
+                    None => r,
+                })
         });
         let profile = item.native.as_ref().map_or("", |n| n.profile.as_str());
         match checked {

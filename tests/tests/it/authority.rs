@@ -8,7 +8,7 @@ use crate::fixtures::{self, rec, HR};
 use crate::xapi::{as_partner, HR_TOKEN};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use trainhub::config::{Digests, ReaderConfig};
+use trainhub::config::{AuthorityConfig, Digests, ReaderConfig};
 use trainhub_api::auth::token_digest;
 use trainhub_proto::v1 as pb;
 use trainhub_tests::broker::{random_name, wait_for, Broker};
@@ -232,5 +232,59 @@ async fn an_authority_that_cannot_route_is_refused() {
         .await;
     assert_eq!(out[0].reason_code, "UNKNOWN_CODE", "{out:?}");
     assert!(out[0].message.contains("person.authority"), "{out:?}");
+    hub.stop().await;
+}
+
+/// A person whose HR record names no authority gets its unit's from `[[authorities]] units`
+/// (an exact unit before a prefix); one that names its authority keeps it. A mapping that
+/// names one unit for two authorities stops the hub at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_without_an_authority_gets_its_units() {
+    let Some(test_store) = TestStore::new(Backend::Sqlite).await else {
+        return;
+    };
+    let authority = |code: &str, parent: Option<&str>, units: &[&str]| AuthorityConfig {
+        code: code.into(),
+        parent: parent.map(str::to_owned),
+        units: units.iter().map(|u| u.to_string()).collect(),
+    };
+    let mut bad = TestHub::config_for(&test_store);
+    bad.authorities = vec![
+        authority("js-nanjing", None, &["U00*"]),
+        authority("js-suzhou", None, &["U00*"]),
+    ];
+    let refused = trainhub::startup::Application::build(&bad).await.err();
+    let message = format!("{:#}", refused.expect("refused"));
+    assert!(
+        message.contains("[[authorities]]") && message.contains("U00*"),
+        "{message}"
+    );
+
+    let hub = TestHub::start_with(test_store, |c| {
+        c.authorities = vec![
+            authority("js-prov", None, &[]),
+            authority("js-nanjing", Some("js-prov"), &["U00*"]),
+            authority("js-suzhou", Some("js-prov"), &["U001"]),
+        ];
+    })
+    .await;
+    let ids: Vec<String> = (1..=3).map(fixtures::id).collect();
+    let mut other_unit = person(&ids[1], "P2", "");
+    if let Some(pb::record::Body::Person(p)) = &mut other_unit.body {
+        p.unit_code = "U002".into();
+    }
+    let out = hub
+        .submit(vec![
+            person(&ids[0], "P1", ""),
+            other_unit,
+            person(&ids[2], "P3", "js-prov"),
+        ])
+        .await;
+    assert!(out.iter().all(|o| o.reason_code.is_empty()), "{out:?}");
+    let mut got = Vec::new();
+    for id in &ids {
+        got.push(hub.dossier(id, "").await.unwrap().authority);
+    }
+    assert_eq!(got, ["js-suzhou", "js-nanjing", "js-prov"]);
     hub.stop().await;
 }

@@ -94,9 +94,38 @@ pub struct AuthorityConfig {
     /// The code of the authority above it, if any.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Units whose persons it manages when their HR record names no authority: unit codes, or
+    /// prefixes ending in `*` (`3201*`); an exact code wins over a prefix, a longer prefix over
+    /// a shorter one.
+    #[serde(default)]
+    pub units: Vec<String>,
 }
 
 impl Config {
+    /// The mapping of `[[authorities]] units`: which authority a person record naming none
+    /// gets from its unit. Codes are checked as persons' authorities are.
+    pub fn unit_authorities(&self) -> Result<trainhub_model::authority::UnitAuthorities> {
+        for a in &self.authorities {
+            let ok = !a.code.is_empty()
+                && a.code.len() <= 64
+                && a.code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                anyhow::bail!(
+                    "[[authorities]] code `{}`: letters, digits, - and _ only, at most 64 (it is part of the events' routing key)",
+                    a.code
+                );
+            }
+        }
+        let pairs = self
+            .authorities
+            .iter()
+            .flat_map(|a| a.units.iter().map(|u| (u.clone(), a.code.clone())));
+        trainhub_model::authority::UnitAuthorities::new(pairs)
+            .map_err(|e| anyhow::anyhow!("[[authorities]]: {e}"))
+    }
+
     /// `codes` and every authority below them in `[[authorities]]`.
     fn with_those_below(&self, codes: &[String]) -> std::collections::BTreeSet<String> {
         let mut scope: std::collections::BTreeSet<String> = codes.iter().cloned().collect();

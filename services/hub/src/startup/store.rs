@@ -94,6 +94,7 @@ pub async fn open_pipeline(config: &Config, create_secret: bool) -> Result<Pipel
     Ok(
         Pipeline::new(store, PersonKeyer::new(&secret), Arc::new(policy))
             .with_scopes(scopes)
+            .with_unit_authorities(config.unit_authorities()?)
             .with_decoder(Arc::new(trainhub_connectors::native::Formats)),
     )
 }

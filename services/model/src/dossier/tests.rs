@@ -411,3 +411,31 @@ proptest::proptest! {
         );
     }
 }
+
+#[test]
+fn warning_lists_follow_the_light_this_years_hours_and_the_flags() {
+    use crate::warnings::{annual_form, warning, WarningList};
+    let p = Policy::default();
+    let mut w = World::new(Rank::Township, "2000-01-01");
+    let untrained = w.dossier("2024-06-30");
+    assert!(warning(&untrained, WarningList::Red, &p).is_some());
+    let behind = warning(&untrained, WarningList::Behind, &p).unwrap();
+    assert!(
+        behind.contains("online 0.00") && behind.contains("in all 0.00"),
+        "{behind}"
+    );
+    assert!(warning(&untrained, WarningList::Remedial, &p).is_none());
+    // A failed class is to be retaken, and is on the year's annual form.
+    w.class("f", "2024-03-01", "2024-03-05", 40.0, None, 0.0);
+    fail(&mut w, "f", "2024-03-05");
+    let failed = w.dossier("2024-06-30");
+    assert!(warning(&failed, WarningList::Remedial, &p).is_some());
+    assert!(warning(&failed, WarningList::LongTraining, &p).is_none());
+    assert_eq!(annual_form(&failed, 2024).len(), 1);
+    assert!(annual_form(&failed, 2023).is_empty());
+    // Out of scope: on no list.
+    let later = World::new(Rank::Township, "2030-01-01").dossier("2024-06-30");
+    assert!(WarningList::ALL
+        .iter()
+        .all(|l| warning(&later, *l, &p).is_none()));
+}
