@@ -55,6 +55,17 @@ impl Reader {
         })
     }
 
+    /// The audit row of a read of one person's data.
+    fn entry(&self, what: &str, dossier: &d::Dossier, returned: String) -> AuditEntry {
+        AuditEntry {
+            principal: self.principal.clone(),
+            method: self.method(what),
+            person_key: dossier.person_key.to_string(),
+            purpose: self.purpose.clone(),
+            returned,
+        }
+    }
+
     fn method(&self, what: &str) -> String {
         if self.channel.is_empty() {
             what.to_owned()
@@ -209,14 +220,9 @@ impl Feedback {
     ) -> Result<(d::Dossier, Vec<AnnualRow>), Status> {
         let dossier = self.person(reader, person, as_of).await?;
         let rows = reports::annual_rows(&dossier, year);
-        let entry = AuditEntry {
-            principal: reader.principal.clone(),
-            method: reader.method("AnnualForm"),
-            person_key: dossier.person_key.to_string(),
-            purpose: reader.purpose.clone(),
-            returned: format!("annual form {year}: {} off-job trainings", rows.len()),
-        };
-        self.account(&[entry]).await?;
+        let returned = format!("annual form {year}: {} off-job trainings", rows.len());
+        self.account(&[reader.entry("AnnualForm", &dossier, returned)])
+            .await?;
         Ok((dossier, rows))
     }
 
@@ -229,14 +235,9 @@ impl Feedback {
     ) -> Result<(d::Dossier, Vec<String>), Status> {
         let dossier = self.person(reader, national_id, as_of).await?;
         let lines = dispatch::appointment_lines(&dossier);
-        let entry = AuditEntry {
-            principal: reader.principal.clone(),
-            method: reader.method("LrmxFill"),
-            person_key: dossier.person_key.to_string(),
-            purpose: reader.purpose.clone(),
-            returned: format!("{} appointment-form lines", lines.len()),
-        };
-        self.account(&[entry]).await?;
+        let returned = format!("{} appointment-form lines", lines.len());
+        self.account(&[reader.entry("LrmxFill", &dossier, returned)])
+            .await?;
         Ok((dossier, lines))
     }
 }

@@ -319,12 +319,27 @@ pub struct CoverageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// Also write the report as an XLSX workbook (groups, RED list, each year of the window).
+    /// Where to write the report (groups, RED list, each year of the window).
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+/// Where a report also goes as files.
+#[derive(Debug, Args, Default)]
+pub struct ExportArgs {
+    /// Also write it as an XLSX workbook (as-of date, policy version and purpose on each sheet).
     #[arg(long, value_name = "FILE")]
     pub xlsx: Option<PathBuf>,
-    /// Also write the groups as CSV.
+    /// Also write it as CSV (UTF-8 with a byte-order mark).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+}
+
+impl ExportArgs {
+    /// Whether any file is asked for.
+    pub fn any(&self) -> bool {
+        self.xlsx.is_some() || self.csv.is_some()
+    }
 }
 
 /// `warnings`.
@@ -354,12 +369,9 @@ pub struct WarningsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// Also write the list as an XLSX workbook.
-    #[arg(long, value_name = "FILE")]
-    pub xlsx: Option<PathBuf>,
-    /// Also write the list as CSV.
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
+    /// Where to write the list.
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 /// `annual-form`.
@@ -382,12 +394,9 @@ pub struct AnnualFormArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// Also write the rows as an XLSX workbook.
-    #[arg(long, value_name = "FILE")]
-    pub xlsx: Option<PathBuf>,
-    /// Also write the rows as CSV.
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
+    /// Where to write the rows.
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 /// `lrmx-fill`.

@@ -25,6 +25,24 @@ pub struct Meta {
     pub principal: String,
 }
 
+impl Meta {
+    /// The description of what `reader` reads: titled, at `as_of`, under `policy_version`.
+    pub fn read_by(
+        reader: &trainhub_api::feedback::Reader,
+        policy_version: &str,
+        as_of: chrono::NaiveDate,
+        title: &str,
+    ) -> Meta {
+        Meta {
+            title: title.to_owned(),
+            as_of,
+            policy_version: policy_version.to_owned(),
+            purpose: reader.purpose.clone(),
+            principal: reader.principal.clone(),
+        }
+    }
+}
+
 /// One cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {

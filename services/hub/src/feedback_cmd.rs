@@ -3,7 +3,9 @@
 //! the gRPC reads they take a purpose and write the audit trail (principal `cli:<user>`)
 //! before anything is printed or written.
 
-use crate::cli::{AnnualFormArgs, CoverageArgs, LrmxFillArgs, OutputFormat, WarningsArgs};
+use crate::cli::{
+    AnnualFormArgs, CoverageArgs, ExportArgs, LrmxFillArgs, OutputFormat, WarningsArgs,
+};
 use crate::config::Config;
 use crate::export::{self, Book, Meta};
 use crate::report::principal;
@@ -28,18 +30,8 @@ async fn open(config: &Config, purpose: &str) -> Result<(Feedback, Reader)> {
     Ok((Feedback::new(Queries::new(pipeline)), reader))
 }
 
-fn meta(reader: &Reader, policy_version: &str, as_of: chrono::NaiveDate, title: &str) -> Meta {
-    Meta {
-        title: title.to_owned(),
-        as_of,
-        policy_version: policy_version.to_owned(),
-        purpose: reader.purpose.clone(),
-        principal: reader.principal.clone(),
-    }
-}
-
 /// Writes the workbook where `--xlsx` and `--csv` say, each file whole or not at all.
-fn save(book: &Book, xlsx: Option<&Path>, csv: Option<&Path>) -> Result<()> {
+fn save(book: &Book, to: &ExportArgs) -> Result<()> {
     let write = |path: &Path, bytes: Vec<u8>| -> Result<()> {
         let partial = path.with_extension("partial");
         std::fs::write(&partial, bytes)
@@ -48,10 +40,10 @@ fn save(book: &Book, xlsx: Option<&Path>, csv: Option<&Path>) -> Result<()> {
         eprintln!("wrote {}", path.display());
         Ok(())
     };
-    if let Some(path) = xlsx {
+    if let Some(path) = &to.xlsx {
         write(path, book.xlsx()?)?;
     }
-    if let Some(path) = csv {
+    if let Some(path) = &to.csv {
         write(path, book.csv()?)?;
     }
     Ok(())
@@ -60,7 +52,7 @@ fn save(book: &Book, xlsx: Option<&Path>, csv: Option<&Path>) -> Result<()> {
 /// Prints coverage per group; `--xlsx`/`--csv` write the report too.
 pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
     let (feedback, reader) = open(config, &args.purpose).await?;
-    let exporting = args.xlsx.is_some() || args.csv.is_some();
+    let exporting = args.export.any();
     let what = if exporting {
         "ExportCoverage"
     } else {
@@ -78,14 +70,14 @@ pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
         .await
         .map_err(refused)?;
     if exporting {
-        let meta = meta(
+        let meta = Meta::read_by(
             &reader,
             &view.policy_version,
             view.as_of,
             "培训覆盖情况 coverage",
         );
         let book = export::coverage_book(meta, &args.group_by, &view.groups, &view.trend);
-        save(&book, args.xlsx.as_deref(), args.csv.as_deref())?;
+        save(&book, &args.export)?;
     }
     crate::report::print_coverage(&args.group_by, args.format, view.as_of, &view.groups)
 }
@@ -101,7 +93,7 @@ pub async fn warnings(config: &Config, args: &WarningsArgs) -> Result<()> {
     .map_err(|r| anyhow::anyhow!("--authority: {}", r.message))?;
     let (feedback, reader) = open(config, &args.purpose).await?;
     let as_of = args.as_of.unwrap_or_else(trainhub_pipeline::queries::today);
-    let exporting = args.xlsx.is_some() || args.csv.is_some();
+    let exporting = args.export.any();
     let rows = feedback
         .warnings(
             &reader,
@@ -119,9 +111,9 @@ pub async fn warnings(config: &Config, args: &WarningsArgs) -> Result<()> {
         .await
         .map_err(refused)?;
     if exporting {
-        let meta = meta(&reader, &feedback.policy_version(), as_of, list.title_zh());
+        let meta = Meta::read_by(&reader, &feedback.policy_version(), as_of, list.title_zh());
         let book = export::warnings_book(meta, list, &rows);
-        save(&book, args.xlsx.as_deref(), args.csv.as_deref())?;
+        save(&book, &args.export)?;
     }
     if args.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -148,14 +140,10 @@ pub async fn annual_form(config: &Config, args: &AnnualFormArgs) -> Result<()> {
         .annual_form(&reader, &args.person, year, Some(as_of))
         .await
         .map_err(refused)?;
-    if args.xlsx.is_some() || args.csv.is_some() {
+    if args.export.any() {
         let title = format!("年度考核登记表 {year} 脱产培训 {}", dossier.name);
-        let meta = meta(&reader, &dossier.policy_version, as_of, &title);
-        save(
-            &export::annual_book(meta, &rows),
-            args.xlsx.as_deref(),
-            args.csv.as_deref(),
-        )?;
+        let meta = Meta::read_by(&reader, &dossier.policy_version, as_of, &title);
+        save(&export::annual_book(meta, &rows), &args.export)?;
     }
     if args.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

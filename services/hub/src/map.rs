@@ -211,7 +211,7 @@ async fn coverage(
     if q.format == Format::Json {
         return Ok(Json(coverage_json(&view, &group_by, &reader.purpose)).into_response());
     }
-    let meta = meta(
+    let meta = Meta::read_by(
         &reader,
         &view.policy_version,
         view.as_of,
@@ -219,17 +219,6 @@ async fn coverage(
     );
     let book = export::coverage_book(meta, &group_by, &view.groups, &view.trend);
     download(&book, q.format, &format!("coverage-{}", view.as_of))
-}
-
-/// The description of an export.
-pub fn meta(reader: &Reader, policy_version: &str, as_of: NaiveDate, title: &str) -> Meta {
-    Meta {
-        title: title.to_owned(),
-        as_of,
-        policy_version: policy_version.to_owned(),
-        purpose: reader.purpose.clone(),
-        principal: reader.principal.clone(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,7 +270,7 @@ async fn warnings(
         }))
         .into_response());
     }
-    let meta = meta(&reader, &policy_version, day, list.title_zh());
+    let meta = Meta::read_by(&reader, &policy_version, day, list.title_zh());
     let book = export::warnings_book(meta, list, &rows);
     download(
         &book,
@@ -328,7 +317,7 @@ async fn annual_form(
         .into_response());
     }
     let title = format!("年度考核登记表 {year} 脱产培训 {}", dossier.name);
-    let meta = meta(&reader, &dossier.policy_version, dossier.as_of, &title);
+    let meta = Meta::read_by(&reader, &dossier.policy_version, dossier.as_of, &title);
     let book = export::annual_book(meta, &rows);
     download(&book, q.format, &format!("annual-form-{year}"))
 }

@@ -5,11 +5,11 @@
 //! authority, and a queue bound to one authority's routing key receives only its persons.
 
 use crate::fixtures::{self, rec, HR};
+use crate::map::{reader, with_token};
 use crate::xapi::{as_partner, HR_TOKEN};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use trainhub::config::{AuthorityConfig, Digests, ReaderConfig};
-use trainhub_api::auth::token_digest;
+use trainhub::config::AuthorityConfig;
 use trainhub_proto::v1 as pb;
 use trainhub_tests::broker::{random_name, wait_for, Broker};
 use trainhub_tests::{partner, Backend, TestHub, TestStore};
@@ -17,24 +17,6 @@ use trainhub_tests::{partner, Backend, TestHub, TestStore};
 const COUNTY: &str = "js-nanjing";
 const COUNTY_TOKEN: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 const PROVINCE_TOKEN: &str = "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1";
-
-fn reader(name: &str, token: &str, authorities: &[&str]) -> ReaderConfig {
-    ReaderConfig {
-        name: name.into(),
-        token_sha256: Some(Digests::One(token_digest(token))),
-        token_file: None,
-        roles: vec!["dossier:read".into(), "coverage:read".into()],
-        authorities: authorities.iter().map(|a| a.to_string()).collect(),
-    }
-}
-
-fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 /// A person record of `authority` (empty: none recorded).
 fn person(id: &str, record: &str, authority: &str) -> pb::Record {

@@ -48,7 +48,7 @@ async fn seeded(backend: Backend) -> Option<TestHub> {
     )
 }
 
-fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+pub(crate) fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request
         .metadata_mut()
