@@ -284,16 +284,9 @@ pub struct DossierArgs {
     pub store: StoreArgs,
     /// The person's national ID (or a 64-hex person key).
     pub person: String,
-    /// Why the data is read (e.g. `appointment-review`): required, and written to the audit
-    /// trail with the operating-system user before anything is printed.
-    #[arg(long)]
-    pub purpose: String,
-    /// Reference date (YYYY-MM-DD); today by default.
-    #[arg(long)]
-    pub as_of: Option<chrono::NaiveDate>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Purpose, as-of date and output format.
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Ask a running hub (`GetDossier`, with a `dossier:read` token) instead of reading the
     /// store; the hub writes the audit row under the token's principal.
     #[command(flatten)]
@@ -309,8 +302,19 @@ pub struct CoverageArgs {
     /// unit | rank | category | region.
     #[arg(long, default_value = "unit")]
     pub group_by: String,
-    /// Why the data is read (e.g. `appointment-review`): required, and written to the audit
-    /// trail with the operating-system user before anything is printed.
+    /// Purpose, as-of date and output format.
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Where to write the report (groups, RED list, each year of the window).
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+/// What a report read from the store states and how it prints.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Why the data is read (e.g. `annual-plan`): required, and written to the audit trail
+    /// with the operating-system user before anything is printed or written.
     #[arg(long)]
     pub purpose: String,
     /// Reference date (YYYY-MM-DD); today by default.
@@ -319,9 +323,6 @@ pub struct CoverageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// Where to write the report (groups, RED list, each year of the window).
-    #[command(flatten)]
-    pub export: ExportArgs,
 }
 
 /// Where a report also goes as files.
@@ -360,15 +361,9 @@ pub struct WarningsArgs {
     /// Only the persons of this cadre-management authority.
     #[arg(long)]
     pub authority: Option<String>,
-    /// Why the data is read: required, and written to the audit trail.
-    #[arg(long)]
-    pub purpose: String,
-    /// Reference date (YYYY-MM-DD); today by default.
-    #[arg(long)]
-    pub as_of: Option<chrono::NaiveDate>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Purpose, as-of date and output format.
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Where to write the list.
     #[command(flatten)]
     pub export: ExportArgs,
@@ -385,15 +380,9 @@ pub struct AnnualFormArgs {
     /// The assessment year; the as-of year by default.
     #[arg(long)]
     pub year: Option<i32>,
-    /// Why the data is read: required, and written to the audit trail.
-    #[arg(long)]
-    pub purpose: String,
-    /// Reference date (YYYY-MM-DD); today by default.
-    #[arg(long)]
-    pub as_of: Option<chrono::NaiveDate>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Purpose, as-of date and output format.
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Where to write the rows.
     #[command(flatten)]
     pub export: ExportArgs,

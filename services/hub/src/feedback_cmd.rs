@@ -51,7 +51,7 @@ fn save(book: &Book, to: &ExportArgs) -> Result<()> {
 
 /// Prints coverage per group; `--xlsx`/`--csv` write the report too.
 pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
-    let (feedback, reader) = open(config, &args.purpose).await?;
+    let (feedback, reader) = open(config, &args.read.purpose).await?;
     let exporting = args.export.any();
     let what = if exporting {
         "ExportCoverage"
@@ -63,7 +63,7 @@ pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
             &reader,
             &args.group_by,
             Filter::default(),
-            args.as_of,
+            args.read.as_of,
             exporting,
             what,
         )
@@ -79,7 +79,7 @@ pub async fn coverage(config: &Config, args: &CoverageArgs) -> Result<()> {
         let book = export::coverage_book(meta, &args.group_by, &view.groups, &view.trend);
         save(&book, &args.export)?;
     }
-    crate::report::print_coverage(&args.group_by, args.format, view.as_of, &view.groups)
+    crate::report::print_coverage(&args.group_by, args.read.format, view.as_of, &view.groups)
 }
 
 /// Prints a warning list; `--xlsx`/`--csv` write it too.
@@ -91,8 +91,11 @@ pub async fn warnings(config: &Config, args: &WarningsArgs) -> Result<()> {
         ..Default::default()
     }))
     .map_err(|r| anyhow::anyhow!("--authority: {}", r.message))?;
-    let (feedback, reader) = open(config, &args.purpose).await?;
-    let as_of = args.as_of.unwrap_or_else(trainhub_pipeline::queries::today);
+    let (feedback, reader) = open(config, &args.read.purpose).await?;
+    let as_of = args
+        .read
+        .as_of
+        .unwrap_or_else(trainhub_pipeline::queries::today);
     let exporting = args.export.any();
     let rows = feedback
         .warnings(
@@ -115,7 +118,7 @@ pub async fn warnings(config: &Config, args: &WarningsArgs) -> Result<()> {
         let book = export::warnings_book(meta, list, &rows);
         save(&book, &args.export)?;
     }
-    if args.format == OutputFormat::Json {
+    if args.read.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
@@ -133,8 +136,11 @@ pub async fn warnings(config: &Config, args: &WarningsArgs) -> Result<()> {
 /// Prints the annual form's trainings of a person for a year; `--xlsx`/`--csv` write them.
 pub async fn annual_form(config: &Config, args: &AnnualFormArgs) -> Result<()> {
     use chrono::Datelike;
-    let (feedback, reader) = open(config, &args.purpose).await?;
-    let as_of = args.as_of.unwrap_or_else(trainhub_pipeline::queries::today);
+    let (feedback, reader) = open(config, &args.read.purpose).await?;
+    let as_of = args
+        .read
+        .as_of
+        .unwrap_or_else(trainhub_pipeline::queries::today);
     let year = args.year.unwrap_or(as_of.year());
     let (dossier, rows) = feedback
         .annual_form(&reader, &args.person, year, Some(as_of))
@@ -145,7 +151,7 @@ pub async fn annual_form(config: &Config, args: &AnnualFormArgs) -> Result<()> {
         let meta = Meta::read_by(&reader, &dossier.policy_version, as_of, &title);
         save(&export::annual_book(meta, &rows), &args.export)?;
     }
-    if args.format == OutputFormat::Json {
+    if args.read.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }

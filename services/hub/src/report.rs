@@ -35,7 +35,7 @@ async fn account(service: &Queries, entry: trainhub_store::audit::AuditEntry) ->
 
 /// Prints a dossier: from the store, or with `--hub` from a running hub.
 pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
-    let purpose = purpose(&args.purpose)?;
+    let purpose = purpose(&args.read.purpose)?;
     if args.remote.hub.is_some() {
         return remote_dossier(config, args, purpose).await;
     }
@@ -47,7 +47,7 @@ pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
         (args.person.as_str(), "")
     };
     let dossier = service
-        .dossier(id, key, args.as_of)
+        .dossier(id, key, args.read.as_of)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let entry = audit::dossier_read(
@@ -57,7 +57,7 @@ pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
         &trainhub_pipeline::wire::dossier(&dossier),
     );
     account(&service, entry).await?;
-    match args.format {
+    match args.read.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&dossier)?),
         OutputFormat::Text => print!(
             "{}",
@@ -82,13 +82,13 @@ async fn remote_dossier(config: &Config, args: &DossierArgs, purpose: String) ->
         .get_dossier(hub.request(pb::GetDossierRequest {
             national_id,
             person_key,
-            as_of: args.as_of.map(|d| d.to_string()).unwrap_or_default(),
+            as_of: args.read.as_of.map(|d| d.to_string()).unwrap_or_default(),
             purpose,
         })?)
         .await
         .map_err(crate::remote::refused)?
         .into_inner();
-    match args.format {
+    match args.read.format {
         OutputFormat::Json => println!(
             "{}",
             trainhub_proto::format::to_json(&dossier, "trainhub.v1.Dossier")
