@@ -60,6 +60,8 @@ try {
   await page.locator(`#groups tr[data-group="${worst.key}"] a.drill`).click();
   await loaded(worst.key, "red");
   const persons = await page.$$eval("#warnings tbody tr", (rows) => rows.map((r) => r.dataset.person));
+  const reasonZh = await page.locator("#warnings tbody tr td.reason").first().innerText();
+  if (!reasonZh.includes("未参加脱产")) fail(`the reason is not in Chinese: ${reasonZh}`);
   await page.screenshot({ path: `${outdir}/coverage-drill-down.png`, fullPage: true });
 
   // Each warning list of that group.
@@ -75,6 +77,8 @@ try {
   await page.click("#lang");
   const title = await page.locator("#title").innerText();
   if (!title.includes("coverage map")) fail(`English title: ${title}`);
+  const reasonEn = await page.locator("#warnings tbody tr td.reason").first().innerText();
+  if (!reasonEn.startsWith("no off-job")) fail(`the reason is not in English: ${reasonEn}`);
   await page.screenshot({ path: `${outdir}/coverage-map-en.png`, fullPage: true });
   if (errors.length) fail(`page errors: ${errors.join("; ")}`);
   console.log(JSON.stringify({ groups, totals, charts, drill: { group: worst.key, persons }, lists }));

@@ -261,7 +261,8 @@ pub fn warnings_book(meta: Meta, list: WarningList, rows: &[WarningRow]) -> Book
             "灯 light",
             "已获学时 credited",
             "应修学时 required",
-            "原因 reason",
+            "原因",
+            "reason",
         ],
         rows: rows
             .iter()
@@ -276,6 +277,7 @@ pub fn warnings_book(meta: Meta, list: WarningList, rows: &[WarningRow]) -> Book
                     Cell::Text(r.light.clone()),
                     Cell::Number(r.credited_hours),
                     Cell::Number(r.required_hours),
+                    Cell::Text(r.reason_zh.clone()),
                     Cell::Text(r.reason.clone()),
                 ]
             })

@@ -66,33 +66,63 @@ impl WarningList {
     }
 }
 
+/// Why a person is on a list, in the department's language and in English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// 中文.
+    pub zh: String,
+    /// English.
+    pub en: String,
+}
+
+impl Reason {
+    fn of(parts: Vec<(String, String)>) -> Option<Reason> {
+        if parts.is_empty() {
+            return None;
+        }
+        let (zh, en): (Vec<String>, Vec<String>) = parts.into_iter().unzip();
+        Some(Reason {
+            zh: zh.join("；"),
+            en: en.join("; "),
+        })
+    }
+}
+
 /// Why the person of `d` is on `list`, or `None` when they are not. Persons out of scope
 /// (`EXEMPT`) are on no list.
-pub fn warning(d: &Dossier, list: WarningList, policy: &Policy) -> Option<String> {
+pub fn warning(d: &Dossier, list: WarningList, policy: &Policy) -> Option<Reason> {
     if !d.in_scope || d.light == Light::Exempt {
         return None;
     }
     match list {
-        WarningList::Red => (d.light == Light::Red).then(|| {
-            format!(
-                "no off-job party training from {} to {}",
-                d.window_start, d.as_of
-            )
+        WarningList::Red => Reason::of(if d.light == Light::Red {
+            vec![(
+                format!("{}至{}未参加脱产党性教育培训", d.window_start, d.as_of),
+                format!(
+                    "no off-job party training from {} to {}",
+                    d.window_start, d.as_of
+                ),
+            )]
+        } else {
+            Vec::new()
         }),
         WarningList::Behind => behind(d, policy),
-        WarningList::Remedial => flagged(d, "REMEDIAL_REQUIRED"),
-        WarningList::LongTraining => flagged(d, "LONG_TRAINING_LIMIT"),
+        WarningList::Remedial => flagged(d, "REMEDIAL_REQUIRED", "培训考核不合格，需补训"),
+        WarningList::LongTraining => flagged(d, "LONG_TRAINING_LIMIT", "长期脱产培训超出次数限制"),
     }
 }
 
-fn flagged(d: &Dossier, code: &str) -> Option<String> {
-    let messages: Vec<&str> = d
-        .flags
-        .iter()
-        .filter(|f| f.code == code)
-        .map(|f| f.message.as_str())
-        .collect();
-    (!messages.is_empty()).then(|| messages.join("; "))
+fn flagged(d: &Dossier, code: &str, zh: &str) -> Option<Reason> {
+    Reason::of(
+        d.flags
+            .iter()
+            .filter(|f| f.code == code)
+            .map(|f| {
+                let year = f.year.map(|y| format!("{y}年")).unwrap_or_default();
+                (format!("{year}{zh}"), f.message.clone())
+            })
+            .collect(),
+    )
 }
 
 /// The hours one year asks for: the yearly requirement of the junior ranks, or the window's
@@ -105,7 +135,7 @@ pub fn yearly_hours(d: &Dossier, policy: &Policy) -> f64 {
     }
 }
 
-fn behind(d: &Dossier, policy: &Policy) -> Option<String> {
+fn behind(d: &Dossier, policy: &Policy) -> Option<Reason> {
     let year = d.as_of.year();
     let (online, total) = d
         .years
@@ -120,16 +150,20 @@ fn behind(d: &Dossier, policy: &Policy) -> Option<String> {
         .unwrap_or_default();
     let mut why = Vec::new();
     if online + 1e-9 < policy.online_hours_per_year {
-        why.push(format!(
-            "online {online:.2} of {} 学时 in {year}",
-            policy.online_hours_per_year
+        let required = policy.online_hours_per_year;
+        why.push((
+            format!("{year}年网络学习{online:.2}学时，低于{required}学时"),
+            format!("online {online:.2} of {required} 学时 in {year}"),
         ));
     }
     let share = yearly_hours(d, policy);
     if d.light != Light::Green && total + 1e-9 < share {
-        why.push(format!("in all {total:.2} of {share} 学时 in {year}"));
+        why.push((
+            format!("{year}年累计{total:.2}学时，低于{share}学时"),
+            format!("in all {total:.2} of {share} 学时 in {year}"),
+        ));
     }
-    (!why.is_empty()).then(|| why.join("; "))
+    Reason::of(why)
 }
 
 /// The trainings for the annual assessment form of `year`: off-job trainings that end in it,

@@ -35,8 +35,10 @@ pub struct WarningRow {
     pub credited_hours: f64,
     #[allow(missing_docs)]
     pub required_hours: f64,
-    /// Why the person is on the list.
+    /// Why the person is on the list (English).
     pub reason: String,
+    /// Why, in Chinese.
+    pub reason_zh: String,
 }
 
 /// The coverage of the whole scope at the end of one year of the window (at `as_of` for the
@@ -159,7 +161,7 @@ impl Queries {
     }
 }
 
-fn row(d: &d::Dossier, group: String, reason: String) -> WarningRow {
+fn row(d: &d::Dossier, group: String, reason: warnings::Reason) -> WarningRow {
     WarningRow {
         person_key: d.person_key.to_string(),
         name: d.name.clone(),
@@ -171,7 +173,8 @@ fn row(d: &d::Dossier, group: String, reason: String) -> WarningRow {
         light: d.light.as_str().to_owned(),
         credited_hours: d.credited_hours,
         required_hours: d.required_hours,
-        reason,
+        reason: reason.en,
+        reason_zh: reason.zh,
     }
 }
 

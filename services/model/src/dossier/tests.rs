@@ -421,8 +421,12 @@ fn warning_lists_follow_the_light_this_years_hours_and_the_flags() {
     assert!(warning(&untrained, WarningList::Red, &p).is_some());
     let behind = warning(&untrained, WarningList::Behind, &p).unwrap();
     assert!(
-        behind.contains("online 0.00") && behind.contains("in all 0.00"),
-        "{behind}"
+        behind.en.contains("online 0.00") && behind.en.contains("in all 0.00"),
+        "{behind:?}"
+    );
+    assert!(
+        behind.zh.starts_with("2024年网络学习0.00学时"),
+        "{behind:?}"
     );
     assert!(warning(&untrained, WarningList::Remedial, &p).is_none());
     // A failed class is to be retaken, and is on the year's annual form.
