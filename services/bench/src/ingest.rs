@@ -1,9 +1,12 @@
 //! `trainhub-bench ingest`: end-to-end ingest through `IngestService.Stream` (acknowledged =
-//! committed) against the raw store limit (the same rows written straight into the same tables
-//! with batched multi-row `INSERT … ON CONFLICT`), for SQLite and PostgreSQL.
+//! committed) against two limits, for SQLite and PostgreSQL: the plain limit (the same records
+//! once in one plain table, [`crate::plain`]) and the hub-layout limit (the same rows written
+//! straight into the hub's own tables with batched multi-row `INSERT … ON CONFLICT`); with the
+//! bytes the store holds per record once the projection has settled.
 
+use crate::plain::{plain_limit, BenchStore};
 use crate::IngestBenchArgs;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::time::Instant;
 use trainhub::config::Config;
 use trainhub::startup::Application;
@@ -23,38 +26,45 @@ pub async fn run(args: IngestBenchArgs) -> Result<()> {
         args.batch
     );
     let dir = tempfile_dir()?;
-    let sqlite = format!("sqlite://{}", dir.join("bench.db").display());
-    let sqlite_raw = format!("sqlite://{}", dir.join("bench-raw.db").display());
-    let mut rows = vec![measure("sqlite", &sqlite, &sqlite_raw, &records, args.batch, &dir).await?];
+    let mut backends = vec!["sqlite"];
     if !args.no_postgres {
-        let suffix = format!("{:08x}", rand::random::<u32>());
-        let (hub_db, raw_db) = (
-            format!("trainhub_bench_{suffix}"),
-            format!("trainhub_bench_raw_{suffix}"),
-        );
-        let hub_url = trainhub_store::create_postgres_database(&args.server.postgres, &hub_db)
-            .await
-            .context("creating the benchmark database (use --no-postgres to skip)")?;
-        let raw_url =
-            trainhub_store::create_postgres_database(&args.server.postgres, &raw_db).await?;
-        let result = measure("postgres", &hub_url, &raw_url, &records, args.batch, &dir).await;
-        for db in [&hub_db, &raw_db] {
-            let _ = trainhub_store::drop_postgres_database(&args.server.postgres, db).await;
-        }
-        rows.push(result?);
+        backends.push("postgres");
+    }
+    let mut rows = Vec::new();
+    for backend in backends {
+        rows.push(measure(backend, &args, &records, &dir.join(backend)).await?);
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!();
     println!(
-        "{:<10} {:>14} {:>14} {:>8}",
-        "store", "hub rec/s", "raw rec/s", "ratio"
+        "{:<9} {:>10} {:>12} {:>10} {:>9} {:>9} {:>11} {:>11}",
+        "store",
+        "hub rec/s",
+        "layout rec/s",
+        "plain r/s",
+        "vs plain",
+        "vs layout",
+        "hub B/rec",
+        "plain B/rec"
     );
-    for (store, hub, raw) in &rows {
+    for m in &rows {
         println!(
-            "{store:<10} {hub:>14.0} {raw:>14.0} {:>7.1}%",
-            100.0 * hub / raw
+            "{:<9} {:>10.0} {:>12.0} {:>10.0} {:>8.1}% {:>8.1}% {:>11.0} {:>11.0}",
+            m.store,
+            m.hub,
+            m.layout,
+            m.plain,
+            100.0 * m.hub / m.plain,
+            100.0 * m.hub / m.layout,
+            m.hub_bytes,
+            m.plain_bytes
         );
     }
+    println!(
+        "(hub: end to end through IngestService.Stream, acknowledged = committed, bytes after \
+         the projection settled; layout: the same rows written straight into the hub's own \
+         tables; plain: the same records once in one plain table)"
+    );
     println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     Ok(())
 }
@@ -73,19 +83,48 @@ pub(crate) fn tempfile_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// One store's figures.
+struct Measured {
+    store: String,
+    hub: f64,
+    layout: f64,
+    plain: f64,
+    hub_bytes: f64,
+    plain_bytes: f64,
+}
+
+/// The three legs on one backend, each on a fresh store.
 async fn measure(
-    label: &str,
-    hub_url: &str,
-    raw_url: &str,
+    backend: &str,
+    args: &IngestBenchArgs,
     records: &[pb::Record],
-    batch: usize,
     dir: &std::path::Path,
-) -> Result<(String, f64, f64)> {
-    let hub = through_hub(hub_url, records, batch, &dir.join(label)).await?;
-    println!("{label}: hub end to end {hub:.0} records/s");
-    let raw = raw_limit(raw_url, records, batch).await?;
-    println!("{label}: raw store limit {raw:.0} records/s");
-    Ok((label.to_owned(), hub, raw))
+) -> Result<Measured> {
+    let admin = &args.server.postgres;
+    let store = BenchStore::fresh(backend, admin, dir.join("hub")).await?;
+    let hub = through_hub(&store, records, args.batch).await;
+    let hub_bytes = store.bytes().await.map(|b| b as f64 / records.len() as f64);
+    store.drop().await;
+    let (hub, hub_bytes) = (hub?, hub_bytes?);
+    println!("{backend}: hub end to end {hub:.0} records/s, {hub_bytes:.0} B stored per record");
+    let store = BenchStore::fresh(backend, admin, dir.join("layout")).await?;
+    let layout = layout_limit(&store.url, records, args.batch).await;
+    store.drop().await;
+    let layout = layout?;
+    println!("{backend}: hub layout written directly {layout:.0} records/s");
+    let store = BenchStore::fresh(backend, admin, dir.join("plain")).await?;
+    let plain = plain_limit(&store, records, args.batch).await;
+    store.drop().await;
+    let (plain, plain_bytes) = plain?;
+    println!("{backend}: plain table {plain:.0} rows/s, {plain_bytes:.0} B stored per row");
+    Ok(Measured {
+        store: backend.to_owned(),
+        hub,
+        layout,
+        plain,
+        hub_bytes,
+        plain_bytes,
+    })
 }
 
 /// A stop switch and the join handle of a hub started for a benchmark.
@@ -122,14 +161,26 @@ pub(crate) async fn start_hub_http(
     Ok((grpc, http, (stop_tx, server)))
 }
 
-async fn through_hub(
-    url: &str,
-    records: &[pb::Record],
-    batch: usize,
-    data_dir: &std::path::Path,
-) -> Result<f64> {
-    let (addr, (stop_tx, server)) = start_hub(url, data_dir).await?;
+/// Streams `records` through a hub on `store`; records/s. The hub runs on until its
+/// projection has settled (nothing waits for the projector), so the store's bytes afterwards
+/// are those of a settled store.
+async fn through_hub(store: &BenchStore, records: &[pb::Record], batch: usize) -> Result<f64> {
+    let (addr, (stop_tx, server)) = start_hub(&store.url, store.dir()).await?;
     let rate = stream_all(addr, records, batch).await?;
+    let watch = Store::connect(&store.url, trainhub_store::Keyring::generate("bench")).await?;
+    let started = Instant::now();
+    while watch.dirty_count().await? > 0 {
+        anyhow::ensure!(
+            started.elapsed().as_secs() < 1800,
+            "the projection did not settle within 30 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    println!(
+        "  projection settled {:.1} s after the last acknowledgement",
+        started.elapsed().as_secs_f64()
+    );
+    watch.close().await;
     let _ = stop_tx.send(());
     server.await??;
     Ok(rate)
@@ -170,7 +221,9 @@ pub(crate) async fn stream_all(
     Ok(records.len() as f64 / elapsed)
 }
 
-async fn raw_limit(url: &str, records: &[pb::Record], batch: usize) -> Result<f64> {
+/// The hub's own layout written directly: the same rows into the same tables with batched
+/// multi-row `INSERT … ON CONFLICT`, sealing included; records/s.
+async fn layout_limit(url: &str, records: &[pb::Record], batch: usize) -> Result<f64> {
     // Sealing stays in the measured work, as the hub seals too.
     let store = Store::connect(url, trainhub_store::Keyring::generate("bench")).await?;
     store.migrate().await?;

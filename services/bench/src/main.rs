@@ -12,6 +12,7 @@ mod amqp;
 mod dossier;
 mod import;
 mod ingest;
+mod plain;
 mod xapi;
 
 use clap::{Args, Parser};

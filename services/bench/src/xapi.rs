@@ -4,8 +4,9 @@
 //! the same kind; with the bytes the store holds per statement and per record.
 
 use crate::ingest::{start_hub_http, tempfile_dir};
+use crate::plain::BenchStore;
 use crate::XapiBenchArgs;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 use std::time::Instant;
 use trainhub_connectors::xapi;
@@ -39,10 +40,10 @@ pub async fn run(args: XapiBenchArgs) -> Result<()> {
             continue;
         }
         let admin = &args.server.postgres;
-        let store = Store::fresh(backend, admin, dir.join(format!("{backend}-xapi"))).await?;
+        let store = BenchStore::fresh(backend, admin, dir.join(format!("{backend}-xapi"))).await?;
         let xapi_rate = posted(&store, &statements, args.batch).await;
         store.drop().await;
-        let store = Store::fresh(backend, admin, dir.join(format!("{backend}-grpc"))).await?;
+        let store = BenchStore::fresh(backend, admin, dir.join(format!("{backend}-grpc"))).await?;
         let grpc_rate = submitted(&store, &records, args.batch).await;
         store.drop().await;
         rows.push((backend, xapi_rate?, grpc_rate?));
@@ -83,63 +84,9 @@ fn uuid(i: usize) -> String {
     format!("6a4f0a1e-3b2c-4d5e-8f90-{i:012x}")
 }
 
-/// A store for one leg of the benchmark: a fresh SQLite folder or PostgreSQL database.
-struct Store {
-    url: String,
-    dir: std::path::PathBuf,
-    /// The PostgreSQL database to drop afterwards: (admin URL, name).
-    database: Option<(String, String)>,
-}
-
-impl Store {
-    async fn fresh(backend: &str, admin: &str, dir: std::path::PathBuf) -> Result<Store> {
-        std::fs::create_dir_all(&dir)?;
-        if backend == "sqlite" {
-            let url = format!("sqlite://{}", dir.join("bench.db").display());
-            return Ok(Store {
-                url,
-                dir,
-                database: None,
-            });
-        }
-        let name = format!("trainhub_bench_xapi_{:08x}", rand::random::<u32>());
-        let url = trainhub_store::create_postgres_database(admin, &name)
-            .await
-            .context("creating the benchmark database (use --no-postgres to skip)")?;
-        Ok(Store {
-            url,
-            dir,
-            database: Some((admin.to_owned(), name)),
-        })
-    }
-
-    /// Bytes the store holds: the database's size, or the files of the SQLite folder.
-    async fn bytes(&self) -> Result<u64> {
-        if self.database.is_some() {
-            use sqlx::Row;
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url).await?;
-            let row = sqlx::query("SELECT pg_database_size(current_database()) AS n")
-                .fetch_one(&mut c)
-                .await?;
-            return Ok(row.try_get::<i64, _>("n")? as u64);
-        }
-        let mut total = 0;
-        for entry in std::fs::read_dir(&self.dir)? {
-            total += entry?.metadata()?.len();
-        }
-        Ok(total)
-    }
-
-    async fn drop(self) {
-        if let Some((admin, name)) = &self.database {
-            let _ = trainhub_store::drop_postgres_database(admin, name).await;
-        }
-    }
-}
-
 /// POSTs `statements` in batches; (statements/s committed, bytes stored per statement).
-async fn posted(store: &Store, statements: &[Value], batch: usize) -> Result<(f64, f64)> {
-    let (_, http, (stop, server)) = start_hub_http(&store.url, &store.dir).await?;
+async fn posted(store: &BenchStore, statements: &[Value], batch: usize) -> Result<(f64, f64)> {
+    let (_, http, (stop, server)) = start_hub_http(&store.url, store.dir()).await?;
     let started = Instant::now();
     let mut latencies = Vec::new();
     for chunk in statements.chunks(batch) {
@@ -160,8 +107,8 @@ async fn posted(store: &Store, statements: &[Value], batch: usize) -> Result<(f6
 }
 
 /// Submits `records` in batches over gRPC; (records/s committed, bytes stored per record).
-async fn submitted(store: &Store, records: &[pb::Record], batch: usize) -> Result<(f64, f64)> {
-    let (grpc, _, (stop, server)) = start_hub_http(&store.url, &store.dir).await?;
+async fn submitted(store: &BenchStore, records: &[pb::Record], batch: usize) -> Result<(f64, f64)> {
+    let (grpc, _, (stop, server)) = start_hub_http(&store.url, store.dir()).await?;
     let mut client = IngestServiceClient::connect(format!("http://{grpc}"))
         .await?
         .max_decoding_message_size(64 << 20)

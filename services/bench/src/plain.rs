@@ -1,0 +1,177 @@
+//! The plain limit a benchmark compares the hub with: the same records written once into one
+//! plain table — `(system, kind, record_id, version, body)`, the body as its protobuf bytes,
+//! keyed by the source identity — by the fastest plain batch each database has (PostgreSQL
+//! `INSERT … SELECT FROM unnest(…)`, SQLite one multi-row `INSERT` per batch in a
+//! transaction). No hub layout, no sealing, no projection: what the database itself can do.
+//! And the bench stores themselves: a fresh SQLite folder or PostgreSQL database, and the
+//! bytes each holds.
+
+use anyhow::{Context, Result};
+use sqlx::Connection;
+use std::time::Instant;
+use trainhub_proto::v1 as pb;
+
+/// A store for one leg of a benchmark: a fresh SQLite folder or PostgreSQL database.
+pub(crate) struct BenchStore {
+    /// Its URL.
+    pub url: String,
+    dir: std::path::PathBuf,
+    /// The PostgreSQL database to drop afterwards: (admin URL, name).
+    database: Option<(String, String)>,
+}
+
+impl BenchStore {
+    /// A fresh store of `backend` (`sqlite` in `dir`, or a new database on `admin`'s server).
+    pub async fn fresh(backend: &str, admin: &str, dir: std::path::PathBuf) -> Result<BenchStore> {
+        std::fs::create_dir_all(&dir)?;
+        if backend == "sqlite" {
+            let url = format!("sqlite://{}", dir.join("bench.db").display());
+            return Ok(BenchStore {
+                url,
+                dir,
+                database: None,
+            });
+        }
+        let name = format!("trainhub_bench_{:08x}", rand::random::<u32>());
+        let url = trainhub_store::create_postgres_database(admin, &name)
+            .await
+            .context("creating the benchmark database (use --no-postgres to skip)")?;
+        Ok(BenchStore {
+            url,
+            dir,
+            database: Some((admin.to_owned(), name)),
+        })
+    }
+
+    /// The folder it keeps its files in (the hub's data folder for this leg).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Bytes the store holds: the database's size, or the files of the SQLite folder (after
+    /// a checkpoint, so the write-ahead log is in the database file).
+    pub async fn bytes(&self) -> Result<u64> {
+        use sqlx::Row;
+        if self.database.is_some() {
+            let mut c = sqlx::PgConnection::connect(&self.url).await?;
+            let row = sqlx::query("SELECT pg_database_size(current_database()) AS n")
+                .fetch_one(&mut c)
+                .await?;
+            return Ok(row.try_get::<i64, _>("n")? as u64);
+        }
+        let mut c = sqlx::SqliteConnection::connect(&self.url).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut c)
+            .await?;
+        c.close().await?;
+        let mut total = 0;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The database and its log; not the hub's secret, keys or lock.
+            if name.starts_with("bench.db") {
+                total += entry.metadata()?.len();
+            }
+        }
+        Ok(total)
+    }
+
+    /// Drops the PostgreSQL database, if any.
+    pub async fn drop(self) {
+        if let Some((admin, name)) = &self.database {
+            let _ = trainhub_store::drop_postgres_database(admin, name).await;
+        }
+    }
+}
+
+/// One plain row: the source identity, the version and the body's bytes.
+type Row = (String, String, String, i64, Vec<u8>);
+
+fn rows(records: &[pb::Record]) -> Vec<Row> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let s = r.source.as_ref()?;
+            let body = r.body.as_ref().map(|b| {
+                let mut bytes = Vec::new();
+                b.encode(&mut bytes);
+                bytes
+            });
+            Some((
+                s.system.clone(),
+                s.kind.clone(),
+                s.record_id.clone(),
+                s.version,
+                body.unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+const TABLE: &str = "CREATE TABLE plain_records (system TEXT NOT NULL, kind TEXT NOT NULL, \
+     record_id TEXT NOT NULL, version BIGINT NOT NULL, body {BLOB} NOT NULL, \
+     PRIMARY KEY (system, kind, record_id))";
+
+/// Writes `records` into the plain table of `store` in batches of `batch`; (rows/s, bytes
+/// the store holds per row).
+pub(crate) async fn plain_limit(
+    store: &BenchStore,
+    records: &[pb::Record],
+    batch: usize,
+) -> Result<(f64, f64)> {
+    let rows = rows(records);
+    let started = Instant::now();
+    if store.database.is_some() {
+        let mut c = sqlx::PgConnection::connect(&store.url).await?;
+        sqlx::query(&TABLE.replace("{BLOB}", "BYTEA"))
+            .execute(&mut c)
+            .await?;
+        for chunk in rows.chunks(batch) {
+            let systems: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+            let kinds: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
+            let ids: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
+            let versions: Vec<i64> = chunk.iter().map(|r| r.3).collect();
+            let bodies: Vec<&[u8]> = chunk.iter().map(|r| r.4.as_slice()).collect();
+            sqlx::query(
+                "INSERT INTO plain_records SELECT * FROM unnest($1::text[], $2::text[], \
+                 $3::text[], $4::int8[], $5::bytea[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(systems)
+            .bind(kinds)
+            .bind(ids)
+            .bind(versions)
+            .bind(bodies)
+            .execute(&mut c)
+            .await?;
+        }
+        c.close().await?;
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", store.url)).await?;
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"] {
+            sqlx::query(pragma).execute(&mut c).await?;
+        }
+        sqlx::query(&TABLE.replace("{BLOB}", "BLOB"))
+            .execute(&mut c)
+            .await?;
+        for chunk in rows.chunks(batch) {
+            let values = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!("INSERT OR IGNORE INTO plain_records VALUES {values}");
+            let mut query = sqlx::query(&sql);
+            for (system, kind, id, version, body) in chunk {
+                query = query
+                    .bind(system)
+                    .bind(kind)
+                    .bind(id)
+                    .bind(version)
+                    .bind(body.as_slice());
+            }
+            let mut tx = c.begin().await?;
+            query.execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        c.close().await?;
+    }
+    let rate = rows.len() as f64 / started.elapsed().as_secs_f64();
+    let bytes = store.bytes().await? as f64 / rows.len() as f64;
+    Ok((rate, bytes))
+}
