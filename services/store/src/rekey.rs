@@ -229,8 +229,7 @@ impl Store {
             if keys.is_current_text(&old) {
                 return Ok(None);
             }
-            let plain = keys.open_text(t.label, &old).map_err(named)?;
-            let new = keys.seal_text(t.label, &plain);
+            let new = keys.reseal_text(t.label, &old).map_err(named)?;
             Ok(Some((key, Value::Text(old), Value::Text(new))))
         } else {
             let old: Vec<u8> = row.try_get("sealed")?;

@@ -23,6 +23,13 @@ use std::collections::BTreeMap;
 pub const MAGIC: &[u8; 4] = b"\0TH1";
 /// First characters of a sealed text value.
 pub const TEXT_PREFIX: &str = "th1:";
+/// First characters of a sealed text value whose text was compressed (deflate) before it was
+/// sealed — compress, then seal: sealed bytes do not compress. Used for large values (a
+/// person's facts). Base64 has no `:`, so it never reads as a plain sealed value.
+pub const PACKED_PREFIX: &str = "th1:z:";
+/// The most a packed value may inflate to: a person's facts are far smaller; a value claiming
+/// more is damaged.
+const PACKED_LIMIT: u64 = 256 << 20;
 const NONCE: usize = 24;
 
 /// The columns whose values are sealed, as `table.column`: each is the associated data of its
@@ -232,18 +239,39 @@ impl Keyring {
         )
     }
 
-    /// Opens a text column's value; text without [`TEXT_PREFIX`] predates encryption.
+    /// Seals text for a text column, compressed first: [`PACKED_PREFIX`] + base64.
+    pub fn seal_text_packed(&self, column: &str, plain: &str) -> String {
+        format!(
+            "{PACKED_PREFIX}{}",
+            STANDARD_NO_PAD.encode(self.seal(column, &deflate(plain.as_bytes())))
+        )
+    }
+
+    /// Opens a text column's value, sealed plain or packed; text without [`TEXT_PREFIX`]
+    /// predates encryption.
     pub fn open_text(&self, column: &str, stored: &str) -> Result<String, OpenError> {
-        let Some(encoded) = stored.strip_prefix(TEXT_PREFIX) else {
+        let damaged = || OpenError::Damaged(String::new());
+        let plain = if let Some(encoded) = stored.strip_prefix(PACKED_PREFIX) {
+            inflate(&self.open(column, &sealed_text(encoded)?)?).ok_or_else(damaged)?
+        } else if let Some(encoded) = stored.strip_prefix(TEXT_PREFIX) {
+            self.open(column, &sealed_text(encoded)?)?
+        } else {
             return Ok(stored.to_owned());
         };
-        let damaged = || OpenError::Damaged(String::new());
-        let sealed = STANDARD_NO_PAD.decode(encoded).map_err(|_| damaged())?;
-        if sealed_by(&sealed).is_none() {
-            return Err(damaged());
-        }
-        let plain = self.open(column, &sealed)?;
         String::from_utf8(plain).map_err(|_| damaged())
+    }
+
+    /// The stored text value sealed again under the active key, in the same form (packed
+    /// stays packed, without inflating it).
+    pub fn reseal_text(&self, column: &str, stored: &str) -> Result<String, OpenError> {
+        if let Some(encoded) = stored.strip_prefix(PACKED_PREFIX) {
+            let packed = self.open(column, &sealed_text(encoded)?)?;
+            return Ok(format!(
+                "{PACKED_PREFIX}{}",
+                STANDARD_NO_PAD.encode(self.seal(column, &packed))
+            ));
+        }
+        Ok(self.seal_text(column, &self.open_text(column, stored)?))
     }
 
     /// Whether a stored binary value is sealed under the active key (nothing for `rekey` to do).
@@ -254,10 +282,43 @@ impl Keyring {
     /// Whether a stored text value is sealed under the active key.
     pub fn is_current_text(&self, stored: &str) -> bool {
         stored
-            .strip_prefix(TEXT_PREFIX)
+            .strip_prefix(PACKED_PREFIX)
+            .or_else(|| stored.strip_prefix(TEXT_PREFIX))
             .and_then(|e| STANDARD_NO_PAD.decode(e).ok())
             .is_some_and(|s| self.is_current(&s))
     }
+}
+
+/// The sealed bytes a text value's base64 holds; damaged unless they carry a sealed header.
+fn sealed_text(encoded: &str) -> Result<Vec<u8>, OpenError> {
+    let damaged = || OpenError::Damaged(String::new());
+    let sealed = STANDARD_NO_PAD.decode(encoded).map_err(|_| damaged())?;
+    if sealed_by(&sealed).is_none() {
+        return Err(damaged());
+    }
+    Ok(sealed)
+}
+
+/// Deflate at a fast level: the projector packs every person it writes.
+fn deflate(plain: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(plain.len() / 4),
+        flate2::Compression::new(3),
+    );
+    out.write_all(plain).expect("writing to memory");
+    out.finish().expect("writing to memory")
+}
+
+/// Inflates a packed value; `None` when it is not deflate or exceeds [`PACKED_LIMIT`].
+fn inflate(packed: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(packed.len() * 4);
+    flate2::read::DeflateDecoder::new(packed)
+        .take(PACKED_LIMIT + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    (out.len() as u64 <= PACKED_LIMIT).then_some(out)
 }
 
 /// The id of the key a stored value is sealed under; `None` for a value stored before
@@ -332,6 +393,38 @@ mod tests {
             Err(OpenError::UnknownKey("2025".into()))
         );
         assert_eq!(only_new.open(column::BODY, &resealed).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn packed_values_are_smaller_open_like_the_others_and_reseal_packed() {
+        let old_entry = Keyring::new_entry("2025");
+        let old = Keyring::parse(&old_entry).unwrap();
+        let facts = "{\"system\":\"hr\",\"kind\":\"enrollment\",\"name\":\"张三\"},".repeat(50);
+        let packed = old.seal_text_packed(column::FACTS, &facts);
+        assert!(packed.starts_with(PACKED_PREFIX) && packed.starts_with(TEXT_PREFIX));
+        assert!(
+            packed.len() * 5 < old.seal_text(column::FACTS, &facts).len(),
+            "compressed"
+        );
+        assert!(!packed.contains("张三"));
+        assert_eq!(old.open_text(column::FACTS, &packed).unwrap(), facts);
+        assert!(old.is_current_text(&packed));
+        // Another column, or altered bytes, do not open.
+        assert!(old.open_text(column::NAME, &packed).is_err());
+        assert!(old.open_text(column::FACTS, "th1:z:!!").is_err());
+        // Rotation reseals it packed, without the old key afterwards.
+        let new_entry = Keyring::new_entry("2026");
+        let rotated = Keyring::parse(&format!("{new_entry}\n{old_entry}")).unwrap();
+        assert!(!rotated.is_current_text(&packed));
+        let resealed = rotated.reseal_text(column::FACTS, &packed).unwrap();
+        assert!(resealed.starts_with(PACKED_PREFIX) && rotated.is_current_text(&resealed));
+        let only_new = Keyring::parse(&new_entry).unwrap();
+        assert_eq!(only_new.open_text(column::FACTS, &resealed).unwrap(), facts);
+        // A plain sealed value reseals plain.
+        let plain = old.seal_text(column::NAME, "张三");
+        let resealed = rotated.reseal_text(column::NAME, &plain).unwrap();
+        assert!(!resealed.starts_with(PACKED_PREFIX));
+        assert_eq!(only_new.open_text(column::NAME, &resealed).unwrap(), "张三");
     }
 
     #[test]

@@ -116,7 +116,7 @@ impl Store {
             if let Some((d, facts)) = &state {
                 let sealed = (
                     self.keys.seal_text(column::NAME, &d.name),
-                    self.keys.seal_text(column::FACTS, facts),
+                    self.keys.seal_text_packed(column::FACTS, facts),
                 );
                 round.sealed.insert(key.clone(), sealed);
             }
