@@ -4,18 +4,10 @@
 // Prints what the page shows as JSON (the test compares it with GetCoverage) and keeps a
 // screenshot of each view in OUTDIR.
 // Usage: node coverage.mjs URL TOKEN PURPOSE AS_OF OUTDIR
-import { chromium } from "playwright-core";
+import { fail, launch } from "./browser.mjs";
 
 const [url, token, purpose, asOf, outdir] = process.argv.slice(2);
-const fail = (message) => {
-  console.error(`FAIL: ${message}`);
-  process.exitCode = 1;
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const errors = [];

@@ -2,18 +2,10 @@
 // operator must see: connector rows, counters that grow, a dead letter's reason.
 // Usage: node dashboard.mjs URL CONNECTOR REASON SCREENSHOT [XAPI_CONNECTOR STATEMENTS]
 // (with the last two: that xAPI source's row shows that many statements)
-import { chromium } from "playwright-core";
+import { fail, launch } from "./browser.mjs";
 
 const [url, connector, reason, screenshot, xapiConnector, statements] = process.argv.slice(2);
-const fail = (message) => {
-  console.error(`FAIL: ${message}`);
-  process.exitCode = 1;
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];

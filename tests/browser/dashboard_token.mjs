@@ -1,17 +1,10 @@
 // The dashboard of a hub with principals: it asks for a token, refuses one without
 // health:read, and shows the connectors once given one that has it.
 // Usage: node dashboard_token.mjs URL WRONG_TOKEN TOKEN
-import { chromium } from "playwright-core";
+import { fail, launch } from "./browser.mjs";
 
 const [url, wrong, token] = process.argv.slice(2);
-const fail = (message) => {
-  console.error(`FAIL: ${message}`);
-  process.exitCode = 1;
-};
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   await page.goto(url);

@@ -39,6 +39,22 @@ pub async fn account(pipeline: &Pipeline, entries: &[AuditEntry]) -> Result<(), 
     })
 }
 
+/// A dossier for `caller`: one of a person outside its authorities is refused the same way as
+/// one of nobody (`PERMISSION_DENIED`, saying nothing of whether the person exists).
+pub fn scoped(
+    caller: &Caller,
+    found: Result<d::Dossier, trainhub_pipeline::QueryError>,
+) -> Result<d::Dossier, Status> {
+    if caller.authorities().is_some() {
+        match &found {
+            Ok(d) => caller.may_read(Some(&d.authority))?,
+            Err(trainhub_pipeline::QueryError::NotFound(_)) => caller.may_read(None)?,
+            Err(_) => {}
+        }
+    }
+    Ok(found.map_err(ApiError::from)?)
+}
+
 impl Dossiers {
     /// One person's dossier for a reader: the role checked, the purpose required, the person
     /// by national ID or key, at `as_of` (today when empty).
@@ -54,25 +70,8 @@ impl Dossiers {
         let purpose = purpose(stated)?;
         let as_of = date_opt("as_of", as_of).map_err(ApiError::from)?;
         let found = self.queries.dossier(national_id, person_key, as_of).await;
-        let dossier = self.scoped(caller, found)?;
+        let dossier = scoped(caller, found)?;
         Ok((purpose, dossier))
-    }
-
-    /// A dossier for `caller`: one of a person outside its authorities is refused the same
-    /// way as one of nobody (`PERMISSION_DENIED`, saying nothing of whether the person exists).
-    fn scoped(
-        &self,
-        caller: &Caller,
-        found: Result<d::Dossier, trainhub_pipeline::QueryError>,
-    ) -> Result<d::Dossier, Status> {
-        if caller.authorities().is_some() {
-            match &found {
-                Ok(d) => caller.may_read(Some(&d.authority))?,
-                Err(trainhub_pipeline::QueryError::NotFound(_)) => caller.may_read(None)?,
-                Err(_) => {}
-            }
-        }
-        Ok(found.map_err(ApiError::from)?)
     }
 
     /// Refuses a dispatch plan naming a person outside a scoped caller's authorities (or not

@@ -190,24 +190,13 @@ impl Feedback {
     async fn person(
         &self,
         reader: &Reader,
-        national_id: &str,
+        person: &str,
         as_of: Option<NaiveDate>,
     ) -> Result<d::Dossier, Status> {
         reader.caller.require(Role::DossierRead)?;
-        let (id, key) = if national_id.len() == 64 {
-            ("", national_id)
-        } else {
-            (national_id, "")
-        };
+        let (id, key) = trainhub_pipeline::queries::national_id_or_key(person);
         let found = self.queries.dossier(id, key, Some(day(as_of))).await;
-        if reader.caller.authorities().is_some() {
-            match &found {
-                Ok(d) => reader.caller.may_read(Some(&d.authority))?,
-                Err(trainhub_pipeline::QueryError::NotFound(_)) => reader.caller.may_read(None)?,
-                Err(_) => {}
-            }
-        }
-        Ok(found.map_err(ApiError::from)?)
+        crate::dossier::scoped(&reader.caller, found)
     }
 
     /// The off-job trainings of a person's annual assessment form for `year`.

@@ -108,6 +108,18 @@ enum Format {
     Csv,
 }
 
+impl Format {
+    /// The audit row's method of a read in this format: `json` for the page's own read,
+    /// `<export>.xlsx|csv` for a download.
+    fn method(self, json: &'static str, export: &str) -> String {
+        match self {
+            Format::Json => json.to_owned(),
+            Format::Xlsx => format!("{export}.xlsx"),
+            Format::Csv => format!("{export}.csv"),
+        }
+    }
+}
+
 /// A workbook as a download.
 fn download(book: &Book, format: Format, stem: &str) -> Answer {
     let (bytes, mime, ext) = match format {
@@ -156,13 +168,7 @@ fn filter(authority: &Option<String>) -> Result<Filter, Refused> {
 fn totals(groups: &std::collections::BTreeMap<String, CoverageGroup>) -> CoverageGroup {
     let mut all = CoverageGroup::default();
     for g in groups.values() {
-        all.in_scope += g.in_scope;
-        all.participated += g.participated;
-        all.results += g.results;
-        all.passed += g.passed;
-        all.red += g.red;
-        all.yellow += g.yellow;
-        all.green += g.green;
+        all.merge(g);
     }
     all
 }
@@ -199,14 +205,10 @@ async fn coverage(
     let reader = reader(&map, &headers, &q.purpose)?;
     let (as_of, filter) = (date("as_of", &q.as_of)?, filter(&q.authority)?);
     let group_by = q.group_by.clone().unwrap_or_else(|| "unit".into());
-    let what = match q.format {
-        Format::Json => "CoverageMap",
-        Format::Xlsx => "ExportCoverage.xlsx",
-        Format::Csv => "ExportCoverage.csv",
-    };
+    let what = q.format.method("CoverageMap", "ExportCoverage");
     let view = map
         .feedback
-        .coverage(&reader, &group_by, filter, as_of, true, what)
+        .coverage(&reader, &group_by, filter, as_of, true, &what)
         .await?;
     if q.format == Format::Json {
         return Ok(Json(coverage_json(&view, &group_by, &reader.purpose)).into_response());
@@ -244,11 +246,7 @@ async fn warnings(
     let list = WarningList::parse(q.list.as_deref().unwrap_or("red"))
         .map_err(|r| bad_request(r.describe()))?;
     let group_by = q.group_by.clone().unwrap_or_else(|| "unit".into());
-    let what = match q.format {
-        Format::Json => "WarningList",
-        Format::Xlsx => "ExportWarnings.xlsx",
-        Format::Csv => "ExportWarnings.csv",
-    };
+    let what = q.format.method("WarningList", "ExportWarnings");
     let day = as_of.unwrap_or_else(trainhub_pipeline::queries::today);
     let rows = map
         .feedback
@@ -259,7 +257,7 @@ async fn warnings(
             q.group.as_deref(),
             filter,
             Some(day),
-            what,
+            &what,
         )
         .await?;
     let policy_version = map.feedback.policy_version();

@@ -41,11 +41,7 @@ pub async fn dossier(config: &Config, args: &DossierArgs) -> Result<()> {
     }
     let pipeline = open_pipeline(config, false).await?;
     let service = Queries::new(pipeline);
-    let (id, key) = if args.person.len() == 64 {
-        ("", args.person.as_str())
-    } else {
-        (args.person.as_str(), "")
-    };
+    let (id, key) = trainhub_pipeline::queries::national_id_or_key(&args.person);
     let dossier = service
         .dossier(id, key, args.read.as_of)
         .await
@@ -73,15 +69,11 @@ async fn remote_dossier(config: &Config, args: &DossierArgs, purpose: String) ->
     let hub = &args.remote;
     let mut client =
         pb::dossier_service_client::DossierServiceClient::new(hub.connect(config).await?);
-    let (national_id, person_key) = if args.person.len() == 64 {
-        (String::new(), args.person.clone())
-    } else {
-        (args.person.clone(), String::new())
-    };
+    let (national_id, person_key) = trainhub_pipeline::queries::national_id_or_key(&args.person);
     let dossier = client
         .get_dossier(hub.request(pb::GetDossierRequest {
-            national_id,
-            person_key,
+            national_id: national_id.to_owned(),
+            person_key: person_key.to_owned(),
             as_of: args.read.as_of.map(|d| d.to_string()).unwrap_or_default(),
             purpose,
         })?)

@@ -144,6 +144,17 @@ impl CoverageGroup {
         }
     }
 
+    /// Adds another group's figures (its RED list is left out): the totals of several groups.
+    pub fn merge(&mut self, other: &CoverageGroup) {
+        self.in_scope += other.in_scope;
+        self.participated += other.participated;
+        self.results += other.results;
+        self.passed += other.passed;
+        self.red += other.red;
+        self.yellow += other.yellow;
+        self.green += other.green;
+    }
+
     /// Share of in-scope persons who took part.
     pub fn participation_rate(&self) -> f64 {
         ratio(self.participated, self.in_scope)

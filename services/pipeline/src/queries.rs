@@ -29,6 +29,16 @@ pub enum QueryError {
     Store(#[from] trainhub_store::Error),
 }
 
+/// A person named on a command line or in a form: a 64-hex `person_key`, else a national ID;
+/// as the `(national_id, person_key)` pair [`Queries::dossier`] takes.
+pub fn national_id_or_key(person: &str) -> (&str, &str) {
+    if person.len() == 64 {
+        ("", person)
+    } else {
+        (person, "")
+    }
+}
+
 /// Today in the hub's time zone: the default `as_of` and the projection day.
 pub fn today() -> NaiveDate {
     chrono::Local::now().date_naive()

@@ -186,17 +186,12 @@ async fn the_sample_forms_get_their_training_lines_once_and_keep_the_rest() {
         annual_arg.as_str(),
     ];
     cli(&[&year[..], &base, &asked].concat()).await;
-    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&annual).expect("an XLSX workbook");
-    let sheet = calamine::Reader::worksheet_range_at(&mut book, 0)
-        .unwrap()
-        .unwrap();
-    let cells: Vec<Vec<String>> = sheet
-        .rows()
-        .map(|r| r.iter().map(|c| c.to_string()).collect())
-        .collect();
-    assert_eq!(cells[1][1], "2026-06-30", "as of: {cells:?}");
-    assert_eq!(cells[3][1], "任免审批", "purpose: {cells:?}");
-    let titles: Vec<&str> = cells[7..].iter().map(|r| r[4].as_str()).collect();
+    let mut book = crate::map::open(std::fs::read(&annual).unwrap());
+    let meta = crate::map::described(&mut book);
+    assert_eq!(meta["截至日期 as of"], "2026-06-30", "as of: {meta:?}");
+    assert_eq!(meta["用途 purpose"], "任免审批", "purpose: {meta:?}");
+    let rows = crate::map::table(&mut book, 0);
+    let titles: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
     assert_eq!(titles, ["C-LONG 专题班", "C-SHORT 专题班"]);
 
     // Over HTTP, with a reader token: the same form back; another city's reader is refused.

@@ -202,7 +202,7 @@ async fn the_coverage_map_in_a_browser_shows_what_get_coverage_answers() {
 }
 
 /// The rows of a sheet below its description (row 7 on: the header, then the table), as text.
-fn table(book: &mut Xlsx<std::io::Cursor<Vec<u8>>>, sheet: usize) -> Vec<Vec<String>> {
+pub(crate) fn table(book: &mut Xlsx<std::io::Cursor<Vec<u8>>>, sheet: usize) -> Vec<Vec<String>> {
     let range = book.worksheet_range_at(sheet).unwrap().unwrap();
     range
         .rows()
@@ -220,7 +220,7 @@ fn cell(d: &Data) -> String {
 }
 
 /// The description rows of a sheet, by key.
-fn described(book: &mut Xlsx<std::io::Cursor<Vec<u8>>>) -> BTreeMap<String, String> {
+pub(crate) fn described(book: &mut Xlsx<std::io::Cursor<Vec<u8>>>) -> BTreeMap<String, String> {
     let range = book.worksheet_range_at(0).unwrap().unwrap();
     range
         .rows()
@@ -229,7 +229,7 @@ fn described(book: &mut Xlsx<std::io::Cursor<Vec<u8>>>) -> BTreeMap<String, Stri
         .collect()
 }
 
-fn open(bytes: Vec<u8>) -> Xlsx<std::io::Cursor<Vec<u8>>> {
+pub(crate) fn open(bytes: Vec<u8>) -> Xlsx<std::io::Cursor<Vec<u8>>> {
     calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("an XLSX workbook")
 }
 
