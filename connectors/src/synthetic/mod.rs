@@ -108,6 +108,9 @@ pub struct Population {
     pub records: Vec<pb::Record>,
     /// The persons.
     pub persons: Vec<SynthPerson>,
+    /// Where each person's own records are in `records` (same order as `persons`); the
+    /// classes come before the first.
+    pub spans: Vec<std::ops::Range<usize>>,
 }
 
 mod forms;
@@ -134,8 +137,10 @@ pub fn population(seed: u64, persons: usize) -> Population {
             account: (n % 10 != 0).then(|| format!("u{n:07}")),
             unit_code,
         };
+        let first = out.records.len();
         person_records(&mut rng, &mut out.records, &person, birth, n, today);
         training_records(&mut rng, &mut out.records, &person, &classes, n);
+        out.spans.push(first..out.records.len());
         out.persons.push(person);
     }
     out

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use trainhub_model::dispatch::{self, GroupBy};
 use trainhub_model::dossier as d;
 use trainhub_model::values::date_opt;
-use trainhub_pipeline::queries::{today, Filter};
+use trainhub_pipeline::queries::{today, Backlog, Filter};
 use trainhub_pipeline::{wire, Pipeline, Queries};
 use trainhub_proto::v1::{self as pb, dossier_service_server::DossierService};
 use trainhub_store::audit::AuditEntry;
@@ -37,6 +37,26 @@ pub async fn account(pipeline: &Pipeline, entries: &[AuditEntry]) -> Result<(), 
         tracing::error!(error = %e, "Audit trail unwritable; the read is refused.");
         Status::unavailable("the audit trail cannot be written; the read is refused")
     })
+}
+
+/// The response header of `ListDossiers`: how many persons wait for the projector (each listed
+/// as last projected, or not at all when never projected).
+pub const WAITING_HEADER: &str = "trainhub-waiting";
+
+/// The persons a read of many will not see as current: waits for the projector first when the
+/// caller asks (within its deadline, at most [`crate::deadline::MAX_WAIT`]), then counts them.
+async fn backlog(
+    queries: &Queries,
+    wait: bool,
+    deadline: Option<std::time::Duration>,
+) -> Result<usize, Status> {
+    if wait {
+        queries
+            .wait_for_projection(crate::deadline::wait_within(deadline))
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(queries.waiting().await.map_err(ApiError::from)?)
 }
 
 /// A dossier for `caller`: one of a person outside its authorities is refused the same way as
@@ -90,10 +110,11 @@ impl Dossiers {
         Ok(())
     }
 
-    /// A service reading through `pipeline`'s store and rules.
+    /// A service reading through `pipeline`'s store and rules. Reads of many persons answer
+    /// at once from the projected state ([`Backlog::Report`]).
     pub fn new(pipeline: Pipeline) -> Self {
         Dossiers {
-            queries: Queries::new(pipeline.clone()),
+            queries: Queries::new(pipeline.clone()).with_backlog(Backlog::Report),
             pipeline,
         }
     }
@@ -135,6 +156,7 @@ impl DossierService for Dossiers {
     ) -> Result<Response<Self::ListDossiersStream>, Status> {
         let caller = Caller::of(&request);
         caller.require(Role::DossierRead)?;
+        let deadline = crate::deadline::of(&request);
         let req = request.into_inner();
         let purpose = purpose(&req.purpose)?;
         let filter = Filter::parse(req.filter.as_ref())
@@ -143,6 +165,7 @@ impl DossierService for Dossiers {
         let as_of = date_opt("as_of", &req.as_of)
             .map_err(ApiError::from)?
             .unwrap_or_else(today);
+        let waiting = backlog(&self.queries, req.wait_for_projection, deadline).await?;
         let mut pages = self
             .queries
             .pages(&filter, as_of, &req.page_token)
@@ -192,9 +215,12 @@ impl DossierService for Dossiers {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        let mut response: Response<Self::ListDossiersStream> =
+            Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)));
+        response
+            .metadata_mut()
+            .insert(WAITING_HEADER, waiting.to_string().parse().expect("digits"));
+        Ok(response)
     }
 
     async fn get_coverage(
@@ -203,6 +229,7 @@ impl DossierService for Dossiers {
     ) -> Result<Response<pb::CoverageReport>, Status> {
         let caller = Caller::of(&request);
         caller.require(Role::CoverageRead)?;
+        let deadline = crate::deadline::of(&request);
         let req = request.into_inner();
         let purpose = purpose(&req.purpose)?;
         let group_by = GroupBy::parse(&req.group_by).map_err(ApiError::from)?;
@@ -212,6 +239,7 @@ impl DossierService for Dossiers {
         let as_of = date_opt("as_of", &req.as_of)
             .map_err(ApiError::from)?
             .unwrap_or_else(today);
+        let waiting = backlog(&self.queries, req.wait_for_projection, deadline).await?;
         let groups = self
             .queries
             .coverage(group_by, &filter, as_of)
@@ -232,6 +260,7 @@ impl DossierService for Dossiers {
                 .collect(),
             as_of: as_of.to_string(),
             policy_version: self.pipeline.policy().version.clone(),
+            waiting: waiting as i64,
         }))
     }
 

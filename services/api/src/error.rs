@@ -29,6 +29,7 @@ impl From<ApiError> for Status {
                 Status::invalid_argument(format!("{}: {}", r.code, r.describe()))
             }
             QueryError::NotFound(what) => Status::not_found(what),
+            e @ QueryError::Waiting { .. } => Status::deadline_exceeded(e.to_string()),
             QueryError::Store(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "Store unavailable.");
                 Status::unavailable(format!("store unavailable, retry later: {e}"))

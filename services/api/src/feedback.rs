@@ -86,6 +86,8 @@ pub struct CoverageView {
     pub groups: BTreeMap<String, CoverageGroup>,
     /// The scope's figures at the end of each year of the window (empty unless asked).
     pub trend: Vec<YearPoint>,
+    /// Persons waiting for the projector when read (counted as last projected).
+    pub waiting: usize,
 }
 
 /// The department-facing reads over one pipeline.
@@ -102,6 +104,21 @@ impl Feedback {
     /// Reads through `queries`.
     pub fn new(queries: Queries) -> Feedback {
         Feedback { queries }
+    }
+
+    /// How many persons wait for the projector (reads of many count them as last projected).
+    pub async fn waiting(&self) -> Result<usize, Status> {
+        Ok(self.queries.waiting().await.map_err(ApiError::from)?)
+    }
+
+    /// Waits until no person waits for the projector, at most `within`
+    /// (`DEADLINE_EXCEEDED` saying how many still wait when the time is up).
+    pub async fn wait_for_projection(&self, within: std::time::Duration) -> Result<(), Status> {
+        Ok(self
+            .queries
+            .wait_for_projection(within)
+            .await
+            .map_err(ApiError::from)?)
     }
 
     /// The policy version dossiers are computed under.
@@ -127,6 +144,7 @@ impl Feedback {
         let grouping = GroupBy::parse(group_by).map_err(ApiError::from)?;
         let filter = filter.within(reader.caller.authorities());
         let as_of = day(as_of);
+        let waiting = self.waiting().await?;
         let groups = self
             .queries
             .coverage(grouping, &filter, as_of)
@@ -149,6 +167,7 @@ impl Feedback {
             policy_version: self.policy_version(),
             groups,
             trend,
+            waiting,
         })
     }
 

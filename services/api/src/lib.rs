@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod deadline;
 pub mod dossier;
 pub mod error;
 pub mod feedback;

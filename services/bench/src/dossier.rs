@@ -1,118 +1,210 @@
-//! `trainhub-bench dossier`: a large population on PostgreSQL, then `GetDossier` latency
-//! (p50/p99 over random requests) and `GetCoverage` time grouped by unit.
+//! `trainhub-bench dossier`: a large population on PostgreSQL. Reports the load (ingest rate,
+//! the projection backlog it leaves and how fast that drains), the database size, coverage
+//! at once and after the drain, `GetDossier` latency (p50/p99 over random requests), one
+//! unit's `ListDossiers`, and peak RSS; with `--compare-records-per-person`, the ingest rate of
+//! the same people at another number of records each.
 
 use crate::ingest::{peak_rss_kib, start_hub, stream_all, tempfile_dir};
+use crate::plain::BenchStore;
 use crate::DossierBenchArgs;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::time::{Duration, Instant};
 use trainhub_connectors::synthetic;
 use trainhub_proto::v1::{self as pb, dossier_service_client::DossierServiceClient};
 
+type Client = DossierServiceClient<tonic::transport::Channel>;
+
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: DossierBenchArgs) -> Result<()> {
     let population = synthetic::population(7, args.people);
-    let mut records = population.records;
-    pad(
-        &mut records,
-        &population.persons,
-        args.people * args.records_per_person,
-    );
-    synthetic::shuffle(&mut records, 7);
+    let compared = match args.compare_records_per_person {
+        Some(per_person) => Some((per_person, load_only(&args, &population, per_person).await?)),
+        None => None,
+    };
+    let records = per_person(&population, args.records_per_person);
     println!(
-        "bench dossier: {} people, {} records ({:.1} per person) on PostgreSQL",
+        "bench dossier: {} people, {} records ({} per person) on PostgreSQL",
         args.people,
         records.len(),
-        records.len() as f64 / args.people as f64
+        args.records_per_person
     );
-    let db = format!("trainhub_bench_dossier_{:08x}", rand::random::<u32>());
-    let url = trainhub_store::create_postgres_database(&args.server.postgres, &db)
-        .await
-        .context("creating the benchmark database")?;
-    let dir = tempfile_dir()?;
-    let result = measure(&url, &records, &population.persons, &args, &dir).await;
-    let _ = trainhub_store::drop_postgres_database(&args.server.postgres, &db).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result?;
+    let store = BenchStore::fresh("postgres", &args.server.postgres, tempfile_dir()?).await?;
+    let result = measure(&store, &records, &population.persons, &args).await;
+    let _ = std::fs::remove_dir_all(store.dir());
+    store.drop().await;
+    let rate = result?;
+    if let Some((per_person, other)) = compared {
+        println!(
+            "ingest at {} records per person: {rate:.0} records/s; at {per_person}: {other:.0} \
+             records/s; ratio {:.1}%",
+            args.records_per_person,
+            100.0 * rate / other
+        );
+    }
     println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     Ok(())
 }
 
-/// Adds online study by national ID until `target` records exist.
-fn pad(records: &mut Vec<pb::Record>, persons: &[synthetic::SynthPerson], target: usize) {
-    let mut n = 0;
-    while records.len() < target {
-        let p = &persons[n % persons.len()];
-        records.push(pb::Record {
-            source: Some(pb::SourceRef {
-                system: synthetic::ELEARNING.into(),
-                kind: "learning".into(),
-                record_id: format!("PAD-{n}"),
-                version: 1,
-            }),
-            deleted: false,
-            body: Some(pb::record::Body::Learning(pb::Learning {
-                person_ref: Some(pb::PersonRef {
-                    national_id: p.national_id.clone(),
-                    ..Default::default()
-                }),
-                course_id: format!("PAD-{}", n % 300),
-                course_title: "专题网课".into(),
-                themes: vec!["knowledge".into()],
-                minutes: 90.0,
-                hours: 0.0,
-                completed_at: format!("2025-0{}-15T20:00:00+08:00", 1 + n % 9),
-            })),
-        });
-        n += 1;
+/// The classes, then each person's own records (the first `n` of them, topped up with online
+/// study by national ID to `n`), shuffled.
+fn per_person(population: &synthetic::Population, n: usize) -> Vec<pb::Record> {
+    let first = population.spans.first().map_or(0, |s| s.start);
+    let mut records = population.records[..first].to_vec();
+    let mut pad = 0;
+    for (person, span) in population.persons.iter().zip(&population.spans) {
+        let own = &population.records[span.clone()];
+        records.extend_from_slice(&own[..own.len().min(n)]);
+        for _ in own.len()..n {
+            records.push(learning(person, pad));
+            pad += 1;
+        }
     }
+    synthetic::shuffle(&mut records, 7);
+    records
+}
+
+fn learning(p: &synthetic::SynthPerson, n: usize) -> pb::Record {
+    pb::Record {
+        source: Some(pb::SourceRef {
+            system: synthetic::ELEARNING.into(),
+            kind: "learning".into(),
+            record_id: format!("PAD-{n}"),
+            version: 1,
+        }),
+        deleted: false,
+        body: Some(pb::record::Body::Learning(pb::Learning {
+            person_ref: Some(pb::PersonRef {
+                national_id: p.national_id.clone(),
+                ..Default::default()
+            }),
+            course_id: format!("PAD-{}", n % 300),
+            course_title: "专题网课".into(),
+            themes: vec!["knowledge".into()],
+            minutes: 90.0,
+            hours: 0.0,
+            completed_at: format!("2025-0{}-15T20:00:00+08:00", 1 + n % 9),
+        })),
+    }
+}
+
+/// Loads the people with `n` records each on a fresh database; records/s.
+async fn load_only(
+    args: &DossierBenchArgs,
+    population: &synthetic::Population,
+    n: usize,
+) -> Result<f64> {
+    let records = per_person(population, n);
+    let store = BenchStore::fresh("postgres", &args.server.postgres, tempfile_dir()?).await?;
+    let leg = async {
+        let (addr, (stop, server)) = start_hub(&store.url, store.dir()).await?;
+        let rate = stream_all(addr, &records, 1000).await?;
+        println!(
+            "load at {n} records per person: {} records, {rate:.0} records/s",
+            records.len()
+        );
+        let _ = stop.send(());
+        server.await??;
+        anyhow::Ok(rate)
+    };
+    let result = leg.await;
+    let _ = std::fs::remove_dir_all(store.dir());
+    store.drop().await;
+    result
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+fn coverage_request(wait: bool) -> tonic::Request<pb::CoverageRequest> {
+    let mut request = tonic::Request::new(pb::CoverageRequest {
+        purpose: "benchmark".into(),
+        group_by: "unit".into(),
+        wait_for_projection: wait,
+        ..Default::default()
+    });
+    request.set_timeout(Duration::from_secs(80));
+    request
+}
+
+/// Loads the records and measures the reads; the ingest rate.
 async fn measure(
-    url: &str,
+    store: &BenchStore,
     records: &[pb::Record],
     persons: &[synthetic::SynthPerson],
     args: &DossierBenchArgs,
-    dir: &std::path::Path,
-) -> Result<()> {
-    let (addr, (stop, server)) = start_hub(url, dir).await?;
+) -> Result<f64> {
+    let (addr, (stop, server)) = start_hub(&store.url, store.dir()).await?;
+    let started = Instant::now();
     let rate = stream_all(addr, records, 1000).await?;
-    println!("ingest: {rate:.0} records/s (acknowledged = committed)");
+    let load = started.elapsed();
+    println!(
+        "load: {:.1} s, {rate:.0} records/s (acknowledged = committed)",
+        load.as_secs_f64()
+    );
     // The RED list of a large population is several MiB.
     let mut client = DossierServiceClient::connect(format!("http://{addr}"))
         .await?
         .max_decoding_message_size(256 << 20);
-
-    // The first coverage call waits for the projection to catch up with ingest.
-    let started = Instant::now();
+    let asked = Instant::now();
     let report = client
-        .get_coverage(pb::CoverageRequest {
-            purpose: "benchmark".into(),
-            group_by: "unit".into(),
-            ..Default::default()
-        })
+        .get_coverage(coverage_request(false))
         .await?
         .into_inner();
     println!(
-        "GetCoverage by unit, first call (drains the projection backlog): {:.2} s, {} groups",
-        started.elapsed().as_secs_f64(),
-        report.groups.len()
+        "GetCoverage by unit right after the load (answers at once): {:.2} s, {} persons waiting",
+        asked.elapsed().as_secs_f64(),
+        report.waiting
     );
+    drain(&mut client, report.waiting, records.len(), persons.len()).await?;
+    let bytes = store.bytes().await?;
+    println!(
+        "database size: {:.1} MiB, {:.0} B per record",
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / records.len() as f64
+    );
+    store.print_tables(records.len()).await?;
+    reads(&mut client, persons, args).await?;
+    let _ = stop.send(());
+    server.await??;
+    Ok(rate)
+}
+
+/// Waits (calls that wait for the projector) until nobody waits; prints the drain rate.
+async fn drain(client: &mut Client, backlog: i64, records: usize, people: usize) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        match client.get_coverage(coverage_request(true)).await {
+            Ok(_) => break,
+            Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
+                println!("  … {}", s.message());
+            }
+            Err(s) => return Err(s.into()),
+        }
+    }
+    let took = started.elapsed().as_secs_f64().max(1e-3);
+    let per_person = records as f64 / people as f64;
+    println!(
+        "projection backlog of {backlog} persons drained in {took:.1} s: {:.0} persons/s \
+         (≈ {:.0} records/s at {per_person:.1} records per person)",
+        backlog as f64 / took,
+        backlog as f64 * per_person / took
+    );
+    Ok(())
+}
+
+/// Coverage, `GetDossier` and one unit's listing, once the projection has caught up.
+async fn reads(
+    client: &mut Client,
+    persons: &[synthetic::SynthPerson],
+    args: &DossierBenchArgs,
+) -> Result<()> {
     let mut coverage = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        client
-            .get_coverage(pb::CoverageRequest {
-                purpose: "benchmark".into(),
-                group_by: "unit".into(),
-                ..Default::default()
-            })
-            .await?;
+        client.get_coverage(coverage_request(false)).await?;
         coverage.push(started.elapsed());
     }
     coverage.sort();
@@ -121,7 +213,6 @@ async fn measure(
         args.people,
         percentile(&coverage, 0.5).as_secs_f64() * 1e3
     );
-
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut latencies = Vec::with_capacity(args.requests);
     for _ in 0..args.requests {
@@ -144,7 +235,26 @@ async fn measure(
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().expect("requests").as_secs_f64() * 1e3
     );
-    let _ = stop.send(());
-    server.await??;
+    let unit = persons[0].unit_code.clone();
+    let started = Instant::now();
+    let mut stream = client
+        .list_dossiers(pb::ListDossiersRequest {
+            purpose: "benchmark".into(),
+            filter: Some(pb::DossierFilter {
+                unit_code: unit.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut listed = 0;
+    while stream.message().await?.is_some() {
+        listed += 1;
+    }
+    println!(
+        "ListDossiers of unit {unit}: {listed} dossiers in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     Ok(())
 }

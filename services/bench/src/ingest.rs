@@ -104,6 +104,9 @@ async fn measure(
     let store = BenchStore::fresh(backend, admin, dir.join("hub")).await?;
     let hub = through_hub(&store, records, args.batch).await;
     let hub_bytes = store.bytes().await.map(|b| b as f64 / records.len() as f64);
+    if hub.is_ok() {
+        store.print_tables(records.len()).await?;
+    }
     store.drop().await;
     let (hub, hub_bytes) = (hub?, hub_bytes?);
     println!("{backend}: hub end to end {hub:.0} records/s, {hub_bytes:.0} B stored per record");

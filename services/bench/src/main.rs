@@ -112,6 +112,10 @@ pub struct DossierBenchArgs {
     /// GetDossier requests to time.
     #[arg(long, default_value_t = 10_000)]
     pub requests: usize,
+    /// Also load the same people with this many records each, first, on a fresh database,
+    /// and report both ingest rates (criterion: the larger at least 80% of the smaller).
+    #[arg(long)]
+    pub compare_records_per_person: Option<usize>,
     /// The PostgreSQL server to measure.
     #[command(flatten)]
     pub server: BenchPostgres,

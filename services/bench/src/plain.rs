@@ -76,6 +76,39 @@ impl BenchStore {
         Ok(total)
     }
 
+    /// Prints where the bytes are on PostgreSQL: each table of more than 1% of the database,
+    /// with its indexes and TOAST, per record, and its live and dead rows (the dead rows of
+    /// the dossier state show how much re-projection leaves behind). Nothing on SQLite.
+    pub async fn print_tables(&self, records: usize) -> Result<()> {
+        use sqlx::Row;
+        if self.database.is_none() {
+            return Ok(());
+        }
+        let mut c = sqlx::PgConnection::connect(&self.url).await?;
+        let rows = sqlx::query(
+            "SELECT c.relname AS name, pg_total_relation_size(c.oid) AS bytes, \
+                    coalesce(s.n_live_tup, 0) AS live, coalesce(s.n_dead_tup, 0) AS dead \
+             FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
+             WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace \
+             AND pg_total_relation_size(c.oid) * 100 > pg_database_size(current_database()) \
+             ORDER BY 2 DESC",
+        )
+        .fetch_all(&mut c)
+        .await?;
+        for row in rows {
+            let bytes = row.try_get::<i64, _>("bytes")? as f64;
+            println!(
+                "  {:<16} {:>8.1} MiB {:>6.0} B/record, {} live rows, {} dead",
+                row.try_get::<String, _>("name")?,
+                bytes / (1 << 20) as f64,
+                bytes / records.max(1) as f64,
+                row.try_get::<i64, _>("live")?,
+                row.try_get::<i64, _>("dead")?
+            );
+        }
+        Ok(())
+    }
+
     /// Drops the PostgreSQL database, if any.
     pub async fn drop(self) {
         if let Some((admin, name)) = &self.database {

@@ -153,6 +153,9 @@ struct CoverageQuery {
     authority: Option<String>,
     #[serde(default)]
     format: Format,
+    /// Wait for the projector first (`wait=true`).
+    #[serde(default)]
+    wait: bool,
 }
 
 /// The `authority` narrowing of a request (a scoped reader stays inside its scope anyway).
@@ -186,6 +189,7 @@ fn coverage_json(view: &CoverageView, group_by: &str, purpose: &str) -> serde_js
         "as_of": view.as_of.to_string(),
         "policy_version": view.policy_version,
         "purpose": purpose,
+        "waiting": view.waiting,
         "group_by": group_by,
         "groups": view.groups.iter().map(|(k, g)| figures(k, g)).collect::<Vec<_>>(),
         "totals": figures("", &totals(&view.groups)),
@@ -206,6 +210,7 @@ async fn coverage(
     let (as_of, filter) = (date("as_of", &q.as_of)?, filter(&q.authority)?);
     let group_by = q.group_by.clone().unwrap_or_else(|| "unit".into());
     let what = q.format.method("CoverageMap", "ExportCoverage");
+    settle(&map, q.wait).await?;
     let view = map
         .feedback
         .coverage(&reader, &group_by, filter, as_of, true, &what)
@@ -223,6 +228,17 @@ async fn coverage(
     download(&book, q.format, &format!("coverage-{}", view.as_of))
 }
 
+/// With `wait`, waits for the projector first (at most a minute): the page asks so for its
+/// downloads, which are documents; its views answer at once and show how many persons wait.
+async fn settle(map: &Map, wait: bool) -> Result<(), Refused> {
+    if wait {
+        map.feedback
+            .wait_for_projection(trainhub_api::deadline::MAX_WAIT)
+            .await?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 struct WarningsQuery {
     #[serde(default)]
@@ -234,6 +250,9 @@ struct WarningsQuery {
     authority: Option<String>,
     #[serde(default)]
     format: Format,
+    /// Wait for the projector first (`wait=true`).
+    #[serde(default)]
+    wait: bool,
 }
 
 async fn warnings(
@@ -248,6 +267,8 @@ async fn warnings(
     let group_by = q.group_by.clone().unwrap_or_else(|| "unit".into());
     let what = q.format.method("WarningList", "ExportWarnings");
     let day = as_of.unwrap_or_else(trainhub_pipeline::queries::today);
+    settle(&map, q.wait).await?;
+    let waiting = map.feedback.waiting().await?;
     let rows = map
         .feedback
         .warnings(
@@ -265,6 +286,7 @@ async fn warnings(
         return Ok(Json(serde_json::json!({
             "as_of": day.to_string(), "policy_version": policy_version, "purpose": reader.purpose,
             "list": list.as_str(), "title": list.title_zh(), "group": q.group, "rows": rows,
+            "waiting": waiting,
         }))
         .into_response());
     }

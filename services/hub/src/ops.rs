@@ -47,9 +47,10 @@ pub fn router(ops: Ops) -> Router {
     ));
     let map = crate::map::router(crate::map::Map {
         principals: ops.principals.clone(),
-        feedback: trainhub_api::feedback::Feedback::new(trainhub_pipeline::Queries::new(
-            ops.pipeline.clone(),
-        )),
+        feedback: trainhub_api::feedback::Feedback::new(
+            trainhub_pipeline::Queries::new(ops.pipeline.clone())
+                .with_backlog(trainhub_pipeline::queries::Backlog::Report),
+        ),
     });
     Router::new()
         .route("/", get(|| async { Html(DASHBOARD) }))

@@ -25,14 +25,9 @@ pub struct FreshPages {
 pub type Facts = (PersonKey, Vec<StoredRecord>);
 
 impl FreshPages {
-    /// Pages of the persons `state` selects (the stale ones are filtered by the caller, on
-    /// their computed dossier), after person key `after`.
-    pub async fn new(store: &Store, state: StateFilter, after: &str) -> Result<Self, QueryError> {
-        let stale = store.stale_persons().await?;
-        Ok(FreshPages::with_stale(store, state, after, stale))
-    }
-
-    /// [`FreshPages::new`] with the stale persons already read (several passes of one query).
+    /// Pages of the persons `state` selects after person key `after`, the persons of `stale`
+    /// read from their source records (the caller filters them on their computed dossier);
+    /// with `stale` empty, every person as last projected.
     pub fn with_stale(
         store: &Store,
         state: StateFilter,

@@ -27,7 +27,18 @@ pub enum QueryError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] trainhub_store::Error),
+    /// The caller asked to wait for the projector, and it had not caught up in time.
+    #[error("{waiting} persons still wait for the projector after {waited:?}; ask again, or read without waiting (the answer then says how many persons wait)")]
+    Waiting {
+        /// Persons still waiting.
+        waiting: usize,
+        /// How long the read waited.
+        waited: std::time::Duration,
+    },
 }
+
+/// How often [`Queries::wait_for_projection`] looks at the marks.
+const WAIT_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A person named on a command line or in a form: a 64-hex `person_key`, else a national ID;
 /// as the `(national_id, person_key)` pair [`Queries::dossier`] takes.
@@ -44,17 +55,77 @@ pub fn today() -> NaiveDate {
     chrono::Local::now().date_naive()
 }
 
+/// How a read of many persons (coverage, listings, warning lists, a unit's load) treats the
+/// persons still waiting for the projector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backlog {
+    /// Computes each waiting person from its source records: exact, but the read's work grows
+    /// with the backlog. The command line's choice: a batch with no caller's deadline.
+    #[default]
+    Compute,
+    /// Answers at once from the projected state as it stands (a waiting person as last
+    /// projected, a person never projected not at all); the caller learns how many persons
+    /// wait from [`Queries::waiting`] and may [`Queries::wait_for_projection`] first. The
+    /// network services' choice: a read never does the projector's work.
+    Report,
+}
+
 /// Reads of dossiers, coverage and dispatch checks, shared by the gRPC services and the
 /// command line. Reads only: the projection is kept by the projector loop.
 #[derive(Debug, Clone)]
 pub struct Queries {
     pipeline: Pipeline,
+    backlog: Backlog,
 }
 
 impl Queries {
-    /// Queries through `pipeline`'s store and rules.
+    /// Queries through `pipeline`'s store and rules, computing waiting persons
+    /// ([`Backlog::Compute`]).
     pub fn new(pipeline: Pipeline) -> Self {
-        Queries { pipeline }
+        Queries {
+            pipeline,
+            backlog: Backlog::Compute,
+        }
+    }
+
+    /// These queries, treating the persons waiting for the projector as `backlog` says.
+    pub fn with_backlog(mut self, backlog: Backlog) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// How many persons wait for the projector now (their projected state is missing, stale,
+    /// or of another day).
+    pub async fn waiting(&self) -> Result<usize, QueryError> {
+        Ok(self.pipeline.store().waiting_count().await?)
+    }
+
+    /// Waits until no person waits for the projector, for at most `within`; fails with
+    /// [`QueryError::Waiting`] (how many still wait) when the time is up. The projector does
+    /// the work; this only watches.
+    pub async fn wait_for_projection(&self, within: std::time::Duration) -> Result<(), QueryError> {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            if !self.pipeline.store().marks_pending().await? {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + WAIT_TICK > until {
+                return Err(QueryError::Waiting {
+                    waiting: self.waiting().await?,
+                    waited: within,
+                });
+            }
+            tokio::time::sleep(WAIT_TICK).await;
+        }
+    }
+
+    /// The persons a read of many computes from their source records: the stale ones under
+    /// [`Backlog::Compute`], none under [`Backlog::Report`].
+    pub(crate) async fn recompute(&self) -> Result<std::collections::BTreeSet<String>, QueryError> {
+        Ok(match self.backlog {
+            Backlog::Compute => self.pipeline.store().stale_persons().await?,
+            Backlog::Report => Default::default(),
+        })
     }
 
     /// The pipeline behind the queries.
@@ -98,7 +169,8 @@ impl Queries {
         let store = self.pipeline.store();
         let policy = self.pipeline.policy();
         let current = self.current(as_of).await?;
-        let mut pages = FreshPages::new(store, filter.state(current), "").await?;
+        let stale = self.recompute().await?;
+        let mut pages = FreshPages::with_stale(store, filter.state(current), "", stale);
         if current && pages.all_current() {
             return Ok(store.coverage(group_by, &filter.state(true)).await?);
         }
@@ -128,7 +200,13 @@ impl Queries {
         after: &str,
     ) -> Result<FreshPages, QueryError> {
         let state = filter.state(self.current(as_of).await?);
-        FreshPages::new(self.pipeline.store(), state, after).await
+        let stale = self.recompute().await?;
+        Ok(FreshPages::with_stale(
+            self.pipeline.store(),
+            state,
+            after,
+            stale,
+        ))
     }
 
     /// Whether the projected summary columns hold for `as_of`: it is today, and every state
@@ -195,7 +273,7 @@ impl Queries {
         let stale = if planned_by_unit.is_empty() {
             Default::default()
         } else {
-            store.stale_persons().await?
+            self.recompute().await?
         };
         for (unit, planned) in planned_by_unit {
             let mut away = 0i64;

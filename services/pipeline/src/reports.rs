@@ -141,7 +141,8 @@ impl Queries {
             })
             .collect();
         let store = self.pipeline().store();
-        let mut pages = FreshPages::new(store, filter.state(false), "").await?;
+        let stale = self.recompute().await?;
+        let mut pages = FreshPages::with_stale(store, filter.state(false), "", stale);
         while let Some(page) = pages.next(1000).await? {
             for (key, records) in &page {
                 for point in &mut points {

@@ -6,6 +6,7 @@ mod amqp_refused;
 mod at_rest;
 mod auth;
 mod authority;
+mod backlog;
 mod bad_input;
 mod cli;
 mod cluster;

@@ -501,6 +501,8 @@ async fn list_dossiers_filters_and_pages_and_appointment_lines() {
                     }),
                     page_size: 2,
                     page_token,
+                    // Right after the batch: the listing waits for the projector.
+                    wait_for_projection: true,
                     ..Default::default()
                 })
                 .await

@@ -131,6 +131,9 @@ pub struct ServerConfig {
     /// NetworkPolicy). Off by default. It never lets a hub without principals (tokens or
     /// client certificates) listen beyond loopback.
     pub allow_plaintext_network: bool,
+    /// Whether this hub runs the projector (keeps each person's dossier state current). On by
+    /// default; turn it off only on hubs that share a store with one that projects.
+    pub project: bool,
 }
 
 impl Default for ServerConfig {
@@ -144,6 +147,7 @@ impl Default for ServerConfig {
             tls_key_file: None,
             tls_client_ca_file: None,
             allow_plaintext_network: false,
+            project: true,
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Application {
     limits: trainhub_api::limits::Limits,
     tls: Option<tonic::transport::ServerTlsConfig>,
     http_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Whether this hub runs the projector (`[server] project`).
+    project: bool,
     /// Held while serving an SQLite store: one SQLite store takes one hub.
     _lock: Option<std::fs::File>,
 }
@@ -128,6 +130,7 @@ impl Application {
             limits: config.limits.limits(),
             tls,
             http_tls,
+            project: config.server.project,
             _lock: lock,
         })
     }
@@ -204,10 +207,18 @@ impl Application {
                 let _ = http_stop.recv().await;
             },
         );
-        let projector = tokio::spawn(trainhub_pipeline::projector::run(
-            self.pipeline.clone(),
-            tx.subscribe(),
-        ));
+        let projector = if self.project {
+            tokio::spawn(trainhub_pipeline::projector::run(
+                self.pipeline.clone(),
+                tx.subscribe(),
+            ))
+        } else {
+            tracing::warn!(
+                "This hub does not project ([server] project = false): dossier state stays \
+                 current only while another hub on the store projects."
+            );
+            tokio::spawn(async {})
+        };
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut sources = Vec::new();
         let sink = trainhub_pipeline::sink::PipelineSink::new(self.pipeline.clone());

@@ -235,6 +235,14 @@ impl Store {
         Ok(other.is_none())
     }
 
+    /// Whether any person waits for projection (one index probe).
+    pub async fn marks_pending(&self) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 AS x FROM dossier_dirty LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
     /// How many persons wait for projection.
     pub async fn dirty_count(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM dossier_dirty")

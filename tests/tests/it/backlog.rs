@@ -1,0 +1,131 @@
+//! Reads with a projection backlog (issue 18, criterion 4): no read does the projector's work.
+//! A hub that does not project (`[server] project = false`) takes a population; its coverage
+//! and listings answer at once from the projected state (nothing yet) and say how many
+//! persons wait; `GetDossier` of a waiting person computes that person alone; a caller that
+//! asks to wait gets `DEADLINE_EXCEEDED` within its deadline while nobody projects, and, once
+//! a projecting hub has started on the same store, the exact report with nobody waiting.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use trainhub_connectors::synthetic;
+use trainhub_proto::v1 as pb;
+use trainhub_tests::{Backend, TestHub, TestStore};
+
+const PURPOSE: &str = "年度培训计划";
+
+fn coverage_request(wait: bool, timeout: Duration) -> tonic::Request<pb::CoverageRequest> {
+    let mut request = tonic::Request::new(pb::CoverageRequest {
+        group_by: "unit".into(),
+        purpose: PURPOSE.into(),
+        wait_for_projection: wait,
+        ..Default::default()
+    });
+    request.set_timeout(timeout);
+    request
+}
+
+/// `(in_scope, red, yellow, green)` per unit.
+type Counts = BTreeMap<String, (i64, i64, i64, i64)>;
+
+fn counts(report: &pb::CoverageReport) -> Counts {
+    report
+        .groups
+        .iter()
+        .map(|g| (g.key.clone(), (g.in_scope, g.red, g.yellow, g.green)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answer_at_once_with_a_backlog_and_wait_only_when_asked() {
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let alias = test_store.alias();
+    let reader = TestHub::start_with(test_store, |c| c.server.project = false).await;
+    let population = synthetic::population(18, 60);
+    let answers = reader.stream(&population.records, 400).await;
+    assert!(answers
+        .iter()
+        .flat_map(|a| &a.outcomes)
+        .all(|o| o.status == pb::RecordStatus::Accepted as i32));
+    let persons = population.persons.len() as i64;
+
+    // Coverage answers at once: nothing is projected, and every person waits.
+    let mut client = reader.dossiers().await;
+    let report = client
+        .get_coverage(coverage_request(false, Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.waiting, persons);
+    assert!(report.groups.iter().all(|g| g.in_scope == 0));
+
+    // A listing says the same in its header, and lists nobody yet.
+    let unit = population.persons[0].unit_code.clone();
+    let listing = client
+        .list_dossiers(pb::ListDossiersRequest {
+            purpose: PURPOSE.into(),
+            filter: Some(pb::DossierFilter {
+                unit_code: unit.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let header = listing.metadata().get("trainhub-waiting").unwrap().to_str();
+    assert_eq!(header.unwrap(), persons.to_string());
+    let mut stream = listing.into_inner();
+    assert!(stream.message().await.unwrap().is_none());
+
+    // Each person's dossier is computed alone, from its records; they make the exact counts.
+    let mut exact = Counts::new();
+    for p in &population.persons {
+        let d = reader.dossier(&p.national_id, "").await.unwrap();
+        assert_eq!(d.unit_code, p.unit_code);
+        // Out of scope is EXEMPT; coverage counts the others.
+        let light = pb::Light::try_from(d.light).unwrap();
+        if light == pb::Light::Exempt {
+            continue;
+        }
+        let entry = exact.entry(d.unit_code.clone()).or_default();
+        entry.0 += 1;
+        match light {
+            pb::Light::Red => entry.1 += 1,
+            pb::Light::Yellow => entry.2 += 1,
+            pb::Light::Green => entry.3 += 1,
+            other => panic!("light {other:?}"),
+        }
+    }
+    assert!(exact.values().map(|c| c.0).sum::<i64>() > 0);
+
+    // Asking to wait while nobody projects: refused within the caller's deadline.
+    let refused = client
+        .get_coverage(coverage_request(true, Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::DeadlineExceeded, "{refused:?}");
+    assert!(
+        refused.message().contains("still wait for the projector"),
+        "{refused:?}"
+    );
+
+    // A projecting hub on the same store catches up; the waiting reader then gets the exact
+    // report, and a read without waiting has nobody waiting.
+    let projector = TestHub::start_on(alias).await;
+    let report = client
+        .get_coverage(coverage_request(true, Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.waiting, 0);
+    assert_eq!(counts(&report), exact);
+    let at_once = client
+        .get_coverage(coverage_request(false, Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((at_once.waiting, counts(&at_once)), (0, exact));
+    projector.stop().await;
+    reader.stop().await;
+}
