@@ -94,6 +94,18 @@ pub(crate) async fn insert_marks(
     Ok(())
 }
 
+/// The persons whose state is stale, as one query: the persons marked themselves, and those
+/// the deferred marks resolve to now (the same conditions as [`deferred`], joined).
+pub(crate) const STALE: &str = "\
+    SELECT person_key FROM dossier_dirty \
+     WHERE person_key NOT LIKE 'acct:%' AND person_key NOT LIKE 'class:%' \
+    UNION SELECT s.person_key FROM dossier_dirty d JOIN source_records s \
+     ON s.kind = 'link' AND s.deleted = 0 AND s.account_id = substr(d.person_key, 6) \
+     WHERE d.person_key LIKE 'acct:%' AND s.person_key IS NOT NULL \
+    UNION SELECT s.person_key FROM dossier_dirty d JOIN source_records s \
+     ON s.kind = 'enrollment' AND s.class_id = substr(d.person_key, 7) \
+     WHERE d.person_key LIKE 'class:%' AND s.person_key IS NOT NULL";
+
 /// A deferred mark's lookup of the persons it stands for: the condition on `source_records`
 /// (binding `$1`) and the value; `None` for a person's own mark.
 pub(crate) fn deferred(key: &str) -> Option<(&'static str, &str)> {

@@ -153,72 +153,22 @@ impl Store {
     /// that the deferred account and class marks resolve to now. Read only: the marks stay for
     /// the projector.
     pub async fn stale_persons(&self) -> Result<std::collections::BTreeSet<String>> {
-        let mut out = std::collections::BTreeSet::new();
-        let marks = sqlx::query("SELECT person_key FROM dossier_dirty")
-            .fetch_all(&self.pool)
-            .await?;
-        for row in marks {
-            let key: String = row.try_get("person_key")?;
-            match crate::marks::deferred(&key) {
-                Some((condition, value)) => {
-                    let sql = format!(
-                        "SELECT DISTINCT person_key FROM source_records WHERE {condition} \
-                         AND person_key IS NOT NULL"
-                    );
-                    for row in sqlx::query(&sql).bind(value).fetch_all(&self.pool).await? {
-                        out.insert(row.try_get::<String, _>("person_key")?);
-                    }
-                }
-                None => {
-                    out.insert(key);
-                }
-            }
-        }
-        Ok(out)
+        let sql = format!("SELECT person_key FROM ({}) w", crate::marks::STALE);
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>("person_key")?))
+            .collect()
     }
 
-    /// How many persons [`Store::stale_persons`] would return, without reading every key: the
-    /// direct marks are counted in the database, only the deferred ones are resolved here.
+    /// How many persons [`Store::stale_persons`] would return, counted in one statement (one
+    /// snapshot; no key leaves the database).
     pub async fn waiting_count(&self) -> Result<usize> {
-        let deferred = "person_key LIKE 'acct:%' OR person_key LIKE 'class:%'";
-        let direct: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM dossier_dirty WHERE NOT ({deferred})"
-        ))
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
-        let marks = sqlx::query(&format!(
-            "SELECT person_key FROM dossier_dirty WHERE {deferred}"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        if marks.is_empty() {
-            return Ok(direct as usize);
-        }
-        let mut resolved = std::collections::BTreeSet::new();
-        for row in marks {
-            let key: String = row.try_get("person_key")?;
-            if let Some((condition, value)) = crate::marks::deferred(&key) {
-                let sql = format!(
-                    "SELECT DISTINCT person_key FROM source_records WHERE {condition} \
-                     AND person_key IS NOT NULL"
-                );
-                for row in sqlx::query(&sql).bind(value).fetch_all(&self.pool).await? {
-                    resolved.insert(row.try_get::<String, _>("person_key")?);
-                }
-            }
-        }
-        let keys: Vec<&str> = resolved.iter().map(String::as_str).collect();
-        let mut conn = self.pool.acquire().await?;
-        let also_direct = crate::sql::fetch_in(
-            self.backend,
-            &mut conn,
-            "SELECT person_key FROM dossier_dirty WHERE person_key IN ({in})",
-            &keys,
-        )
-        .await?
-        .len();
-        Ok(direct as usize + resolved.len() - also_direct)
+        let sql = format!("SELECT COUNT(*) AS n FROM ({}) w", crate::marks::STALE);
+        let n: i64 = sqlx::query(&sql)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(n as usize)
     }
 
     /// Dead letters matching `filter`, newest first; `before_id` pages backwards.
