@@ -106,6 +106,19 @@ impl BenchStore {
                 row.try_get::<i64, _>("dead")?
             );
         }
+        let state = sqlx::query(
+            "SELECT count(*) AS persons, coalesce(avg(pg_column_size(facts)), 0)::float8 AS facts, \
+                    coalesce(avg(pg_column_size(s.*)), 0)::float8 AS row_bytes \
+             FROM dossier_state s",
+        )
+        .fetch_one(&mut c)
+        .await?;
+        println!(
+            "  per person ({} persons): facts {:.0} B as stored, state row {:.0} B",
+            state.try_get::<i64, _>("persons")?,
+            state.try_get::<f64, _>("facts")?,
+            state.try_get::<f64, _>("row_bytes")?
+        );
         Ok(())
     }
 
