@@ -219,7 +219,7 @@ impl DossierService for Dossiers {
             Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)));
         response
             .metadata_mut()
-            .insert(WAITING_HEADER, waiting.to_string().parse().expect("digits"));
+            .insert(WAITING_HEADER, (waiting as u64).into());
         Ok(response)
     }
 

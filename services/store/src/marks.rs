@@ -94,24 +94,41 @@ pub(crate) async fn insert_marks(
     Ok(())
 }
 
+/// The deferred marks: the prefix, the records a mark stands for, and their column that names
+/// the account or class. The projector resolves a mark one by one ([`deferred`]); readers
+/// resolve them all in one query ([`stale_sql`]).
+const DEFERRED: [(&str, &str, &str); 2] = [
+    (ACCOUNT_MARK, "kind = 'link' AND deleted = 0", "account_id"),
+    (CLASS_MARK, "kind = 'enrollment'", "class_id"),
+];
+
 /// The persons whose state is stale, as one query: the persons marked themselves, and those
-/// the deferred marks resolve to now (the same conditions as [`deferred`], joined).
-pub(crate) const STALE: &str = "\
-    SELECT person_key FROM dossier_dirty \
-     WHERE person_key NOT LIKE 'acct:%' AND person_key NOT LIKE 'class:%' \
-    UNION SELECT s.person_key FROM dossier_dirty d JOIN source_records s \
-     ON s.kind = 'link' AND s.deleted = 0 AND s.account_id = substr(d.person_key, 6) \
-     WHERE d.person_key LIKE 'acct:%' AND s.person_key IS NOT NULL \
-    UNION SELECT s.person_key FROM dossier_dirty d JOIN source_records s \
-     ON s.kind = 'enrollment' AND s.class_id = substr(d.person_key, 7) \
-     WHERE d.person_key LIKE 'class:%' AND s.person_key IS NOT NULL";
+/// the deferred marks resolve to now.
+pub(crate) fn stale_sql() -> String {
+    let own: Vec<String> = DEFERRED
+        .iter()
+        .map(|(prefix, ..)| format!("person_key NOT LIKE '{prefix}%'"))
+        .collect();
+    let mut sql = format!(
+        "SELECT person_key FROM dossier_dirty WHERE {}",
+        own.join(" AND ")
+    );
+    for (prefix, records, column) in DEFERRED {
+        sql += &format!(
+            " UNION SELECT s.person_key FROM dossier_dirty d JOIN source_records s \
+             ON {records} AND {column} = substr(d.person_key, {}) \
+             WHERE d.person_key LIKE '{prefix}%' AND s.person_key IS NOT NULL",
+            prefix.len() + 1
+        );
+    }
+    sql
+}
 
 /// A deferred mark's lookup of the persons it stands for: the condition on `source_records`
 /// (binding `$1`) and the value; `None` for a person's own mark.
-pub(crate) fn deferred(key: &str) -> Option<(&'static str, &str)> {
-    if let Some(account) = key.strip_prefix(ACCOUNT_MARK) {
-        return Some(("kind = 'link' AND deleted = 0 AND account_id = $1", account));
-    }
-    key.strip_prefix(CLASS_MARK)
-        .map(|class| ("kind = 'enrollment' AND class_id = $1", class))
+pub(crate) fn deferred(key: &str) -> Option<(String, &str)> {
+    DEFERRED.iter().find_map(|(prefix, records, column)| {
+        let value = key.strip_prefix(prefix)?;
+        Some((format!("{records} AND {column} = $1"), value))
+    })
 }

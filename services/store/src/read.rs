@@ -153,7 +153,7 @@ impl Store {
     /// that the deferred account and class marks resolve to now. Read only: the marks stay for
     /// the projector.
     pub async fn stale_persons(&self) -> Result<std::collections::BTreeSet<String>> {
-        let sql = format!("SELECT person_key FROM ({}) w", crate::marks::STALE);
+        let sql = format!("SELECT person_key FROM ({}) w", crate::marks::stale_sql());
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| Ok(row.try_get::<String, _>("person_key")?))
@@ -163,7 +163,10 @@ impl Store {
     /// How many persons [`Store::stale_persons`] would return, counted in one statement (one
     /// snapshot; no key leaves the database).
     pub async fn waiting_count(&self) -> Result<usize> {
-        let sql = format!("SELECT COUNT(*) AS n FROM ({}) w", crate::marks::STALE);
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM ({}) w",
+            crate::marks::stale_sql()
+        );
         let n: i64 = sqlx::query(&sql)
             .fetch_one(&self.pool)
             .await?
