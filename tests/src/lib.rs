@@ -445,6 +445,17 @@ pub async fn count(store: &Store, sql: &str) -> i64 {
         .expect("n")
 }
 
+/// Waits until the projector has taken every mark (a minute at most; panics after that).
+pub async fn projected(store: &Store) {
+    for _ in 0..600 {
+        if count(store, "SELECT COUNT(*) AS n FROM dossier_dirty").await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the projector did not settle within a minute");
+}
+
 /// Every stored `(system, kind, record_id)`.
 pub async fn stored_keys(store: &Store) -> HashSet<(String, String, String)> {
     sqlx::query("SELECT system, kind, record_id FROM source_records")
@@ -505,7 +516,7 @@ pub async fn comparable_state(store: &Store) -> (Vec<String>, Vec<String>) {
     .collect();
     let dossiers = sqlx::query(
         "SELECT person_key, name, unit_code, rank, light, required_hours, credited_hours, \
-         in_scope, participated, results_total, results_passed, facts FROM dossier_state \
+         in_scope, participated, results_total, results_passed, facts, packed FROM dossier_state \
          ORDER BY person_key",
     )
     .fetch_all(store.pool())
@@ -520,8 +531,13 @@ pub async fn comparable_state(store: &Store) -> (Vec<String>, Vec<String>) {
                 .open_text(label, &r.get::<String, _>(col))
                 .expect("sealed under the store's keyring")
         };
-        let mut facts: serde_json::Value =
-            serde_json::from_str(&open("facts", column::FACTS)).unwrap();
+        let mut facts: serde_json::Value = match r.get::<Option<Vec<u8>>, _>("packed") {
+            Some(packed) => {
+                serde_json::from_slice(&store.keys().open_packed(column::PACKED, &packed).unwrap())
+                    .unwrap()
+            }
+            None => serde_json::from_str(&open("facts", column::FACTS)).unwrap(),
+        };
         without_arrival(&mut facts);
         format!(
             "{} {} {} {} {} {} {} {} {} {} {} {}",

@@ -158,7 +158,9 @@ async fn measure(
         asked.elapsed().as_secs_f64(),
         report.waiting
     );
+    let vacuums = store.state_vacuums().await?;
     drain(&mut client, report.waiting, records.len(), persons.len()).await?;
+    tidied(store, vacuums).await?;
     let bytes = store.bytes().await?;
     println!(
         "database size: {:.1} MiB, {:.0} B per record",
@@ -170,6 +172,24 @@ async fn measure(
     let _ = stop.send(());
     server.await??;
     Ok(rate)
+}
+
+/// Waits up to a minute for the state table to be vacuumed after the drain (the projector
+/// tidies it once a burst is over), so the sizes printed next are the settled ones.
+async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if store.state_vacuums().await? > before {
+            println!(
+                "state table vacuumed {:.1} s after the drain",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    println!("state table not vacuumed within 60 s of the drain");
+    Ok(())
 }
 
 /// Waits (calls that wait for the projector) until nobody waits; prints the drain rate.

@@ -76,6 +76,22 @@ impl BenchStore {
         Ok(total)
     }
 
+    /// How many times the dossier state table has been vacuumed (PostgreSQL; 0 on SQLite).
+    pub async fn state_vacuums(&self) -> Result<i64> {
+        use sqlx::Row;
+        if self.database.is_none() {
+            return Ok(0);
+        }
+        let mut c = sqlx::PgConnection::connect(&self.url).await?;
+        let row = sqlx::query(
+            "SELECT coalesce(sum(vacuum_count + autovacuum_count), 0)::int8 AS n \
+             FROM pg_stat_user_tables WHERE relname = 'dossier_state'",
+        )
+        .fetch_one(&mut c)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Prints where the bytes are on PostgreSQL: each table of more than 1% of the database,
     /// with its indexes and TOAST, per record, and its live and dead rows (the dead rows of
     /// the dossier state show how much re-projection leaves behind). Nothing on SQLite.
@@ -87,6 +103,7 @@ impl BenchStore {
         let mut c = sqlx::PgConnection::connect(&self.url).await?;
         let rows = sqlx::query(
             "SELECT c.relname AS name, pg_total_relation_size(c.oid) AS bytes, \
+                    pg_indexes_size(c.oid) AS indexes, \
                     coalesce(s.n_live_tup, 0) AS live, coalesce(s.n_dead_tup, 0) AS dead \
              FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
              WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace \
@@ -97,17 +114,31 @@ impl BenchStore {
         .await?;
         for row in rows {
             let bytes = row.try_get::<i64, _>("bytes")? as f64;
+            let indexes = row.try_get::<i64, _>("indexes")? as f64;
             println!(
-                "  {:<16} {:>8.1} MiB {:>6.0} B/record, {} live rows, {} dead",
+                "  {:<16} {:>8.1} MiB {:>6.0} B/record ({:.0} in indexes), {} live rows, {} dead",
                 row.try_get::<String, _>("name")?,
                 bytes / (1 << 20) as f64,
                 bytes / records.max(1) as f64,
+                indexes / records.max(1) as f64,
                 row.try_get::<i64, _>("live")?,
                 row.try_get::<i64, _>("dead")?
             );
         }
+        let values = sqlx::query(
+            "SELECT (SELECT coalesce(avg(pg_column_size(bytes)), 0)::float8 FROM raw_log) AS raw, \
+                    (SELECT coalesce(avg(pg_column_size(coalesce(content, body::bytea))), 0)::float8 \
+                     FROM source_records) AS body",
+        )
+        .fetch_one(&mut c)
+        .await?;
+        println!(
+            "  per record: received bytes {:.0} B sealed, canonical body {:.0} B as stored",
+            values.try_get::<f64, _>("raw")?,
+            values.try_get::<f64, _>("body")?
+        );
         let state = sqlx::query(
-            "SELECT count(*) AS persons, coalesce(avg(pg_column_size(facts)), 0)::float8 AS facts, \
+            "SELECT count(*) AS persons, coalesce(avg(pg_column_size(coalesce(packed, facts::bytea))), 0)::float8 AS facts, \
                     coalesce(avg(pg_column_size(s.*)), 0)::float8 AS row_bytes \
              FROM dossier_state s",
         )

@@ -22,8 +22,9 @@ pub enum Command {
     /// profile into the store, with progress, a summary and a report of rejected rows. Safe
     /// to re-run: records already stored come back `DUPLICATE`.
     Import(ImportArgs),
-    /// Apply store migrations and exit.
-    Migrate(StoreArgs),
+    /// Apply store migrations and exit; with `--rewrite`, also move rows an earlier release
+    /// stored in the text layout into the current one (online, resumable).
+    Migrate(MigrateArgs),
     /// Show one person's dossier.
     Dossier(DossierArgs),
     /// Coverage per unit, rank, category or region (`--xlsx`/`--csv` export it, with each year
@@ -405,6 +406,19 @@ pub struct LrmxFillArgs {
     /// Reference date (YYYY-MM-DD); today by default.
     #[arg(long)]
     pub as_of: Option<chrono::NaiveDate>,
+}
+
+/// `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The store to migrate.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// After the schema, rewrite the record bodies and persons' facts an earlier release stored
+    /// as sealed text into bytes (migration 0015): page by page beside running hubs, with
+    /// progress; safe to stop and run again. Needs the data keyring, like `rekey`.
+    #[arg(long)]
+    pub rewrite: bool,
 }
 
 /// Where the hub keeps its data; shared by every command that opens the store.

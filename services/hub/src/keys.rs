@@ -1,5 +1,6 @@
-//! Data key rotation on the command line: `trainhub key` makes a keyring entry, `trainhub
-//! rekey` reseals the store under the keyring's first key.
+//! Sealed values on the command line: `trainhub key` makes a keyring entry, `trainhub
+//! rekey` reseals the store under the keyring's first key, `trainhub migrate --rewrite` moves
+//! values of the text layout into bytes.
 
 use crate::cli::KeyArgs;
 use crate::config::Config;
@@ -74,5 +75,56 @@ pub async fn rekey(config: &Config) -> Result<()> {
             old => old.join(", "),
         }
     );
+    Ok(())
+}
+
+/// Moves the text values of an earlier layout into bytes, with progress on a terminal; says
+/// how many rows remain when stopped by an error (run it again to go on).
+pub async fn rewrite(config: &Config) -> Result<()> {
+    let pipeline = open_pipeline(config, false).await?;
+    let store = pipeline.store();
+    let terminal = std::io::stderr().is_terminal();
+    let report = store
+        .rewrite_text_values(|done| {
+            if terminal {
+                eprint!(
+                    "\r  {:<22} {:>10} of {:>10} rewritten",
+                    done.column, done.rewritten, done.total
+                );
+                let _ = std::io::stderr().flush();
+            } else if done.examined % 50_000 < trainhub_store::rekey::PAGE as u64 {
+                // A log, not a terminal: a line now and then.
+                eprintln!(
+                    "  {}: {} of {} rewritten",
+                    done.column, done.rewritten, done.total
+                );
+            }
+        })
+        .await;
+    if terminal {
+        eprintln!();
+    }
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            let left = store.text_rows().await.unwrap_or_default();
+            let left: u64 = left.iter().map(|(_, n)| n).sum();
+            return Err(anyhow::anyhow!(
+                "{e}; {left} rows are still in the text layout: run `trainhub migrate --rewrite` \
+                 again to go on (rows already rewritten stay rewritten)"
+            ));
+        }
+    };
+    println!(
+        "{:<22} {:>10} {:>10} {:>10}",
+        "column", "read", "rewritten", "changed"
+    );
+    for r in &report {
+        println!(
+            "{:<22} {:>10} {:>10} {:>10}",
+            r.column, r.examined, r.rewritten, r.skipped
+        );
+    }
+    println!("Every record body and person's facts is stored as bytes.");
     Ok(())
 }

@@ -207,7 +207,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Import(args) => crate::import::run(&load_config(&args.store)?, &args).await,
         Command::Migrate(args) => {
-            let config = load_config(&args)?;
+            let config = load_config(&args.store)?;
             // Only an embedded store lives in the data folder.
             if config.store.url.is_none() {
                 std::fs::create_dir_all(&config.server.data_dir)?;
@@ -217,6 +217,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let store = trainhub_store::Store::connect(&config.store_url(), keys).await?;
             store.migrate().await?;
             println!("migrated {}", startup::redact(&config.store_url()));
+            if args.rewrite {
+                crate::keys::rewrite(&config).await?;
+            }
             Ok(())
         }
         Command::Dossier(args) => report::dossier(&load_config(&args.store)?, &args).await,

@@ -1,6 +1,7 @@
 //! The projector loop: keeps each marked person's dossier state and outbox row current, off
 //! the request path. It steps aside while batches are committing (a burst is projected once
-//! it pauses, or at least every ten seconds), and backs off while the store fails.
+//! it pauses, or at least every ten seconds), and backs off while the store fails. When a burst
+//! is over it tidies the state table (see `Store::tidy_projection`).
 
 use crate::Pipeline;
 
@@ -14,6 +15,9 @@ pub async fn run(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
     const TICK: Duration = Duration::from_millis(100);
     const QUIET: Duration = Duration::from_millis(300);
     const MAX_LAG: Duration = Duration::from_secs(10);
+    // Persons projected after which a quiet projector tidies its tables.
+    const TIDY_AFTER: usize = 1000;
+    let mut since_tidy = 0;
     let mut last_drain = Instant::now();
     let mut backoff = TICK;
     // The day the states were last brought to: when the date changes (and at start) the
@@ -40,9 +44,16 @@ pub async fn run(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
                     Ok(0) => {
                         last_drain = Instant::now();
                         backoff = TICK;
+                        if !busy && since_tidy >= TIDY_AFTER {
+                            tidy(&pipeline, since_tidy).await;
+                            since_tidy = 0;
+                        }
                         break TICK;
                     }
-                    Ok(_) => continue,
+                    Ok(n) => {
+                        since_tidy += n;
+                        continue;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "Dossier projection failed; retrying.");
                         backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -55,5 +66,18 @@ pub async fn run(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
             _ = stop.recv() => return,
             _ = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+/// Tidies the projection's tables after `projected` persons; a failure only costs space.
+async fn tidy(pipeline: &Pipeline, projected: usize) {
+    let started = std::time::Instant::now();
+    match pipeline.store().tidy_projection().await {
+        Ok(()) => tracing::debug!(
+            projected,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Tidied the dossier state after a burst."
+        ),
+        Err(e) => tracing::warn!(error = %e, "Could not tidy the dossier state."),
     }
 }

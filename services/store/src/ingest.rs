@@ -220,10 +220,10 @@ fn is_resolved(r: &PreparedRecord, known: &Known) -> bool {
     }
 }
 
-/// A record's sealed columns: its raw bytes, and its body when it has one.
+/// A record's sealed columns: its raw bytes, and its body (packed) when it has one.
 pub(crate) struct SealedRecord {
     raw: Vec<u8>,
-    body: Option<String>,
+    content: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -232,10 +232,10 @@ impl Store {
             .iter()
             .map(|r| SealedRecord {
                 raw: self.keys.seal(column::RAW, &r.raw),
-                body: r
+                content: r
                     .body_json
                     .as_deref()
-                    .map(|b| self.keys.seal_text(column::BODY, b)),
+                    .map(|b| self.keys.seal_packed(column::CONTENT, b.as_bytes())),
             })
             .collect()
     }
@@ -289,7 +289,7 @@ async fn upsert_current(
     for chunk in candidates.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO source_records (system, kind, record_id, version, deleted, content_hash, \
-             person_key, account_system, account_id, class_id, body, profile, received_at) VALUES {} \
+             person_key, account_system, account_id, class_id, content, profile, received_at) VALUES {} \
              ON CONFLICT (system, kind, record_id) DO UPDATE SET \
              version = excluded.version, deleted = excluded.deleted, \
              content_hash = excluded.content_hash, \
@@ -297,7 +297,7 @@ async fn upsert_current(
              account_system = COALESCE(excluded.account_system, source_records.account_system), \
              account_id = COALESCE(excluded.account_id, source_records.account_id), \
              class_id = COALESCE(excluded.class_id, source_records.class_id), \
-             body = excluded.body, profile = excluded.profile, \
+             body = NULL, content = excluded.content, profile = excluded.profile, \
              received_at = excluded.received_at \
              WHERE (excluded.version, excluded.deleted, excluded.content_hash) > \
                    (source_records.version, source_records.deleted, source_records.content_hash) \
@@ -318,7 +318,7 @@ async fn upsert_current(
                 .bind(r.account.as_ref().map(|a| a.0.as_str()))
                 .bind(r.account.as_ref().map(|a| a.1.as_str()))
                 .bind(r.class_id.as_deref())
-                .bind(sealed[i].body.as_deref())
+                .bind(sealed[i].content.as_deref())
                 .bind(&r.profile)
                 .bind(now);
         }

@@ -13,6 +13,7 @@
 //! - [`outbox`]: `dossier.changed` events written with the state, taken by a relay;
 //! - [`read`]: dead letters and counts for operators;
 //! - [`review`]: the identity review queue (conflicts, held and unmatched records);
+//! - [`compact`]: moving a store's text bodies and facts into bytes (migration 0015);
 //! - [`seal`], [`rekey`]: personal data sealed at rest and key rotation; [`identity`]: the
 //!   secret and keys every hub on the store must share; [`audit`]: the read
 //!   trail; [`cluster`]: hub instances sharing the store; `sql`: placeholders and chunked
@@ -25,6 +26,7 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod compact;
 pub mod identity;
 pub mod ingest;
 mod marks;

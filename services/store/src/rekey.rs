@@ -11,19 +11,19 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 /// One sealed column and how to walk its table.
-struct Target {
-    table: &'static str,
+pub(crate) struct Target {
+    pub(crate) table: &'static str,
     /// Primary key columns, in index order.
-    key: &'static [&'static str],
+    pub(crate) key: &'static [&'static str],
     /// Whether the key is one integer column (else text columns).
-    int_key: bool,
-    column: &'static str,
+    pub(crate) int_key: bool,
+    pub(crate) column: &'static str,
     /// The associated data of its values.
-    label: &'static str,
-    text: bool,
+    pub(crate) label: &'static str,
+    pub(crate) text: bool,
 }
 
-const TARGETS: [Target; 9] = [
+const TARGETS: [Target; 11] = [
     Target {
         table: "raw_log",
         key: &["id"],
@@ -57,6 +57,14 @@ const TARGETS: [Target; 9] = [
         text: true,
     },
     Target {
+        table: "source_records",
+        key: &["system", "kind", "record_id"],
+        int_key: false,
+        column: "content",
+        label: column::CONTENT,
+        text: false,
+    },
+    Target {
         table: "dossier_state",
         key: &["person_key"],
         int_key: false,
@@ -71,6 +79,14 @@ const TARGETS: [Target; 9] = [
         column: "facts",
         label: column::FACTS,
         text: true,
+    },
+    Target {
+        table: "dossier_state",
+        key: &["person_key"],
+        int_key: false,
+        column: "packed",
+        label: column::PACKED,
+        text: false,
     },
     Target {
         table: "xapi_statements",
@@ -99,7 +115,7 @@ const TARGETS: [Target; 9] = [
 ];
 
 /// Rows per page read and per transaction written.
-const PAGE: usize = 500;
+pub const PAGE: usize = 500;
 
 /// What `rekey` did to one column.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,14 +132,14 @@ pub struct Rekeyed {
 
 /// A position in a table's key order.
 #[derive(Clone)]
-enum Cursor {
+pub(crate) enum Cursor {
     Int(i64),
     Text(Vec<String>),
 }
 
 /// A stored value, as its column holds it.
 #[derive(Clone, PartialEq)]
-enum Value {
+pub(crate) enum Value {
     Bytes(Vec<u8>),
     Text(String),
 }
@@ -140,7 +156,7 @@ impl Store {
             };
             let mut cursor = None;
             loop {
-                let rows = self.page(target, cursor.as_ref()).await?;
+                let rows = self.page(target, "", cursor.as_ref()).await?;
                 let Some(last) = rows.last() else { break };
                 cursor = Some(cursor_of(target, last)?);
                 done.examined += rows.len() as u64;
@@ -150,7 +166,8 @@ impl Store {
                         changes.push((key, old, new));
                     }
                 }
-                let written = self.write_resealed(target, &changes).await?;
+                let set = format!("{} = $1", target.column);
+                let written = self.write_changes(target, &set, &changes).await?;
                 done.resealed += written;
                 done.skipped += changes.len() as u64 - written;
                 progress(&done);
@@ -188,15 +205,24 @@ impl Store {
         Ok(())
     }
 
-    async fn page(&self, t: &Target, after: Option<&Cursor>) -> Result<Vec<AnyRow>> {
+    /// The next page of `t`'s rows after `after` (among those matching `filter`, an SQL
+    /// condition or empty), with its key and the column's value as `sealed`.
+    pub(crate) async fn page(
+        &self,
+        t: &Target,
+        filter: &str,
+        after: Option<&Cursor>,
+    ) -> Result<Vec<AnyRow>> {
         let keys = t.key.join(", ");
         let place = (1..=t.key.len())
             .map(|n| format!("${n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let clause = match after {
-            Some(_) => format!("WHERE ({keys}) > ({place})"),
-            None => String::new(),
+        let clause = match (after, filter) {
+            (Some(_), "") => format!("WHERE ({keys}) > ({place})"),
+            (Some(_), f) => format!("WHERE ({keys}) > ({place}) AND {f}"),
+            (None, "") => String::new(),
+            (None, f) => format!("WHERE {f}"),
         };
         let sql = format!(
             "SELECT {keys}, {col} AS sealed FROM {table} {clause} ORDER BY {keys} LIMIT {PAGE}",
@@ -226,13 +252,16 @@ impl Store {
             let Some(old) = row.try_get::<Option<String>, _>("sealed")? else {
                 return Ok(None);
             };
-            if keys.is_current_text(&old) {
+            // Empty: text facts of a row whose facts are packed bytes.
+            if old.is_empty() || keys.is_current_text(&old) {
                 return Ok(None);
             }
             let new = keys.reseal_text(t.label, &old).map_err(named)?;
             Ok(Some((key, Value::Text(old), Value::Text(new))))
         } else {
-            let old: Vec<u8> = row.try_get("sealed")?;
+            let Some(old) = row.try_get::<Option<Vec<u8>>, _>("sealed")? else {
+                return Ok(None);
+            };
             if keys.is_current(&old) {
                 return Ok(None);
             }
@@ -242,9 +271,15 @@ impl Store {
         }
     }
 
-    /// Writes resealed values in one transaction, each only where the row still holds the
-    /// value that was read; returns how many were written.
-    async fn write_resealed(&self, t: &Target, changes: &[(Cursor, Value, Value)]) -> Result<u64> {
+    /// Writes changed values in one transaction (`set` assigns `$1`, the new value), each only
+    /// where the row's column still holds the value that was read; returns how many were
+    /// written.
+    pub(crate) async fn write_changes(
+        &self,
+        t: &Target,
+        set: &str,
+        changes: &[(Cursor, Value, Value)],
+    ) -> Result<u64> {
         if changes.is_empty() {
             return Ok(0);
         }
@@ -256,7 +291,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(" AND ");
         let sql = format!(
-            "UPDATE {table} SET {col} = $1 WHERE {col} = $2 AND {matches}",
+            "UPDATE {table} SET {set} WHERE {col} = $2 AND {matches}",
             table = t.table,
             col = t.column,
         );
@@ -286,7 +321,7 @@ impl Store {
     }
 }
 
-fn cursor_of(t: &Target, row: &AnyRow) -> Result<Cursor> {
+pub(crate) fn cursor_of(t: &Target, row: &AnyRow) -> Result<Cursor> {
     if t.int_key {
         Ok(Cursor::Int(row.try_get(t.key[0])?))
     } else {
@@ -299,7 +334,7 @@ fn cursor_of(t: &Target, row: &AnyRow) -> Result<Cursor> {
     }
 }
 
-fn describe(key: &Cursor) -> String {
+pub(crate) fn describe(key: &Cursor) -> String {
     match key {
         Cursor::Int(id) => format!("row {id}"),
         Cursor::Text(parts) => parts.join("/"),

@@ -9,7 +9,7 @@ use trainhub_proto::v1::{self as pb, record::Body};
 use trainhub_store::read::{LetterFilter, Table};
 use trainhub_store::seal::{column, MAGIC, TEXT_PREFIX};
 use trainhub_store::Keyring;
-use trainhub_tests::{http_get, statuses, Backend, HubProcess, TestHub, TestStore};
+use trainhub_tests::{count, http_get, statuses, Backend, HubProcess, TestHub, TestStore};
 
 const NAMES: [&str; 3] = ["欧阳明远", "司马青衫", "诸葛云舒"];
 /// The person whose record is refused (bad check digit): dead-lettered with its bytes.
@@ -278,19 +278,31 @@ async fn nothing_in_plain_text(backend: Backend) {
     for r in sealed("SELECT bytes AS v FROM raw_log").await {
         assert!(r.get::<Vec<u8>, _>("v").starts_with(MAGIC));
     }
-    for r in sealed("SELECT payload AS v FROM dead_letters").await {
-        assert!(r.get::<Vec<u8>, _>("v").starts_with(MAGIC));
+    for sql in [
+        "SELECT payload AS v FROM dead_letters",
+        "SELECT content AS v FROM source_records WHERE content IS NOT NULL",
+        "SELECT packed AS v FROM dossier_state",
+    ] {
+        for r in sealed(sql).await {
+            assert!(r.get::<Vec<u8>, _>("v").starts_with(MAGIC), "{sql}");
+        }
     }
     for sql in [
         "SELECT headers AS v FROM dead_letters",
-        "SELECT body AS v FROM source_records WHERE body IS NOT NULL",
         "SELECT name AS v FROM dossier_state",
-        "SELECT facts AS v FROM dossier_state",
     ] {
         for r in sealed(sql).await {
             assert!(r.get::<String, _>("v").starts_with(TEXT_PREFIX), "{sql}");
         }
     }
+    // One copy each: bodies and facts are kept as bytes only, not also as text.
+    let text_copies = count(
+        &store,
+        "SELECT (SELECT COUNT(*) FROM source_records WHERE body IS NOT NULL) \
+         + (SELECT COUNT(*) FROM dossier_state WHERE facts <> '') AS n",
+    )
+    .await;
+    assert_eq!(text_copies, 0);
     store.close().await;
 }
 
@@ -369,7 +381,8 @@ async fn a_rotated_data_key_keeps_old_rows_readable() {
     // The first world's rows: 19 received, 1 refused, 19 current, 3 dossiers.
     assert!(resealed(&first, column::RAW) >= 19, "{first:?}");
     assert_eq!(resealed(&first, column::DEAD_LETTER), 1, "{first:?}");
-    assert!(resealed(&first, column::BODY) >= 18, "{first:?}");
+    assert!(resealed(&first, column::CONTENT) >= 18, "{first:?}");
+    assert!(resealed(&first, column::PACKED) >= 3, "{first:?}");
     assert!(resealed(&first, column::NAME) >= 3, "{first:?}");
     let second = pipeline.store().rekey(|_| {}).await.unwrap();
     assert!(second.iter().all(|r| r.resealed == 0), "{second:?}");

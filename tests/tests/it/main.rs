@@ -22,6 +22,7 @@ mod health;
 mod identity;
 mod import;
 mod ingest;
+mod layout;
 mod lrs;
 mod map;
 mod order;

@@ -37,15 +37,16 @@ async fn seeded(backend: Backend) -> Option<TestHub> {
         open.submit(chunk.to_vec()).await;
     }
     let store = open.stop_keeping_store().await;
-    Some(
-        TestHub::start_with(store, |c| {
-            c.readers = vec![
-                reader("org-dept", TOKEN, &[]),
-                reader("nanjing-org", CITY_TOKEN, &["js-nanjing"]),
-            ];
-        })
-        .await,
-    )
+    let hub = TestHub::start_with(store, |c| {
+        c.readers = vec![
+            reader("org-dept", TOKEN, &[]),
+            reader("nanjing-org", CITY_TOKEN, &["js-nanjing"]),
+        ];
+    })
+    .await;
+    // The map reads the projected state: every person in it.
+    trainhub_tests::projected(&hub.store).await;
+    Some(hub)
 }
 
 pub(crate) fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {

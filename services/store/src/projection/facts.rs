@@ -12,21 +12,36 @@ use trainhub_model::dossier::StoredRecord;
 use trainhub_model::record::{Body, Kind, SourceRef};
 use trainhub_model::review::{Claims, Reviewed};
 
-pub(crate) const COLUMNS: &str = "system, kind, record_id, version, received_at, profile, body";
+pub(crate) const COLUMNS: &str =
+    "system, kind, record_id, version, received_at, profile, body, content";
+
+/// Rows that hold a body: packed bytes, or text in a store not yet rewritten (migration 0015).
+pub(crate) const HAS_BODY: &str = "(content IS NOT NULL OR body IS NOT NULL)";
+
+/// A source record's canonical body (JSON): its packed bytes, else its text.
+fn body_of(row: &AnyRow, keys: &Keyring, kind: &str, record_id: &str) -> Result<Vec<u8>> {
+    let (label, opened) = match row.try_get::<Option<Vec<u8>>, _>("content")? {
+        Some(packed) => (column::CONTENT, keys.open_packed(column::CONTENT, &packed)),
+        None => {
+            let text: String = row.try_get("body")?;
+            (
+                column::BODY,
+                keys.open_text(column::BODY, &text).map(String::into_bytes),
+            )
+        }
+    };
+    opened.map_err(|e| {
+        let system: String = row.try_get("system").unwrap_or_default();
+        Error::Sealed(format!("{label} of {system}/{kind}/{record_id}"), e)
+    })
+}
 
 pub(crate) fn stored_record(row: &AnyRow, keys: &Keyring) -> Result<StoredRecord> {
     let kind: String = row.try_get("kind")?;
     let record_id: String = row.try_get("record_id")?;
     let corrupt = |e: String| Error::Corrupt(format!("{kind}/{record_id}"), e);
-    let body: String = row.try_get("body")?;
-    let body = keys.open_text(column::BODY, &body).map_err(|e| {
-        let system: String = row.try_get("system").unwrap_or_default();
-        Error::Sealed(
-            format!("{} of {system}/{kind}/{record_id}", column::BODY),
-            e,
-        )
-    })?;
-    let body: Body = serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
+    let body = body_of(row, keys, &kind, &record_id)?;
+    let body: Body = serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
     Ok(StoredRecord {
         source: SourceRef {
             system: row.try_get("system")?,
@@ -55,7 +70,7 @@ pub(crate) async fn records_of(
     let keys_of: Vec<&str> = persons.iter().map(String::as_str).collect();
     let sql = format!(
         "SELECT {COLUMNS}, person_key, account_system, account_id FROM source_records \
-         WHERE person_key IN ({{in}}) AND deleted = 0 AND body IS NOT NULL"
+         WHERE person_key IN ({{in}}) AND deleted = 0 AND {HAS_BODY}"
     );
     for row in fetch_in(backend, conn, &sql, &keys_of).await? {
         let person: String = row.try_get("person_key")?;
@@ -69,7 +84,7 @@ pub(crate) async fn records_of(
     let account_ids: Vec<&str> = accounts.keys().map(|(_, id)| id.as_str()).collect();
     let sql = format!(
         "SELECT {COLUMNS}, account_system, account_id FROM source_records \
-         WHERE person_key IS NULL AND deleted = 0 AND body IS NOT NULL AND kind <> 'link' \
+         WHERE person_key IS NULL AND deleted = 0 AND {HAS_BODY} AND kind <> 'link' \
          AND account_id IN ({{in}})"
     );
     for row in fetch_in(backend, conn, &sql, &account_ids).await? {
@@ -96,7 +111,7 @@ pub(crate) async fn records_of(
     let class_ids: Vec<&str> = by_class.keys().map(String::as_str).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM source_records WHERE kind = 'training_class' \
-         AND deleted = 0 AND body IS NOT NULL AND class_id IN ({{in}})"
+         AND deleted = 0 AND {HAS_BODY} AND class_id IN ({{in}})"
     );
     for row in fetch_in(backend, conn, &sql, &class_ids).await? {
         let record = stored_record(&row, keys)?;

@@ -20,8 +20,8 @@ use trainhub_model::PersonKey;
 struct Round {
     /// Per person: the dossier and its facts (JSON), or `None` when the person is gone.
     computed: BTreeMap<String, Option<(Dossier, String)>>,
-    /// Per person: the name and facts, sealed.
-    sealed: BTreeMap<String, (String, String)>,
+    /// Per person: the name, sealed, and the facts, packed.
+    sealed: BTreeMap<String, (String, Vec<u8>)>,
     /// Review findings of persons with conflicts or held records.
     findings: BTreeMap<String, review::Findings>,
 }
@@ -90,6 +90,20 @@ impl Store {
         Ok(marks.len())
     }
 
+    /// After a burst: reclaims the row versions re-projection left behind in the state and
+    /// mark tables (PostgreSQL `VACUUM`; a person's state is rewritten each time a burst's
+    /// records reach it, and an update that changes an indexed column, its light or unit,
+    /// cannot reuse the row's page). Skips a table another hub is vacuuming. SQLite reuses
+    /// freed space by itself: nothing to do.
+    pub async fn tidy_projection(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("VACUUM (SKIP_LOCKED) dossier_state, dossier_dirty")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Each marked person's records after the identity review rules (records waiting for a
     /// reviewer left out, decisions applied), their dossier at `today`, sealed.
     async fn compute_round(
@@ -116,7 +130,7 @@ impl Store {
             if let Some((d, facts)) = &state {
                 let sealed = (
                     self.keys.seal_text(column::NAME, &d.name),
-                    self.keys.seal_text_packed(column::FACTS, facts),
+                    self.keys.seal_packed(column::PACKED, facts.as_bytes()),
                 );
                 round.sealed.insert(key.clone(), sealed);
             }
@@ -150,7 +164,7 @@ impl Store {
             });
             match (state, round.sealed.get(key)) {
                 (Some((d, _)), Some((name, facts))) => {
-                    rows.push((d, name.as_str(), facts.as_str()))
+                    rows.push((d, name.as_str(), facts.as_slice()))
                 }
                 _ => gone.push(key.as_str()),
             }
@@ -300,22 +314,22 @@ async fn clear_marks(
 async fn write_state(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
-    rows: &[(&Dossier, &str, &str)],
+    rows: &[(&Dossier, &str, &[u8])],
     now: &str,
 ) -> Result<()> {
-    const COLS: usize = 17;
+    const COLS: usize = 18;
     for chunk in rows.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO dossier_state (person_key, as_of, name, unit_code, rank, category, \
              region_code, in_scope, light, required_hours, credited_hours, participated, \
-             results_total, results_passed, facts, updated_at, authority) VALUES {} \
+             results_total, results_passed, facts, packed, updated_at, authority) VALUES {} \
              ON CONFLICT (person_key) DO UPDATE SET as_of = excluded.as_of, name = excluded.name, \
              unit_code = excluded.unit_code, rank = excluded.rank, category = excluded.category, \
              region_code = excluded.region_code, in_scope = excluded.in_scope, \
              light = excluded.light, required_hours = excluded.required_hours, \
              credited_hours = excluded.credited_hours, participated = excluded.participated, \
              results_total = excluded.results_total, results_passed = excluded.results_passed, \
-             facts = excluded.facts, updated_at = excluded.updated_at, \
+             facts = excluded.facts, packed = excluded.packed, updated_at = excluded.updated_at, \
              authority = excluded.authority",
             tuples(backend, 1, chunk.len(), COLS)
         );
@@ -336,6 +350,8 @@ async fn write_state(
                 .bind(i64::from(d.participated))
                 .bind(i64::from(d.results_in_window))
                 .bind(i64::from(d.results_passed))
+                // Text facts are what stores before migration 0015 hold.
+                .bind("")
                 .bind(facts)
                 .bind(now)
                 .bind(d.authority.as_str());

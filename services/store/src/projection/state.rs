@@ -3,6 +3,7 @@
 
 use crate::seal::column;
 use crate::{Error, Result, Store};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
 use trainhub_model::dispatch::{CoverageGroup, GroupBy};
@@ -14,7 +15,8 @@ impl Store {
     /// straight from the source records.
     pub async fn person_facts(&self, person: &PersonKey) -> Result<Vec<StoredRecord>> {
         let row = sqlx::query(
-            "SELECT facts, (SELECT COUNT(*) FROM dossier_dirty d WHERE d.person_key = $1) AS dirty \
+            "SELECT facts, packed, \
+             (SELECT COUNT(*) FROM dossier_dirty d WHERE d.person_key = $1) AS dirty \
              FROM dossier_state WHERE person_key = $1",
         )
         .bind(person.as_str())
@@ -22,10 +24,7 @@ impl Store {
         .await?;
         if let Some(row) = row {
             if row.try_get::<i64, _>("dirty")? == 0 {
-                let facts: String = row.try_get("facts")?;
-                let facts = self.open_text(column::FACTS, &format!("person {person}"), &facts)?;
-                return serde_json::from_str(&facts)
-                    .map_err(|e| Error::Corrupt(format!("facts of {person}"), e.to_string()));
+                return self.facts_of(&row, person.as_str());
             }
         }
         self.person_records(person).await
@@ -40,7 +39,7 @@ impl Store {
     ) -> Result<Vec<(PersonKey, Vec<StoredRecord>)>> {
         let (clause, binds) = filter.clause(2);
         let sql = format!(
-            "SELECT person_key, facts FROM dossier_state WHERE person_key > $1{clause} \
+            "SELECT person_key, facts, packed FROM dossier_state WHERE person_key > $1{clause} \
              ORDER BY person_key LIMIT {limit}"
         );
         let mut q = sqlx::query(&sql).bind(after);
@@ -50,15 +49,30 @@ impl Store {
         let mut out = Vec::new();
         for row in q.fetch_all(&self.pool).await? {
             let key: String = row.try_get("person_key")?;
-            let facts: String = row.try_get("facts")?;
-            let facts = self.open_text(column::FACTS, &format!("person {key}"), &facts)?;
-            let records = serde_json::from_str(&facts)
-                .map_err(|e| Error::Corrupt(format!("facts of {key}"), e.to_string()))?;
+            let records = self.facts_of(&row, &key)?;
             let key = PersonKey::parse("person_key", &key)
                 .map_err(|e| Error::Corrupt(key.clone(), e.to_string()))?;
             out.push((key, records));
         }
         Ok(out)
+    }
+
+    /// The facts of a state row: its packed bytes, else its text (a row written before
+    /// migration 0015).
+    fn facts_of(&self, row: &AnyRow, person: &str) -> Result<Vec<StoredRecord>> {
+        let json = match row.try_get::<Option<Vec<u8>>, _>("packed")? {
+            Some(packed) => self
+                .keys
+                .open_packed(column::PACKED, &packed)
+                .map_err(|e| Error::Sealed(format!("{} of person {person}", column::PACKED), e))?,
+            None => {
+                let text: String = row.try_get("facts")?;
+                self.open_text(column::FACTS, &format!("person {person}"), &text)?
+                    .into_bytes()
+            }
+        };
+        serde_json::from_slice(&json)
+            .map_err(|e| Error::Corrupt(format!("facts of {person}"), e.to_string()))
     }
 
     /// Coverage per group over the projected state, computed by the database. Valid for the
