@@ -4,13 +4,27 @@
 //! is over it tidies the state table (see `Store::tidy_projection`).
 
 use crate::Pipeline;
+use trainhub_store::projection::Lane;
 
 /// Keeps the dossier state current: drains the persons marked dirty by ingest. While batches
 /// are streaming in, it steps aside for up to ten seconds so that a person touched by many
 /// batches of a burst is projected once rather than once per batch; readers never see the lag
 /// (a dirty person's dossier is computed from the source records, and coverage drains first).
 /// A failed round is logged and retried with backoff; the marks stay until a round clears them.
-pub async fn run(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<()>) {
+///
+/// It runs one loop per lane of the marks ([`Lane`]), as many as the machine has cores (at most
+/// four): while one lane waits for the database, another computes. During a burst only the
+/// first lane runs, over every mark, so that ingest keeps the other cores.
+pub async fn run(pipeline: Pipeline, stop: tokio::sync::broadcast::Receiver<()>) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut lanes = tokio::task::JoinSet::new();
+    for lane in Lane::all(cores.min(4)) {
+        lanes.spawn(run_lane(pipeline.clone(), lane, stop.resubscribe()));
+    }
+    while lanes.join_next().await.is_some() {}
+}
+
+async fn run_lane(pipeline: Pipeline, lane: Lane, mut stop: tokio::sync::broadcast::Receiver<()>) {
     use std::time::{Duration, Instant};
     const TICK: Duration = Duration::from_millis(100);
     const QUIET: Duration = Duration::from_millis(300);
@@ -25,9 +39,12 @@ pub async fn run(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
     let mut day = None;
     loop {
         let busy = pipeline.since_last_commit().is_some_and(|d| d < QUIET);
-        let pause = if busy && last_drain.elapsed() < MAX_LAG {
+        let pause = if busy && (last_drain.elapsed() < MAX_LAG || !lane.is_first()) {
+            // While batches stream in, the first lane alone projects every mark: projection
+            // then takes one core from ingest, not all of them.
             TICK
         } else {
+            let scope = if busy { Lane::ALL } else { lane };
             let today = crate::queries::today();
             if day != Some(today) {
                 match pipeline.store().mark_other_days(today).await {
@@ -38,7 +55,7 @@ pub async fn run(pipeline: Pipeline, mut stop: tokio::sync::broadcast::Receiver<
             loop {
                 match pipeline
                     .store()
-                    .project_dirty(pipeline.policy(), today, 1000)
+                    .project_lane(pipeline.policy(), today, 1000, scope)
                     .await
                 {
                     Ok(0) => {

@@ -17,4 +17,5 @@ mod project;
 mod state;
 
 pub(crate) use facts::reviewed_of;
+pub use project::Lane;
 pub use state::StateFilter;

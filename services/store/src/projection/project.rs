@@ -15,6 +15,54 @@ use trainhub_model::dossier::{compute, Dossier};
 use trainhub_model::policy::Policy;
 use trainhub_model::PersonKey;
 
+/// A share of the marks by key: person keys are hex, so lane `i` of `n` takes the keys whose
+/// first digit is in its sixteenth-range; the last lane also takes the deferred account and
+/// class marks (`acct:`, `class:`), which sort after the digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lane {
+    index: usize,
+    of: usize,
+}
+
+impl Lane {
+    /// Every mark.
+    pub const ALL: Lane = Lane { index: 0, of: 1 };
+
+    /// Lane `index` of `of` (at most 16 lanes; `index < of`).
+    pub fn new(index: usize, of: usize) -> Lane {
+        let of = of.clamp(1, 16);
+        Lane {
+            index: index.min(of - 1),
+            of,
+        }
+    }
+
+    /// Whether this is the first lane of its split (or [`Lane::ALL`]).
+    pub fn is_first(self) -> bool {
+        self.index == 0
+    }
+
+    /// Every lane of a split into `of`.
+    pub fn all(of: usize) -> Vec<Lane> {
+        let of = of.clamp(1, 16);
+        (0..of).map(|i| Lane::new(i, of)).collect()
+    }
+
+    /// ` WHERE …` limiting the marks to this lane (empty for [`Lane::ALL`]).
+    fn clause(self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let bound = |i: usize| DIGITS[i * 16 / self.of] as char;
+        let low = (self.index > 0).then(|| format!("person_key >= '{}'", bound(self.index)));
+        let high =
+            (self.index + 1 < self.of).then(|| format!("person_key < '{}'", bound(self.index + 1)));
+        match (low, high) {
+            (None, None) => String::new(),
+            (Some(c), None) | (None, Some(c)) => format!(" WHERE {c}"),
+            (Some(l), Some(h)) => format!(" WHERE {l} AND {h}"),
+        }
+    }
+}
+
 /// The marked persons' new state, computed and sealed before the write.
 #[derive(Default)]
 struct Round {
@@ -39,11 +87,23 @@ impl Store {
         today: NaiveDate,
         limit: i64,
     ) -> Result<usize> {
+        self.project_lane(policy, today, limit, Lane::ALL).await
+    }
+
+    /// [`Store::project_dirty`] over the marks of one lane only: a hub runs one projector per
+    /// lane, so that reading one lane's records overlaps with computing another's.
+    pub async fn project_lane(
+        &self,
+        policy: &Policy,
+        today: NaiveDate,
+        limit: i64,
+        lane: Lane,
+    ) -> Result<usize> {
         // Projectors of several hubs and concurrent writers may still conflict (a deadlock or
         // a serialization failure rolls one back): that round simply runs again.
         let mut attempt = 0;
         loop {
-            match self.project_dirty_once(policy, today, limit).await {
+            match self.project_dirty_once(policy, today, limit, lane).await {
                 Err(e) if e.is_retryable_conflict() && attempt < 5 => {
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "Projection conflicted; retrying.");
@@ -59,9 +119,11 @@ impl Store {
         policy: &Policy,
         today: NaiveDate,
         limit: i64,
+        lane: Lane,
     ) -> Result<usize> {
         let marks: Vec<Mark> = sqlx::query(&format!(
-            "SELECT person_key, seq FROM dossier_dirty ORDER BY person_key LIMIT {limit}"
+            "SELECT person_key, seq FROM dossier_dirty{} ORDER BY person_key LIMIT {limit}",
+            lane.clause()
         ))
         .fetch_all(&self.pool)
         .await?
@@ -359,4 +421,29 @@ async fn write_state(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lane;
+
+    #[test]
+    fn lanes_split_the_hex_keys_and_the_last_takes_the_deferred_marks() {
+        assert_eq!(Lane::ALL.clause(), "");
+        let two: Vec<String> = Lane::all(2).into_iter().map(Lane::clause).collect();
+        assert_eq!(two, [" WHERE person_key < '8'", " WHERE person_key >= '8'"]);
+        let three: Vec<String> = Lane::all(3).into_iter().map(Lane::clause).collect();
+        assert_eq!(
+            three,
+            [
+                " WHERE person_key < '5'",
+                " WHERE person_key >= '5' AND person_key < 'a'",
+                " WHERE person_key >= 'a'",
+            ]
+        );
+        // "acct:…" and "class:…" sort after every hex digit.
+        assert!("acct:" >= "a" && "class:" >= "a" && "9f" < "a");
+        assert_eq!(Lane::all(40).len(), 16);
+        assert_eq!(Lane::new(7, 2), Lane::new(1, 2));
+    }
 }
