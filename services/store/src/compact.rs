@@ -9,7 +9,7 @@
 //! it in the binary layout already). Stopping loses nothing: the next run finds the rows still
 //! in text and goes on.
 
-use crate::rekey::{cursor_of, describe, Target, Value};
+use crate::rekey::{cursor_of, describe, Target, Value, SOURCE_BODY, STATE_FACTS};
 use crate::seal::column;
 use crate::{Error, Result, Store};
 use sqlx::any::AnyRow;
@@ -28,27 +28,13 @@ struct Move {
 
 const MOVES: [Move; 2] = [
     Move {
-        from: Target {
-            table: "source_records",
-            key: &["system", "kind", "record_id"],
-            int_key: false,
-            column: "body",
-            label: column::BODY,
-            text: true,
-        },
+        from: SOURCE_BODY,
         to_label: column::CONTENT,
         pending: "body IS NOT NULL",
         set: "content = $1, body = NULL",
     },
     Move {
-        from: Target {
-            table: "dossier_state",
-            key: &["person_key"],
-            int_key: false,
-            column: "facts",
-            label: column::FACTS,
-            text: true,
-        },
+        from: STATE_FACTS,
         to_label: column::PACKED,
         pending: "facts <> ''",
         set: "packed = $1, facts = ''",

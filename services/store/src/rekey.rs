@@ -23,6 +23,26 @@ pub(crate) struct Target {
     pub(crate) text: bool,
 }
 
+/// `source_records.body`: record bodies as text (stores before migration 0015).
+pub(crate) const SOURCE_BODY: Target = Target {
+    table: "source_records",
+    key: &["system", "kind", "record_id"],
+    int_key: false,
+    column: "body",
+    label: column::BODY,
+    text: true,
+};
+
+/// `dossier_state.facts`: persons' facts as text (stores before migration 0015).
+pub(crate) const STATE_FACTS: Target = Target {
+    table: "dossier_state",
+    key: &["person_key"],
+    int_key: false,
+    column: "facts",
+    label: column::FACTS,
+    text: true,
+};
+
 const TARGETS: [Target; 11] = [
     Target {
         table: "raw_log",
@@ -48,14 +68,7 @@ const TARGETS: [Target; 11] = [
         label: column::DEAD_LETTER_HEADERS,
         text: true,
     },
-    Target {
-        table: "source_records",
-        key: &["system", "kind", "record_id"],
-        int_key: false,
-        column: "body",
-        label: column::BODY,
-        text: true,
-    },
+    SOURCE_BODY,
     Target {
         table: "source_records",
         key: &["system", "kind", "record_id"],
@@ -72,14 +85,7 @@ const TARGETS: [Target; 11] = [
         label: column::NAME,
         text: true,
     },
-    Target {
-        table: "dossier_state",
-        key: &["person_key"],
-        int_key: false,
-        column: "facts",
-        label: column::FACTS,
-        text: true,
-    },
+    STATE_FACTS,
     Target {
         table: "dossier_state",
         key: &["person_key"],
