@@ -293,7 +293,7 @@ impl Store {
         let _guard = self.write_guard().await;
         sqlx::query(&format!(
             "INSERT INTO dossier_dirty (person_key) SELECT person_key FROM dossier_state \
-             WHERE as_of <> $1 ORDER BY person_key {}",
+             WHERE (as_of < $1 OR as_of > $1) ORDER BY person_key {}",
             bump(self.backend)
         ))
         .bind(today.to_string())
@@ -304,10 +304,12 @@ impl Store {
 
     /// Whether every projected state is of `today` (its summary columns hold for today).
     pub async fn projected_on(&self, today: NaiveDate) -> Result<bool> {
-        let other = sqlx::query("SELECT 1 AS x FROM dossier_state WHERE as_of <> $1 LIMIT 1")
-            .bind(today.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        // `<` or `>`, not `<>`: two probes of the day's index rather than a scan.
+        let other =
+            sqlx::query("SELECT 1 AS x FROM dossier_state WHERE as_of < $1 OR as_of > $1 LIMIT 1")
+                .bind(today.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(other.is_none())
     }
 
