@@ -135,7 +135,22 @@ async fn ten_thousand(backend: Backend) {
                 == 451
     })
     .await;
-    assert!(done, "all 10,000 messages are accounted for");
+    let stored = hub
+        .store
+        .table_count(trainhub_store::read::Table::SourceRecords)
+        .await
+        .unwrap();
+    let letters = hub
+        .store
+        .table_count(trainhub_store::read::Table::DeadLetters)
+        .await
+        .unwrap();
+    let waiting = count(&hub.store, "SELECT COUNT(*) AS n FROM dossier_dirty").await;
+    assert!(
+        done,
+        "all 10,000 messages are accounted for: {stored} of 9,500 records stored, {letters} of \
+         451 letters, {waiting} persons waiting for the projector"
+    );
 
     // Every valid record stored exactly once: each key is there, and the raw log received
     // each once.
