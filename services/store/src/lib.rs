@@ -14,7 +14,8 @@
 //! - [`read`]: dead letters and counts for operators;
 //! - [`review`]: the identity review queue (conflicts, held and unmatched records);
 //! - [`compact`]: moving a store's text bodies and facts into bytes (migration 0015);
-//! - [`seal`], [`rekey`]: personal data sealed at rest and key rotation; [`identity`]: the
+//! - [`seal`], [`rekey`]: personal data sealed at rest (`pack`: compressing values before
+//!   sealing) and key rotation; [`identity`]: the
 //!   secret and keys every hub on the store must share; [`audit`]: the read
 //!   trail; [`cluster`]: hub instances sharing the store; `sql`: placeholders and chunked
 //!   `IN (…)` lookups.
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod ingest;
 mod marks;
 pub mod outbox;
+mod pack;
 pub mod prepared;
 pub mod projection;
 pub mod read;

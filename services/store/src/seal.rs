@@ -12,6 +12,7 @@
 //! Layout of a sealed value: [`MAGIC`], key id length (one byte), key id, 24-byte nonce,
 //! ciphertext with its 16-byte tag. Text columns hold [`TEXT_PREFIX`] + base64 of that.
 
+use crate::pack::{deflate, inflate};
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -27,9 +28,6 @@ pub const TEXT_PREFIX: &str = "th1:";
 /// sealed — compress, then seal: sealed bytes do not compress. Used for large values (a
 /// person's facts). Base64 has no `:`, so it never reads as a plain sealed value.
 pub const PACKED_PREFIX: &str = "th1:z:";
-/// The most a packed value may inflate to: a person's facts are far smaller; a value claiming
-/// more is damaged.
-const PACKED_LIMIT: u64 = 256 << 20;
 const NONCE: usize = 24;
 
 /// The columns whose values are sealed, as `table.column`: each is the associated data of its
@@ -317,63 +315,6 @@ fn sealed_text(encoded: &str) -> Result<Vec<u8>, OpenError> {
     Ok(sealed)
 }
 
-thread_local! {
-    // A compressor and a decompressor per thread, reset between values: each holds some
-    // hundred KiB of tables, which allocating and clearing anew for every record body cost
-    // more than compressing it.
-    static DEFLATE: std::cell::RefCell<flate2::Compress> =
-        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::new(3), false));
-    static INFLATE: std::cell::RefCell<flate2::Decompress> =
-        std::cell::RefCell::new(flate2::Decompress::new(false));
-}
-
-/// Deflate (raw, no header) at a fast level: the projector packs every person it writes.
-fn deflate(plain: &[u8]) -> Vec<u8> {
-    DEFLATE.with(|cell| {
-        let mut c = cell.borrow_mut();
-        c.reset();
-        let mut out = Vec::with_capacity(plain.len() / 2 + 64);
-        loop {
-            let read = c.total_in() as usize;
-            let status = c
-                .compress_vec(&plain[read..], &mut out, flate2::FlushCompress::Finish)
-                .expect("deflating memory cannot fail");
-            if status == flate2::Status::StreamEnd {
-                return out;
-            }
-            out.reserve(out.capacity().max(64));
-        }
-    })
-}
-
-/// Inflates a packed value; `None` when it is not deflate or exceeds [`PACKED_LIMIT`].
-fn inflate(packed: &[u8]) -> Option<Vec<u8>> {
-    INFLATE.with(|cell| {
-        let mut d = cell.borrow_mut();
-        d.reset(false);
-        let mut out = Vec::with_capacity(packed.len() * 4);
-        loop {
-            let read = d.total_in() as usize;
-            let before = (d.total_in(), d.total_out());
-            let status = d
-                .decompress_vec(&packed[read..], &mut out, flate2::FlushDecompress::Finish)
-                .ok()?;
-            if status == flate2::Status::StreamEnd {
-                return Some(out);
-            }
-            let room = (PACKED_LIMIT as usize + 1).saturating_sub(out.len());
-            if room == 0 {
-                return None;
-            }
-            if out.len() < out.capacity() && before == (d.total_in(), d.total_out()) {
-                // Room to write, and no progress: the input ends before the stream does.
-                return None;
-            }
-            out.reserve(out.capacity().max(64).min(room));
-        }
-    })
-}
-
 /// The id of the key a stored value is sealed under; `None` for a value stored before
 /// encryption (or too short to hold a header).
 fn sealed_by(stored: &[u8]) -> Option<&str> {
@@ -501,23 +442,6 @@ mod tests {
             keys.open_packed(column::PACKED, b"{}").is_err(),
             "not packed"
         );
-    }
-
-    #[test]
-    fn deflate_and_inflate_reuse_their_tables_and_refuse_damage() {
-        // Small and large, compressible and not, one after another on one thread.
-        let noise: Vec<u8> = (0..70_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        let repeated = b"{\"kind\":\"enrollment\"}".repeat(40_000);
-        for plain in [&b""[..], b"{}", &noise, &repeated, b"{}"] {
-            let packed = deflate(plain);
-            assert_eq!(inflate(&packed).as_deref(), Some(plain));
-        }
-        let packed = deflate(&repeated);
-        assert!(packed.len() * 50 < repeated.len());
-        assert_eq!(inflate(&packed[..packed.len() / 2]), None, "cut short");
-        assert_eq!(inflate(b"not deflate at all"), None);
     }
 
     #[test]
