@@ -37,21 +37,18 @@ pub async fn rekey(config: &Config) -> Result<()> {
         data_key_source(config),
         keys.ids().collect::<Vec<_>>().join(", ")
     );
-    let terminal = std::io::stderr().is_terminal();
+    let progress = Progress::new(false);
     let report = store
         .rekey(|done| {
-            if terminal {
-                eprint!(
-                    "\r  {:<22} {:>10} read {:>10} resealed",
+            progress.show(done.examined, || {
+                format!(
+                    "{:<22} {:>10} read {:>10} resealed",
                     done.column, done.examined, done.resealed
-                );
-                let _ = std::io::stderr().flush();
-            }
+                )
+            })
         })
         .await;
-    if terminal {
-        eprintln!();
-    }
+    progress.finish();
     let report = report?;
     println!(
         "{:<22} {:>10} {:>10} {:>10}",
@@ -83,27 +80,18 @@ pub async fn rekey(config: &Config) -> Result<()> {
 pub async fn rewrite(config: &Config) -> Result<()> {
     let pipeline = open_pipeline(config, false).await?;
     let store = pipeline.store();
-    let terminal = std::io::stderr().is_terminal();
+    let progress = Progress::new(true);
     let report = store
         .rewrite_text_values(|done| {
-            if terminal {
-                eprint!(
-                    "\r  {:<22} {:>10} of {:>10} rewritten",
+            progress.show(done.examined, || {
+                format!(
+                    "{:<22} {:>10} of {:>10} rewritten",
                     done.column, done.rewritten, done.total
-                );
-                let _ = std::io::stderr().flush();
-            } else if done.examined % 50_000 < trainhub_store::rekey::PAGE as u64 {
-                // A log, not a terminal: a line now and then.
-                eprintln!(
-                    "  {}: {} of {} rewritten",
-                    done.column, done.rewritten, done.total
-                );
-            }
+                )
+            })
         })
         .await;
-    if terminal {
-        eprintln!();
-    }
+    progress.finish();
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -127,4 +115,37 @@ pub async fn rewrite(config: &Config) -> Result<()> {
     }
     println!("Every record body and person's facts is stored as bytes.");
     Ok(())
+}
+
+/// Progress of a walk over the store's rows, on stderr: one line rewritten in place on a
+/// terminal; in a log (when `log_lines`), a line every 50,000 rows.
+struct Progress {
+    terminal: bool,
+    log_lines: bool,
+}
+
+impl Progress {
+    fn new(log_lines: bool) -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            log_lines,
+        }
+    }
+
+    /// After each page: `line` tells where the walk is, `examined` rows into it.
+    fn show(&self, examined: u64, line: impl FnOnce() -> String) {
+        if self.terminal {
+            eprint!("\r  {}", line());
+            let _ = std::io::stderr().flush();
+        } else if self.log_lines && examined % 50_000 < trainhub_store::rekey::PAGE as u64 {
+            eprintln!("  {}", line());
+        }
+    }
+
+    /// Ends the line a terminal shows.
+    fn finish(&self) {
+        if self.terminal {
+            eprintln!();
+        }
+    }
 }

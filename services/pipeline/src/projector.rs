@@ -34,8 +34,9 @@ async fn run_lane(pipeline: Pipeline, lane: Lane, mut stop: tokio::sync::broadca
     let mut since_tidy = 0;
     let mut last_drain = Instant::now();
     let mut backoff = TICK;
-    // The day the states were last brought to: when the date changes (and at start) the
-    // states of other days are marked, so readers of the new day find them current.
+    // The day the states were last brought to: when the date changes (and at start) the first
+    // lane marks the states of other days (for every lane), so readers of the new day find
+    // them current.
     let mut day = None;
     loop {
         let busy = pipeline.since_last_commit().is_some_and(|d| d < QUIET);
@@ -46,7 +47,7 @@ async fn run_lane(pipeline: Pipeline, lane: Lane, mut stop: tokio::sync::broadca
         } else {
             let scope = if busy { Lane::ALL } else { lane };
             let today = crate::queries::today();
-            if day != Some(today) {
+            if lane.is_first() && day != Some(today) {
                 match pipeline.store().mark_other_days(today).await {
                     Ok(()) => day = Some(today),
                     Err(e) => tracing::warn!(error = %e, "Could not mark states of other days."),
@@ -61,7 +62,8 @@ async fn run_lane(pipeline: Pipeline, lane: Lane, mut stop: tokio::sync::broadca
                     Ok(0) => {
                         last_drain = Instant::now();
                         backoff = TICK;
-                        if !busy && since_tidy >= TIDY_AFTER {
+                        // One lane tidies for all: the tables are shared.
+                        if lane.is_first() && !busy && since_tidy >= TIDY_AFTER {
                             tidy(&pipeline, since_tidy).await;
                             since_tidy = 0;
                         }
