@@ -7,7 +7,6 @@ use chrono::{Datelike, Duration, NaiveDate};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use trainhub_model::identity::make_national_id;
 use trainhub_proto::v1::{self as pb, record::Body};
 
 /// The HR system's name.
@@ -114,37 +113,9 @@ pub struct Population {
 }
 
 mod forms;
+mod people;
 pub use forms::{form_people, FORM_CLASS};
-
-/// Generates `persons` people with their classes and study. Roughly 20 records per person.
-pub fn population(seed: u64, persons: usize) -> Population {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut out = Population::default();
-    let today = NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
-    let units = (persons / 25).max(1);
-    let classes = generate_classes(&mut rng, &mut out.records, (persons / 8).max(4), today);
-    for n in 0..persons {
-        // IDs are unique: people sharing region and sequence (same n % 5000) differ in birth
-        // date by their group number.
-        let (slot, group) = (n % 5000, (n / 5000) as i64);
-        let base = NaiveDate::from_ymd_opt(1965, 1, 1).expect("valid date");
-        let birth = base + Duration::days((slot as i64 * 7919) % 12000 + group);
-        let region = [110105u32, 320102, 440305, 510107, 330106][n % 5];
-        let national_id = make_national_id(region, birth, (slot / 5) as u32);
-        let unit_code = format!("U{:04}", n % units);
-        let person = SynthPerson {
-            national_id,
-            account: (n % 10 != 0).then(|| format!("u{n:07}")),
-            unit_code,
-        };
-        let first = out.records.len();
-        person_records(&mut rng, &mut out.records, &person, birth, n, today);
-        training_records(&mut rng, &mut out.records, &person, &classes, n);
-        out.spans.push(first..out.records.len());
-        out.persons.push(person);
-    }
-    out
-}
+pub use people::{population, People};
 
 struct SynthClass {
     id: String,

@@ -4,7 +4,8 @@
 //! unit's `ListDossiers`, and peak RSS; with `--compare-records-per-person`, the ingest rate of
 //! the same people at another number of records each.
 
-use crate::ingest::{peak_rss_kib, start_hub, stream_all, tempfile_dir};
+use crate::ingest::{peak_rss_kib, start_hub, stream_requests, tempfile_dir};
+use crate::load;
 use crate::plain::BenchStore;
 use crate::DossierBenchArgs;
 use anyhow::Result;
@@ -18,22 +19,27 @@ type Client = DossierServiceClient<tonic::transport::Channel>;
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: DossierBenchArgs) -> Result<()> {
-    let population = synthetic::population(7, args.people);
     let compared = match args.compare_records_per_person {
-        Some(per_person) => Some((per_person, load_only(&args, &population, per_person).await?)),
+        Some(per_person) => Some((per_person, load_only(&args, per_person).await?)),
         None => None,
     };
-    let records = per_person(&population, args.records_per_person);
-    println!(
-        "bench dossier: {} people, {} records ({} per person) on PostgreSQL",
-        args.people,
-        records.len(),
-        args.records_per_person
-    );
     let store = BenchStore::fresh("postgres", &args.server.postgres, tempfile_dir()?).await?;
-    let result = measure(&store, &records, &population.persons, &args).await;
+    let result = async {
+        let file = store.dir().join("load.bin");
+        let load = load::write(&file, args.people, args.records_per_person, 1000)?;
+        println!(
+            "bench dossier: {} people, {} records ({} per person) on PostgreSQL",
+            args.people, load.records, args.records_per_person
+        );
+        measure(&store, &file, &load, &args).await
+    }
+    .await;
     let _ = std::fs::remove_dir_all(store.dir());
-    store.drop().await;
+    if args.keep_database {
+        println!("kept the database: {}", store.url);
+    } else {
+        store.drop().await;
+    }
     let rate = result?;
     if let Some((per_person, other)) = compared {
         println!(
@@ -47,62 +53,17 @@ pub async fn run(args: DossierBenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The classes, then each person's own records (the first `n` of them, topped up with online
-/// study by national ID to `n`), shuffled.
-fn per_person(population: &synthetic::Population, n: usize) -> Vec<pb::Record> {
-    let first = population.spans.first().map_or(0, |s| s.start);
-    let mut records = population.records[..first].to_vec();
-    let mut pad = 0;
-    for (person, span) in population.persons.iter().zip(&population.spans) {
-        let own = &population.records[span.clone()];
-        records.extend_from_slice(&own[..own.len().min(n)]);
-        for _ in own.len()..n {
-            records.push(learning(person, pad));
-            pad += 1;
-        }
-    }
-    synthetic::shuffle(&mut records, 7);
-    records
-}
-
-fn learning(p: &synthetic::SynthPerson, n: usize) -> pb::Record {
-    pb::Record {
-        source: Some(pb::SourceRef {
-            system: synthetic::ELEARNING.into(),
-            kind: "learning".into(),
-            record_id: format!("PAD-{n}"),
-            version: 1,
-        }),
-        deleted: false,
-        body: Some(pb::record::Body::Learning(pb::Learning {
-            person_ref: Some(pb::PersonRef {
-                national_id: p.national_id.clone(),
-                ..Default::default()
-            }),
-            course_id: format!("PAD-{}", n % 300),
-            course_title: "专题网课".into(),
-            themes: vec!["knowledge".into()],
-            minutes: 90.0,
-            hours: 0.0,
-            completed_at: format!("2025-0{}-15T20:00:00+08:00", 1 + n % 9),
-        })),
-    }
-}
-
 /// Loads the people with `n` records each on a fresh database; records/s.
-async fn load_only(
-    args: &DossierBenchArgs,
-    population: &synthetic::Population,
-    n: usize,
-) -> Result<f64> {
-    let records = per_person(population, n);
+async fn load_only(args: &DossierBenchArgs, n: usize) -> Result<f64> {
     let store = BenchStore::fresh("postgres", &args.server.postgres, tempfile_dir()?).await?;
     let leg = async {
+        let file = store.dir().join("load.bin");
+        let load = load::write(&file, args.people, n, 1000)?;
         let (addr, (stop, server)) = start_hub(&store.url, store.dir()).await?;
-        let rate = stream_all(addr, &records, 1000).await?;
+        let rate = stream_requests(addr, load::read(&file)?, load.records).await?;
         println!(
             "load at {n} records per person: {} records, {rate:.0} records/s",
-            records.len()
+            load.records
         );
         let _ = stop.send(());
         server.await??;
@@ -132,13 +93,14 @@ fn coverage_request(wait: bool) -> tonic::Request<pb::CoverageRequest> {
 /// Loads the records and measures the reads; the ingest rate.
 async fn measure(
     store: &BenchStore,
-    records: &[pb::Record],
-    persons: &[synthetic::SynthPerson],
+    file: &std::path::Path,
+    load: &load::Load,
     args: &DossierBenchArgs,
 ) -> Result<f64> {
+    let (records, persons) = (load.records, &load.sample);
     let (addr, (stop, server)) = start_hub(&store.url, store.dir()).await?;
     let started = Instant::now();
-    let rate = stream_all(addr, records, 1000).await?;
+    let rate = stream_requests(addr, load::read(file)?, records).await?;
     let load = started.elapsed();
     println!(
         "load: {:.1} s, {rate:.0} records/s (acknowledged = committed)",
@@ -159,26 +121,26 @@ async fn measure(
         report.waiting
     );
     let vacuums = store.state_vacuums().await?;
-    drain(&mut client, report.waiting, records.len(), persons.len()).await?;
+    drain(&mut client, report.waiting, records, args.people).await?;
     tidied(store, vacuums).await?;
     let bytes = store.bytes().await?;
     println!(
         "database size: {:.1} MiB, {:.0} B per record",
         bytes as f64 / (1 << 20) as f64,
-        bytes as f64 / records.len() as f64
+        bytes as f64 / records as f64
     );
-    store.print_tables(records.len()).await?;
+    store.print_tables(records).await?;
     reads(&mut client, persons, args).await?;
     let _ = stop.send(());
     server.await??;
     Ok(rate)
 }
 
-/// Waits up to a minute for the state table to be vacuumed after the drain (the projector
+/// Waits up to five minutes for the state table to be vacuumed after the drain (the projector
 /// tidies it once a burst is over), so the sizes printed next are the settled ones.
 async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
     let started = Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(60) {
+    while started.elapsed() < std::time::Duration::from_secs(300) {
         if store.state_vacuums().await? > before {
             println!(
                 "state table vacuumed {:.1} s after the drain",
@@ -188,7 +150,7 @@ async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    println!("state table not vacuumed within 60 s of the drain");
+    println!("state table not vacuumed within 300 s of the drain");
     Ok(())
 }
 

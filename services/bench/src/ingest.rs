@@ -196,32 +196,38 @@ pub(crate) async fn stream_all(
     records: &[pb::Record],
     batch: usize,
 ) -> Result<f64> {
-    let mut client = IngestServiceClient::connect(format!("http://{addr}"))
-        .await?
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
     let requests: Vec<pb::SubmitRequest> = records
         .chunks(batch)
         .map(|c| pb::SubmitRequest {
             records: c.to_vec(),
         })
         .collect();
-    let started = Instant::now();
-    let mut responses = client
-        .stream(tokio_stream::iter(requests))
+    stream_requests(addr, tokio_stream::iter(requests), records.len()).await
+}
+
+/// Streams `requests` over one `IngestService.Stream` call and waits for every outcome;
+/// records/s from the first request to the last acknowledgement.
+pub(crate) async fn stream_requests(
+    addr: std::net::SocketAddr,
+    requests: impl tokio_stream::Stream<Item = pb::SubmitRequest> + Send + 'static,
+    expected: usize,
+) -> Result<f64> {
+    let mut client = IngestServiceClient::connect(format!("http://{addr}"))
         .await?
-        .into_inner();
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let started = Instant::now();
+    let mut responses = client.stream(requests).await?.into_inner();
     let mut acknowledged = 0usize;
     while let Some(resp) = responses.message().await? {
         acknowledged += resp.outcomes.len();
     }
     let elapsed = started.elapsed().as_secs_f64();
     anyhow::ensure!(
-        acknowledged == records.len(),
-        "only {acknowledged} of {} acknowledged",
-        records.len()
+        acknowledged == expected,
+        "only {acknowledged} of {expected} acknowledged"
     );
-    Ok(records.len() as f64 / elapsed)
+    Ok(expected as f64 / elapsed)
 }
 
 /// The hub's own layout written directly: the same rows into the same tables with batched

@@ -12,6 +12,7 @@ mod amqp;
 mod dossier;
 mod import;
 mod ingest;
+mod load;
 mod plain;
 mod xapi;
 
@@ -116,6 +117,10 @@ pub struct DossierBenchArgs {
     /// and report both ingest rates (criterion: the larger at least 80% of the smaller).
     #[arg(long)]
     pub compare_records_per_person: Option<usize>,
+    /// Keep the loaded database afterwards (its name is printed) to look into it; drop it
+    /// with `DROP DATABASE`.
+    #[arg(long)]
+    pub keep_database: bool,
     /// The PostgreSQL server to measure.
     #[command(flatten)]
     pub server: BenchPostgres,

@@ -76,7 +76,8 @@ impl BenchStore {
         Ok(total)
     }
 
-    /// How many times the dossier state table has been vacuumed (PostgreSQL; 0 on SQLite).
+    /// How many times a `VACUUM` command (the projector tidying after a burst; autovacuum not
+    /// counted) has vacuumed the dossier state table (PostgreSQL; 0 on SQLite).
     pub async fn state_vacuums(&self) -> Result<i64> {
         use sqlx::Row;
         if self.database.is_none() {
@@ -84,7 +85,7 @@ impl BenchStore {
         }
         let mut c = sqlx::PgConnection::connect(&self.url).await?;
         let row = sqlx::query(
-            "SELECT coalesce(sum(vacuum_count + autovacuum_count), 0)::int8 AS n \
+            "SELECT coalesce(sum(vacuum_count), 0)::int8 AS n \
              FROM pg_stat_user_tables WHERE relname = 'dossier_state'",
         )
         .fetch_one(&mut c)
