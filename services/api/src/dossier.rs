@@ -255,7 +255,7 @@ impl DossierService for Dossiers {
         account(&self.pipeline, &[entry]).await?;
         Ok(Response::new(pb::CoverageReport {
             groups: groups
-                .iter()
+                .into_iter()
                 .map(|(k, g)| wire::coverage_group(k, g))
                 .collect(),
             as_of: as_of.to_string(),

@@ -23,10 +23,11 @@ pub fn flag(f: &d::Flag) -> pb::Flag {
     }
 }
 
-/// One coverage group on the wire.
-pub fn coverage_group(key: &str, g: &CoverageGroup) -> pb::CoverageGroup {
+/// One coverage group on the wire (its RED list moved, not copied: it may hold most of a
+/// province).
+pub fn coverage_group(key: String, g: CoverageGroup) -> pb::CoverageGroup {
     pb::CoverageGroup {
-        key: key.to_owned(),
+        key,
         in_scope: g.in_scope,
         participation_rate: g.participation_rate(),
         pass_rate: g.pass_rate(),
@@ -36,11 +37,11 @@ pub fn coverage_group(key: &str, g: &CoverageGroup) -> pb::CoverageGroup {
         green: g.green,
         red_list: g
             .red_list
-            .iter()
+            .into_iter()
             .map(|(person_key, name, unit_code)| pb::PersonBrief {
-                person_key: person_key.clone(),
-                name: name.clone(),
-                unit_code: unit_code.clone(),
+                person_key,
+                name,
+                unit_code,
             })
             .collect(),
     }

@@ -290,6 +290,21 @@ impl Keyring {
         Ok(self.seal_text(column, &self.open_text(column, stored)?))
     }
 
+    /// `stored` itself when it is sealed under the active key and opens to `plain`, else
+    /// `plain` sealed afresh. Writing back the same bytes leaves an indexed column unchanged,
+    /// so the database can update the row in place.
+    pub fn keep_or_seal_text(&self, column: &str, stored: Option<&str>, plain: &str) -> String {
+        match stored {
+            Some(s)
+                if self.is_current_text(s)
+                    && self.open_text(column, s).is_ok_and(|open| open == plain) =>
+            {
+                s.to_owned()
+            }
+            _ => self.seal_text(column, plain),
+        }
+    }
+
     /// Whether a stored binary value is sealed under the active key (nothing for `rekey` to do).
     pub fn is_current(&self, stored: &[u8]) -> bool {
         sealed_by(stored) == Some(self.active.as_str())

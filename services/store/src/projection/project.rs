@@ -6,10 +6,10 @@ use super::facts::reviewed_of;
 use crate::marks::{bump, insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
 use crate::review;
 use crate::seal::column;
-use crate::sql::{execute_in, list, tuples, MAX_PARAMS};
+use crate::sql::{execute_in, fetch_in, list, tuples, MAX_PARAMS};
 use crate::{now_rfc3339, Backend, Error, Result, Store};
 use chrono::NaiveDate;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use trainhub_model::dossier::{compute, Dossier};
 use trainhub_model::policy::Policy;
@@ -175,11 +175,12 @@ impl Store {
         marks: &[Mark],
     ) -> Result<Round> {
         let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
-        let (reviewed, in_review) = {
+        let (reviewed, in_review, names) = {
             let mut conn = self.pool.acquire().await?;
             let reviewed = reviewed_of(self.backend, &mut conn, &self.keys, &keys).await?;
             let in_review = review::in_review(self.backend, &mut conn, &keys).await?;
-            (reviewed, in_review)
+            let names = stored_names(self.backend, &mut conn, &keys).await?;
+            (reviewed, in_review, names)
         };
         let mut round = Round::default();
         for (key, r) in &reviewed {
@@ -191,7 +192,13 @@ impl Store {
             });
             if let Some((d, facts)) = &state {
                 let sealed = (
-                    self.keys.seal_text(column::NAME, &d.name),
+                    // The stored name when it is unchanged: a fresh seal would change an
+                    // indexed column on every re-projection.
+                    self.keys.keep_or_seal_text(
+                        column::NAME,
+                        names.get(key).map(String::as_str),
+                        &d.name,
+                    ),
                     self.keys.seal_packed(column::PACKED, facts.as_bytes()),
                 );
                 round.sealed.insert(key.clone(), sealed);
@@ -373,6 +380,21 @@ async fn clear_marks(
         }
     }
     Ok(cleared)
+}
+
+/// The sealed names the state rows of `persons` hold now.
+async fn stored_names(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    persons: &[String],
+) -> Result<BTreeMap<String, String>> {
+    let keys: Vec<&str> = persons.iter().map(String::as_str).collect();
+    let sql = "SELECT person_key, name FROM dossier_state WHERE person_key IN ({in})";
+    fetch_in(backend, conn, sql, &keys)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("person_key")?, row.try_get("name")?)))
+        .collect()
 }
 
 async fn write_state(

@@ -3,6 +3,7 @@
 
 use crate::seal::column;
 use crate::{Error, Result, Store};
+use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -76,13 +77,32 @@ impl Store {
     }
 
     /// Coverage per group over the projected state, computed by the database. Valid for the
-    /// projection day; callers drain the dirty set first ([`Store::project_all`]).
+    /// projection day; callers drain the dirty set first ([`Store::project_all`]). The counts
+    /// and the RED lists are two reads of the summary index, run side by side; the RED
+    /// persons' names are opened on every core.
     pub async fn coverage(
         &self,
         group_by: GroupBy,
         filter: &StateFilter,
     ) -> Result<BTreeMap<String, CoverageGroup>> {
         let col = group_by.column();
+        let (mut out, red) = tokio::try_join!(
+            self.coverage_counts(col, filter),
+            self.red_persons(col, filter)
+        )?;
+        for (key, person, name, unit) in self.open_names(red).await? {
+            if let Some(g) = out.get_mut(&key) {
+                g.red_list.push((person, name, unit));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn coverage_counts(
+        &self,
+        col: &str,
+        filter: &StateFilter,
+    ) -> Result<BTreeMap<String, CoverageGroup>> {
         let (clause, binds) = filter.clause(1);
         let sql = format!(
             "SELECT {col} AS k, COUNT(*) AS in_scope, \
@@ -114,6 +134,12 @@ impl Store {
                 },
             );
         }
+        Ok(out)
+    }
+
+    /// The in-scope RED persons by person key: (group, person key, sealed name, unit).
+    async fn red_persons(&self, col: &str, filter: &StateFilter) -> Result<Vec<[String; 4]>> {
+        let (clause, binds) = filter.clause(1);
         let sql = format!(
             "SELECT {col} AS k, person_key, name, unit_code FROM dossier_state \
              WHERE in_scope = 1 AND light = 'RED'{clause} ORDER BY person_key"
@@ -122,13 +148,56 @@ impl Store {
         for b in &binds {
             q = q.bind(b.as_str());
         }
-        for row in q.fetch_all(&self.pool).await? {
-            let key: String = row.try_get("k")?;
-            if let Some(g) = out.get_mut(&key) {
-                let person: String = row.try_get("person_key")?;
-                let name: String = row.try_get("name")?;
-                let name = self.open_text(column::NAME, &format!("person {person}"), &name)?;
-                g.red_list.push((person, name, row.try_get("unit_code")?));
+        // Row by row: a province's RED list is hundreds of thousands of rows, and a fetched
+        // row takes several times the room of its four strings.
+        let mut rows = q.fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            out.push([
+                row.try_get("k")?,
+                row.try_get("person_key")?,
+                row.try_get("name")?,
+                row.try_get("unit_code")?,
+            ]);
+        }
+        Ok(out)
+    }
+
+    /// The names of `red` opened, in order, a share of them on each core.
+    async fn open_names(
+        &self,
+        red: Vec<[String; 4]>,
+    ) -> Result<Vec<(String, String, String, String)>> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let share = red.len().div_ceil(cores).max(1024);
+        let mut red = red.into_iter();
+        let mut tasks = Vec::new();
+        loop {
+            let part: Vec<[String; 4]> = red.by_ref().take(share).collect();
+            if part.is_empty() {
+                break;
+            }
+            let keys = self.keys.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                part.into_iter()
+                    .map(|[key, person, name, unit]| {
+                        let name = keys.open_text(column::NAME, &name).map_err(|e| {
+                            Error::Sealed(format!("{} of person {person}", column::NAME), e)
+                        })?;
+                        Ok((key, person, name, unit))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            }));
+        }
+        drop(red);
+        let mut out = Vec::with_capacity(share * tasks.len());
+        for task in tasks {
+            match task.await {
+                Ok(part) => out.extend(part?),
+                // Opening never panics; if it did, the panic is the caller's to see.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is shutting down.
+                Err(_) => return Err(Error::Database(sqlx::Error::WorkerCrashed)),
             }
         }
         Ok(out)
