@@ -356,6 +356,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unchanged_name_keeps_its_seal_and_anything_else_is_sealed_afresh() {
+        let old_entry = Keyring::new_entry("k1");
+        let old = Keyring::parse(&old_entry).unwrap();
+        let keys = Keyring::parse(&format!("{}\n{old_entry}\n", Keyring::new_entry("k2"))).unwrap();
+        let stored = keys.seal_text(column::NAME, "张三");
+        let kept = keys.keep_or_seal_text(column::NAME, Some(&stored), "张三");
+        assert_eq!(kept, stored);
+        for (stored, plain) in [
+            (Some(stored.as_str()), "李四"),
+            // Sealed under a key that no longer seals, or never sealed: sealed afresh.
+            (Some(&old.seal_text(column::NAME, "张三")), "张三"),
+            (Some("张三"), "张三"),
+            (None, "张三"),
+        ] {
+            let fresh = keys.keep_or_seal_text(column::NAME, stored, plain);
+            assert_ne!(Some(fresh.as_str()), stored);
+            assert!(keys.is_current_text(&fresh));
+            assert_eq!(keys.open_text(column::NAME, &fresh).unwrap(), plain);
+        }
+    }
+
+    #[test]
     fn sealed_values_open_and_hide_the_plain_text() {
         let keys = Keyring::generate("k1");
         let plain = "张三 110105198103150018".as_bytes();
