@@ -143,6 +143,10 @@ pub struct IngestBenchArgs {
     pub no_postgres: bool,
 }
 
+// The same allocator as the `trainhub` binary: the benchmarks run the hub in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
