@@ -4,6 +4,8 @@
 //! is over it tidies the state table (see `Store::tidy_projection`).
 
 use crate::Pipeline;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use trainhub_store::projection::Lane;
 
 /// Keeps the dossier state current: drains the persons marked dirty by ingest. While batches
@@ -18,20 +20,29 @@ use trainhub_store::projection::Lane;
 pub async fn run(pipeline: Pipeline, stop: tokio::sync::broadcast::Receiver<()>) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut lanes = tokio::task::JoinSet::new();
+    // Persons projected by every lane since the last tidy.
+    let projected = Arc::new(AtomicUsize::new(0));
     for lane in Lane::all(cores.min(4)) {
-        lanes.spawn(run_lane(pipeline.clone(), lane, stop.resubscribe()));
+        lanes.spawn(run_lane(
+            pipeline.clone(),
+            lane,
+            projected.clone(),
+            stop.resubscribe(),
+        ));
     }
     while lanes.join_next().await.is_some() {}
 }
 
-async fn run_lane(pipeline: Pipeline, lane: Lane, mut stop: tokio::sync::broadcast::Receiver<()>) {
+async fn run_lane(
+    pipeline: Pipeline,
+    lane: Lane,
+    projected: Arc<AtomicUsize>,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) {
     use std::time::{Duration, Instant};
     const TICK: Duration = Duration::from_millis(100);
     const QUIET: Duration = Duration::from_millis(300);
     const MAX_LAG: Duration = Duration::from_secs(10);
-    // Persons projected after which a quiet projector tidies its tables.
-    const TIDY_AFTER: usize = 1000;
-    let mut since_tidy = 0;
     let mut last_drain = Instant::now();
     let mut backoff = TICK;
     // The day the states were last brought to: when the date changes (and at start) the first
@@ -63,14 +74,13 @@ async fn run_lane(pipeline: Pipeline, lane: Lane, mut stop: tokio::sync::broadca
                         last_drain = Instant::now();
                         backoff = TICK;
                         // One lane tidies for all: the tables are shared.
-                        if lane.is_first() && !busy && since_tidy >= TIDY_AFTER {
-                            tidy(&pipeline, since_tidy).await;
-                            since_tidy = 0;
+                        if lane.is_first() && !busy {
+                            tidy_when_drained(&pipeline, &projected).await;
                         }
                         break TICK;
                     }
                     Ok(n) => {
-                        since_tidy += n;
+                        projected.fetch_add(n, Ordering::Relaxed);
                         continue;
                     }
                     Err(e) => {
@@ -88,8 +98,18 @@ async fn run_lane(pipeline: Pipeline, lane: Lane, mut stop: tokio::sync::broadca
     }
 }
 
-/// Tidies the projection's tables after `projected` persons; a failure only costs space.
-async fn tidy(pipeline: &Pipeline, projected: usize) {
+/// Tidies the projection's tables once every lane has drained its marks after a burst of at
+/// least a thousand persons (`projected` counts them over all lanes); a failure only costs
+/// space. Asked after each of the first lane's drained rounds: while other lanes still drain,
+/// the next round asks again.
+async fn tidy_when_drained(pipeline: &Pipeline, projected: &AtomicUsize) {
+    const TIDY_AFTER: usize = 1000;
+    if projected.load(Ordering::Relaxed) < TIDY_AFTER
+        || !matches!(pipeline.store().dirty_count().await, Ok(0))
+    {
+        return;
+    }
+    let projected = projected.swap(0, Ordering::Relaxed);
     let started = std::time::Instant::now();
     match pipeline.store().tidy_projection().await {
         Ok(()) => tracing::debug!(

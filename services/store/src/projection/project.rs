@@ -155,11 +155,17 @@ impl Store {
     /// After a burst: reclaims the row versions re-projection left behind in the state and
     /// mark tables (PostgreSQL `VACUUM`; a person's state is rewritten each time a burst's
     /// records reach it, and an update that changes an indexed column, its light or unit,
-    /// cannot reuse the row's page). Skips a table another hub is vacuuming. SQLite reuses
-    /// freed space by itself: nothing to do.
+    /// cannot reuse the row's page). Skips the state table while another hub vacuums it.
+    /// The mark table is small in live rows but churned by every batch: its vacuum waits
+    /// rather than skips, so a burst's dead marks (hundreds of thousands) do not stay in the
+    /// index every read checks (the database interrupts an autovacuum that holds the lock
+    /// another vacuum asks for). SQLite reuses freed space by itself: nothing to do.
     pub async fn tidy_projection(&self) -> Result<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query("VACUUM (SKIP_LOCKED) dossier_state, dossier_dirty")
+            sqlx::query("VACUUM (SKIP_LOCKED) dossier_state")
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("VACUUM dossier_dirty")
                 .execute(&self.pool)
                 .await?;
         }
