@@ -185,7 +185,12 @@ impl Store {
             let mut conn = self.pool.acquire().await?;
             let reviewed = reviewed_of(self.backend, &mut conn, &self.keys, &keys).await?;
             let in_review = review::in_review(self.backend, &mut conn, &keys).await?;
-            let names = stored_names(self.backend, &mut conn, &keys).await?;
+            // Only PostgreSQL indexes the name (migration 0017); SQLite re-seals it as before.
+            let names = if self.backend == Backend::Postgres {
+                stored_names(self.backend, &mut conn, &keys).await?
+            } else {
+                BTreeMap::new()
+            };
             (reviewed, in_review, names)
         };
         let mut round = Round::default();
