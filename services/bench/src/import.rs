@@ -201,14 +201,11 @@ async fn copy_what_import_stored(
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     const TABLES: [(&str, &str); 3] = [
-        (
-            "raw_log",
-            "received_at, connector, system, kind, record_id, version, hash, bytes",
-        ),
+        ("raw_batches", "received_at, connector, records, packed"),
         (
             "source_records",
             "system, kind, record_id, version, deleted, content_hash, person_key, \
-             account_system, account_id, class_id, body, profile, received_at",
+             account_system, account_id, class_id, content, profile, received_at",
         ),
         ("dossier_dirty", "person_key"),
     ];

@@ -1,7 +1,8 @@
 //! The projector loop: keeps each marked person's dossier state and outbox row current, off
 //! the request path. It steps aside while batches are committing (a burst is projected once
 //! it pauses, or at least every ten seconds), and backs off while the store fails. When a burst
-//! is over it tidies the state table (see `Store::tidy_projection`).
+//! is over it tidies the state table (see `Store::tidy_projection`), and once a minute it
+//! refreshes the planner's statistics a load has made stale (`Store::refresh_statistics`).
 
 use crate::Pipeline;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +44,9 @@ async fn run_lane(
     const TICK: Duration = Duration::from_millis(100);
     const QUIET: Duration = Duration::from_millis(300);
     const MAX_LAG: Duration = Duration::from_secs(10);
+    const STATISTICS_EVERY: Duration = Duration::from_secs(60);
     let mut last_drain = Instant::now();
+    let mut last_statistics: Option<Instant> = None;
     let mut backoff = TICK;
     // The day the states were last brought to: when the date changes (and at start) the first
     // lane marks the states of other days (for every lane), so readers of the new day find
@@ -63,6 +66,10 @@ async fn run_lane(
                     Ok(()) => day = Some(today),
                     Err(e) => tracing::warn!(error = %e, "Could not mark states of other days."),
                 }
+            }
+            if lane.is_first() && last_statistics.is_none_or(|t| t.elapsed() >= STATISTICS_EVERY) {
+                last_statistics = Some(Instant::now());
+                refresh_statistics(&pipeline).await;
             }
             loop {
                 match pipeline
@@ -95,6 +102,21 @@ async fn run_lane(
             _ = stop.recv() => return,
             _ = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+/// Refreshes the planner's statistics of the tables the projector reads where a load has made
+/// them stale (see `Store::refresh_statistics`); a failure only costs speed.
+async fn refresh_statistics(pipeline: &Pipeline) {
+    let started = std::time::Instant::now();
+    match pipeline.store().refresh_statistics().await {
+        Ok(tables) if tables.is_empty() => {}
+        Ok(tables) => tracing::info!(
+            tables = tables.join(", "),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Refreshed the planner's statistics of tables a load has changed."
+        ),
+        Err(e) => tracing::warn!(error = %e, "Could not refresh the planner's statistics."),
     }
 }
 

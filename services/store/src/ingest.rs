@@ -90,6 +90,7 @@ impl Store {
     ) -> Result<CommittedBatch> {
         // Sealing is CPU work: done before the write lock is taken.
         let sealed = self.seal_records(records);
+        let raw = self.seal_raw(records);
         let rejects_sealed: Vec<(Vec<u8>, String)> = rejects
             .iter()
             .map(|d| {
@@ -103,7 +104,8 @@ impl Store {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
         crate::xapi::insert_statements(self, &mut tx, &now, statements).await?;
-        insert_raw_log(self.backend, &mut tx, connector, &now, records, &sealed).await?;
+        let received = records.len();
+        crate::raw::insert_batch(self, &mut tx, connector, &now, received, raw.as_deref()).await?;
 
         // Within the batch, only the greatest version of each key goes to the database.
         let mut winner: HashMap<Key, usize> = HashMap::with_capacity(records.len());
@@ -222,7 +224,6 @@ fn is_resolved(r: &PreparedRecord, known: &Known) -> bool {
 
 /// A record's sealed columns: its raw bytes, and its body (packed) when it has one.
 pub(crate) struct SealedRecord {
-    raw: Vec<u8>,
     content: Option<Vec<u8>>,
 }
 
@@ -231,7 +232,6 @@ impl Store {
         records
             .iter()
             .map(|r| SealedRecord {
-                raw: self.keys.seal(column::RAW, &r.raw),
                 content: r
                     .body_json
                     .as_deref()
@@ -239,38 +239,6 @@ impl Store {
             })
             .collect()
     }
-}
-
-async fn insert_raw_log(
-    backend: Backend,
-    tx: &mut Transaction<'static, Any>,
-    connector: &str,
-    now: &str,
-    records: &[PreparedRecord],
-    sealed: &[SealedRecord],
-) -> Result<()> {
-    const COLS: usize = 8;
-    let rows: Vec<_> = records.iter().zip(sealed).collect();
-    for chunk in rows.chunks(MAX_PARAMS / COLS) {
-        let sql = format!(
-            "INSERT INTO raw_log (received_at, connector, system, kind, record_id, version, hash, bytes) VALUES {}",
-            tuples(backend, 1, chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for (r, s) in chunk {
-            q = q
-                .bind(now)
-                .bind(connector)
-                .bind(&r.source.system)
-                .bind(r.source.kind.as_str())
-                .bind(&r.source.record_id)
-                .bind(r.source.version)
-                .bind(&r.raw_hash)
-                .bind(&s.raw);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 /// Inserts or replaces the current version where the incoming one is greater; returns the
@@ -532,15 +500,17 @@ async fn insert_dead_letters(
 }
 
 impl Store {
-    /// Writes `records` straight into `raw_log` and `source_records` with the same multi-row
+    /// Writes `records` straight into the raw log and `source_records` with the same multi-row
     /// statements the hub uses, without reading anything back or deciding outcomes. This is
     /// the database's own limit for the benchmark to compare the hub against.
     pub async fn insert_direct(&self, connector: &str, records: &[PreparedRecord]) -> Result<()> {
         let sealed = self.seal_records(records);
+        let raw = self.seal_raw(records);
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        insert_raw_log(self.backend, &mut tx, connector, &now, records, &sealed).await?;
+        let received = records.len();
+        crate::raw::insert_batch(self, &mut tx, connector, &now, received, raw.as_deref()).await?;
         let all: Vec<usize> = (0..records.len()).collect();
         let mut touched = Touched::default();
         upsert_current(

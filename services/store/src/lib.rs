@@ -20,7 +20,10 @@
 //!   trail; [`cluster`]: hub instances sharing the store; `sql`: placeholders and chunked
 //!   `IN (…)` lookups.
 //!
-//! Tables: `raw_log` (append-only, every received record), `source_records` (the winning
+//! - [`raw`]: the raw log, a committed batch's records as received in one packed row.
+//!
+//! Tables: `raw_batches` (append-only, every received record; `raw_log` before migration
+//! 0018), `source_records` (the winning
 //! version per `(system, kind, record_id)`), `dead_letters` (refused records with their bytes).
 
 #![forbid(unsafe_code)]
@@ -35,12 +38,14 @@ pub mod outbox;
 mod pack;
 pub mod prepared;
 pub mod projection;
+pub mod raw;
 pub mod read;
 pub mod rekey;
 mod replayed;
 pub mod review;
 pub mod seal;
 mod sql;
+mod statistics;
 pub mod xapi;
 
 pub use ingest::{CommittedBatch, DeadLetterInput};

@@ -102,6 +102,23 @@ const DEFERRED: [(&str, &str, &str); 2] = [
     (CLASS_MARK, "kind = 'enrollment'", "class_id"),
 ];
 
+/// The marks waiting: (persons marked themselves, shared marks), in one pass of the marks.
+pub(crate) async fn mark_counts(pool: &sqlx::AnyPool) -> Result<(i64, i64)> {
+    let shared: Vec<String> = DEFERRED
+        .iter()
+        .map(|(prefix, ..)| format!("person_key LIKE '{prefix}%'"))
+        .collect();
+    let sql = format!(
+        "SELECT COUNT(*) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS shared \
+         FROM dossier_dirty",
+        shared.join(" OR ")
+    );
+    let row = sqlx::query(&sql).fetch_one(pool).await?;
+    let (total, shared): (i64, i64) = (row.try_get("total")?, row.try_get("shared")?);
+    Ok((total - shared, shared))
+}
+
 /// The persons whose state is stale, as one query: the persons marked themselves, and those
 /// the deferred marks resolve to now.
 pub(crate) fn stale_sql() -> String {

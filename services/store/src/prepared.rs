@@ -23,8 +23,6 @@ pub struct PreparedRecord {
     pub body_json: Option<String>,
     /// The bytes as received.
     pub raw: Vec<u8>,
-    /// Hex SHA-256 of `raw`.
-    pub raw_hash: String,
     /// Mapping profile and version that produced the record; empty for canonical input.
     pub profile: String,
     /// The dead letter this record is a replay of, marked replayed when it commits.
@@ -73,7 +71,6 @@ impl PreparedRecord {
                 .and_then(|b| b.class_id())
                 .map(str::to_owned),
             body_json,
-            raw_hash: hex::encode(Sha256::digest(&raw)),
             raw,
             profile: profile.to_owned(),
             replay_of: None,

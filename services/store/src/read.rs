@@ -160,9 +160,18 @@ impl Store {
             .collect()
     }
 
-    /// How many persons [`Store::stale_persons`] would return, counted in one statement (one
-    /// snapshot; no key leaves the database).
+    /// How many persons wait for the projector. Exact — what [`Store::stale_persons`] would
+    /// return, counted in one statement — while at most [`SHARED_COUNTED`] shared marks (an
+    /// account's or a class's, standing for its persons) wait; beyond that, during a bulk load,
+    /// the persons marked themselves (at least 1), a lower bound: resolving every shared mark
+    /// joins most of the source records, which would cost a read that is to answer at once
+    /// most of a minute at a province's size.
     pub async fn waiting_count(&self) -> Result<usize> {
+        let (own, shared) = crate::marks::mark_counts(&self.pool).await?;
+        if shared > SHARED_COUNTED {
+            // Never 0 while a mark waits: 0 tells a caller the figures are exact.
+            return Ok(own.max(1) as usize);
+        }
         let sql = format!(
             "SELECT COUNT(*) AS n FROM ({}) w",
             crate::marks::stale_sql()
@@ -224,31 +233,12 @@ impl Store {
             .collect()
     }
 
-    /// Distinct records of `system` (and `kind`, unless empty) received in `[start, end)`;
-    /// both bounds are RFC 3339 UTC instants as the store writes them.
-    pub async fn received_between(
-        &self,
-        system: &str,
-        kind: &str,
-        start: &str,
-        end: &str,
-    ) -> Result<i64> {
-        Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT kind, record_id FROM raw_log \
-             WHERE system = $1 AND ($2 = '' OR kind = $2) AND received_at >= $3 \
-             AND received_at < $4) k",
-        )
-        .bind(system)
-        .bind(kind)
-        .bind(start)
-        .bind(end)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?)
-    }
-
-    /// Row counts of the main tables, for tests, the benchmark and status.
+    /// Row counts of the main tables, for tests, the benchmark and status; for the raw log,
+    /// the records it holds ([`Store::received_count`]).
     pub async fn table_count(&self, table: Table) -> Result<i64> {
+        if table == Table::RawLog {
+            return self.received_count().await;
+        }
         let sql = format!("SELECT COUNT(*) AS n FROM {}", table.name());
         Ok(sqlx::query(&sql)
             .fetch_one(&self.pool)
@@ -257,10 +247,13 @@ impl Store {
     }
 }
 
+/// Shared marks up to which [`Store::waiting_count`] counts the persons behind them.
+pub const SHARED_COUNTED: i64 = 1000;
+
 /// The store's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
-    /// Every received record.
+    /// Every received record (`raw_log` and `raw_batches`).
     RawLog,
     /// Current versions.
     SourceRecords,

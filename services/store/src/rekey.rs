@@ -43,13 +43,21 @@ pub(crate) const STATE_FACTS: Target = Target {
     text: true,
 };
 
-const TARGETS: [Target; 11] = [
+const TARGETS: [Target; 12] = [
     Target {
         table: "raw_log",
         key: &["id"],
         int_key: true,
         column: "bytes",
         label: column::RAW,
+        text: false,
+    },
+    Target {
+        table: "raw_batches",
+        key: &["id"],
+        int_key: true,
+        column: "packed",
+        label: column::RAW_BATCH,
         text: false,
     },
     Target {

@@ -33,8 +33,10 @@ const NONCE: usize = 24;
 /// The columns whose values are sealed, as `table.column`: each is the associated data of its
 /// values.
 pub mod column {
-    /// `raw_log.bytes`: records as received.
+    /// `raw_log.bytes`: records as received (stores before migration 0018).
     pub const RAW: &str = "raw_log.bytes";
+    /// `raw_batches.packed`: a batch's records as received, framed and packed.
+    pub const RAW_BATCH: &str = "raw_batches.packed";
     /// `source_records.body`: the current version's canonical body, as text (stores written
     /// before migration 0015; `trainhub migrate --rewrite` moves them to [`CONTENT`]).
     pub const BODY: &str = "source_records.body";

@@ -157,7 +157,10 @@ async fn ten_thousand(backend: Backend) {
     let expected: HashSet<_> = valid.iter().map(key).collect();
     assert_eq!(stored_keys(&hub.store).await, expected);
     assert_eq!(
-        count(&hub.store, "SELECT COUNT(*) AS n FROM raw_log").await,
+        hub.store
+            .table_count(trainhub_store::read::Table::RawLog)
+            .await
+            .unwrap(),
         9_500
     );
     let mut statuses = BTreeMap::new();

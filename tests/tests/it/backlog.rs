@@ -129,3 +129,61 @@ async fn reads_answer_at_once_with_a_backlog_and_wait_only_when_asked() {
     projector.stop().await;
     reader.stop().await;
 }
+
+/// A load leaves the planner's statistics of empty tables behind (the test server runs without
+/// autovacuum, as a store may): the projector's refresh gathers them for the tables a load
+/// changed, and only for those, so a second refresh has nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_planner_statistics_are_refreshed_once() {
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let hub = TestHub::start_with(test_store, |c| c.server.project = false).await;
+    let population = synthetic::population(19, 150);
+    hub.stream(&population.records, 500).await;
+    let records = hub
+        .store
+        .table_count(trainhub_store::read::Table::SourceRecords)
+        .await
+        .unwrap();
+    assert!(records >= 1000, "a load of {records} records");
+    let first = hub.store.refresh_statistics().await.unwrap();
+    assert!(first.iter().any(|t| t == "source_records"), "{first:?}");
+    assert!(first.iter().any(|t| t == "dossier_dirty"), "{first:?}");
+    assert_eq!(hub.store.refresh_statistics().await.unwrap(), Vec::<String>::new());
+    hub.stop().await;
+}
+
+/// With more than `SHARED_COUNTED` shared marks waiting (a bulk load's classes and accounts),
+/// the waiting count is the persons marked themselves, read without resolving the shared
+/// marks; with fewer, it is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_shared_marks_are_not_resolved_to_count_the_waiting() {
+    let Some(test_store) = TestStore::new(Backend::Postgres).await else {
+        return;
+    };
+    let hub = TestHub::start_with(test_store, |c| c.server.project = false).await;
+    let population = synthetic::population(20, 30);
+    hub.stream(&population.records, 500).await;
+    let store = &hub.store;
+    let exact = store.waiting_count().await.unwrap();
+    assert_eq!(exact, population.persons.len());
+    let own = trainhub_tests::count(
+        store,
+        "SELECT COUNT(*) AS n FROM dossier_dirty \
+         WHERE person_key NOT LIKE 'class:%' AND person_key NOT LIKE 'acct:%'",
+    )
+    .await;
+    // Shared marks of classes nobody is enrolled in, beyond the exact count's limit.
+    let extra = trainhub_store::read::SHARED_COUNTED + 1;
+    sqlx::query(
+        "INSERT INTO dossier_dirty (person_key) \
+         SELECT 'class:none-' || g FROM generate_series(1, $1) g",
+    )
+    .bind(extra)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(store.waiting_count().await.unwrap(), own as usize);
+    hub.stop().await;
+}

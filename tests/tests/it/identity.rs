@@ -29,7 +29,13 @@ fn stderr(o: &Output) -> String {
 /// What the identity check may change: every table's row count.
 async fn footprint(hub: &TestHub) -> Vec<i64> {
     let mut out = Vec::new();
-    for table in ["hub_identity", "source_records", "raw_log", "dead_letters"] {
+    for table in [
+        "hub_identity",
+        "source_records",
+        "raw_log",
+        "raw_batches",
+        "dead_letters",
+    ] {
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         out.push(count(&hub.store, &sql).await);
     }

@@ -2,7 +2,8 @@
 //! it (record bodies and persons' facts as sealed text, migration 0015 not applied) is opened
 //! by this release, and `trainhub migrate --rewrite` moves its values into bytes while a hub
 //! ingests new persons. Every dossier of the earlier persons reads the same, byte for byte;
-//! nothing stays in text; a second run finds nothing to do.
+//! nothing stays in text; a second run finds nothing to do. The raw log's rows of the earlier
+//! layout (one per record, before migration 0018) read back beside the batches written since.
 
 use prost::Message;
 use std::collections::BTreeMap;
@@ -26,11 +27,22 @@ async fn dossiers(hub: &TestHub, persons: &[synthetic::SynthPerson]) -> BTreeMap
     out
 }
 
-/// Rewrites `store` into the layout the previous release wrote: bodies as sealed text
-/// (`th1:`), facts as packed sealed text (`th1:z:`), no `content`/`packed` columns, and
-/// migration 0015 not applied.
+/// Every record of the raw log: source identity, version and bytes as received.
+async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
+    let mut out = Vec::new();
+    store
+        .received_each("0000", "9999", |r| out.push(r))
+        .await
+        .unwrap();
+    out
+}
+
+/// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
+/// facts as packed sealed text (`th1:z:`), no `content`/`packed` columns, a raw log row per
+/// record, and migrations 0015 and 0018 not applied.
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
+    let raw = received(store).await;
     let rows = sqlx::query("SELECT system, kind, record_id, content FROM source_records")
         .fetch_all(store.pool())
         .await
@@ -71,11 +83,32 @@ async fn to_previous_layout(store: &Store) {
             .await
             .unwrap();
     }
+    for r in raw {
+        use sha2::Digest;
+        sqlx::query(
+            "INSERT INTO raw_log (received_at, connector, system, kind, record_id, version, \
+             hash, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&r.received_at)
+        .bind(&r.connector)
+        .bind(&r.system)
+        .bind(&r.kind)
+        .bind(&r.record_id)
+        .bind(r.version)
+        .bind(hex::encode(sha2::Sha256::digest(&r.bytes)))
+        .bind(keys.seal(column::RAW, &r.bytes))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
     for sql in [
         "ALTER TABLE source_records DROP COLUMN content",
         "ALTER TABLE dossier_state DROP COLUMN packed",
         "DELETE FROM store_features WHERE feature = 'binary_values'",
         "DELETE FROM _sqlx_migrations WHERE version = 15",
+        "DROP TABLE raw_batches",
+        "DELETE FROM store_features WHERE feature = 'raw_batches'",
+        "DELETE FROM _sqlx_migrations WHERE version = 18",
     ] {
         sqlx::query(sql).execute(&mut *tx).await.unwrap();
     }
@@ -108,6 +141,8 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     hub.stream(early, 500).await;
     projected(&hub.store).await;
     let before = dossiers(&hub, &population.persons[..BEFORE]).await;
+    let early_received = received(&hub.store).await;
+    assert_eq!(early_received.len(), early.len());
     to_previous_layout(&hub.store).await;
     let text = count(
         &hub.store,
@@ -121,9 +156,11 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     );
     let test_store = hub.stop_keeping_store().await;
 
-    // This release opens it (migration 0015 adds the columns) and reads the text as it is.
+    // This release opens it (migrations 0015 and 0018 add the columns and the batch table)
+    // and reads the text and the raw log rows as they are.
     let hub = TestHub::start_on(test_store).await;
     assert_eq!(dossiers(&hub, &population.persons[..BEFORE]).await, before);
+    assert_eq!(received(&hub.store).await, early_received);
 
     // The rewrite runs while the hub takes the other persons.
     let rewrite = migrate_rewrite(&hub.test_store);
@@ -153,6 +190,12 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     assert_eq!(dossiers(&hub, &population.persons[..BEFORE]).await, before);
     let late_dossiers = dossiers(&hub, &population.persons[BEFORE..]).await;
     assert_eq!(late_dossiers.len(), PERSONS - BEFORE);
+    // The raw log: the old rows, then the batches received since, every record once.
+    let all = received(&hub.store).await;
+    assert_eq!(all[..early.len()], early_received[..]);
+    assert_eq!(all.len(), early.len() + late.len());
+    let raw = trainhub_store::read::Table::RawLog;
+    assert_eq!(hub.store.table_count(raw).await.unwrap(), all.len() as i64);
 
     // Again: nothing left to do.
     let again = tokio::task::spawn_blocking({

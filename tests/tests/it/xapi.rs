@@ -374,8 +374,12 @@ async fn the_shipped_lrs_export_lands_once() {
             "{account}: {got} 学时, want {want}"
         );
     }
-    let raw =
-        || async { trainhub_tests::count(&hub.store, "SELECT COUNT(*) AS n FROM raw_log").await };
+    let raw = || async {
+        hub.store
+            .table_count(trainhub_store::read::Table::RawLog)
+            .await
+            .unwrap()
+    };
     let logged = raw().await;
     let (again, body) = http(
         hub.http_addr,

@@ -1,0 +1,51 @@
+//! The planner's statistics of the tables the hub reads by key. A plan chosen on statistics
+//! of an empty table — a heap scan of millions of records for each projector round — makes a
+//! bulk load's drain many times slower. Autovacuum refreshes them when it runs, but a store may
+//! run without it, and a bulk load outpaces it; the projector asks here once a minute.
+
+use crate::{Backend, Result, Store};
+use sqlx::Row;
+
+/// The tables whose statistics matter: the records and marks read by key each round, and the
+/// state read by coverage and listings.
+const TABLES: [&str; 3] = ["source_records", "dossier_state", "dossier_dirty"];
+/// Rows changed since the last `ANALYZE` below which a table's statistics are left as they are.
+const MIN_CHANGED: i64 = 1000;
+
+impl Store {
+    /// Gathers the statistics of each table of [`TABLES`] where they are stale: more rows
+    /// changed since they were last gathered than a tenth of the table, and at least
+    /// [`MIN_CHANGED`] (PostgreSQL `ANALYZE`, a sample of each table; nothing on SQLite,
+    /// whose planner needs none for these lookups). Returns the tables analyzed.
+    pub async fn refresh_statistics(&self) -> Result<Vec<String>> {
+        if self.backend != Backend::Postgres {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT CAST(relname AS TEXT) AS relname, n_live_tup, n_mod_since_analyze \
+             FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname IN ($1, $2, $3)",
+        )
+        .bind(TABLES[0])
+        .bind(TABLES[1])
+        .bind(TABLES[2])
+        .fetch_all(&self.pool)
+        .await?;
+        let mut analyzed = Vec::new();
+        for row in rows {
+            let (table, live, changed): (String, i64, i64) = (
+                row.try_get("relname")?,
+                row.try_get("n_live_tup")?,
+                row.try_get("n_mod_since_analyze")?,
+            );
+            if changed >= MIN_CHANGED && changed * 10 > live {
+                // The name is one of TABLES, as the query above selected it.
+                sqlx::query(&format!("ANALYZE {table}"))
+                    .execute(&self.pool)
+                    .await?;
+                analyzed.push(table);
+            }
+        }
+        Ok(analyzed)
+    }
+}
