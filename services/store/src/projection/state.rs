@@ -78,7 +78,7 @@ impl Store {
 
     /// Coverage per group over the projected state, computed by the database. Valid for the
     /// projection day; callers drain the dirty set first ([`Store::project_all`]). The counts
-    /// and the RED lists are two reads of the summary index, run side by side; the RED
+    /// and the RED lists are reads of the summary index, run side by side; the RED
     /// persons' names are opened on every core.
     pub async fn coverage(
         &self,
@@ -90,7 +90,7 @@ impl Store {
             self.coverage_counts(col, filter),
             self.red_persons(col, filter)
         )?;
-        for (key, person, name, unit) in self.open_names(red).await? {
+        for (key, person, name, unit) in red {
             if let Some(g) = out.get_mut(&key) {
                 g.red_list.push((person, name, unit));
             }
@@ -137,9 +137,37 @@ impl Store {
         Ok(out)
     }
 
-    /// The in-scope RED persons by person key: (group, person key, sealed name, unit).
-    async fn red_persons(&self, col: &str, filter: &StateFilter) -> Result<Vec<[String; 4]>> {
-        let (clause, binds) = filter.clause(1);
+    /// The in-scope RED persons by person key: (group, person key, name, unit). Read as one
+    /// range of person keys per core, side by side, each range's names opened as soon as it
+    /// is read: the database reads one range while another's names are opened.
+    async fn red_persons(
+        &self,
+        col: &str,
+        filter: &StateFilter,
+    ) -> Result<Vec<(String, String, String, String)>> {
+        let ranges = key_ranges(cores().min(4));
+        let reads = ranges
+            .iter()
+            .map(|(from, to)| self.red_range(col, filter, *from, *to));
+        let parts = futures::future::try_join_all(reads).await?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
+    /// The RED persons whose keys are at least `from` and below `to`, names opened.
+    async fn red_range(
+        &self,
+        col: &str,
+        filter: &StateFilter,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<(String, String, String, String)>> {
+        let (mut clause, mut binds) = filter.clause(1);
+        for (op, bound) in [(">=", from), ("<", to)] {
+            if let Some(bound) = bound {
+                clause.push_str(&format!(" AND person_key {op} ${}", binds.len() + 1));
+                binds.push(bound.to_owned());
+            }
+        }
         let sql = format!(
             "SELECT {col} AS k, person_key, name, unit_code FROM dossier_state \
              WHERE in_scope = 1 AND light = 'RED'{clause} ORDER BY person_key"
@@ -160,7 +188,8 @@ impl Store {
                 row.try_get("unit_code")?,
             ]);
         }
-        Ok(out)
+        drop(rows);
+        self.open_names(out).await
     }
 
     /// The names of `red` opened, in order, a share of them on each core.
@@ -168,8 +197,7 @@ impl Store {
         &self,
         red: Vec<[String; 4]>,
     ) -> Result<Vec<(String, String, String, String)>> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let share = red.len().div_ceil(cores).max(1024);
+        let share = red.len().div_ceil(cores()).max(1024);
         let mut red = red.into_iter();
         let mut tasks = Vec::new();
         loop {
@@ -290,5 +318,49 @@ impl StateFilter {
             }
         }
         (sql, binds)
+    }
+}
+
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `parts` consecutive ranges of person keys (hex digests), as bounds on the first digit:
+/// together they hold every key once, in key order.
+fn key_ranges(parts: usize) -> Vec<(Option<&'static str>, Option<&'static str>)> {
+    const DIGITS: [&str; 16] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f",
+    ];
+    let parts = parts.clamp(1, 16);
+    let bound = |i: usize| (i > 0 && i < parts).then(|| DIGITS[16 * i / parts]);
+    (0..parts).map(|i| (bound(i), bound(i + 1))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_ranges;
+
+    #[test]
+    fn the_key_ranges_hold_every_digit_once_in_order() {
+        for parts in [1, 2, 3, 4, 16, 40] {
+            let ranges = key_ranges(parts);
+            assert_eq!(ranges.len(), parts.clamp(1, 16));
+            let mut seen = Vec::new();
+            for digit in "0123456789abcdef".chars() {
+                let key = format!("{digit}00");
+                let within: Vec<usize> = (0..ranges.len())
+                    .filter(|&i| {
+                        let (from, to) = ranges[i];
+                        from.is_none_or(|f| key.as_str() >= f)
+                            && to.is_none_or(|t| key.as_str() < t)
+                    })
+                    .collect();
+                assert_eq!(within.len(), 1, "{key} in {parts} ranges: {within:?}");
+                seen.push(within[0]);
+            }
+            assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{parts}: {seen:?}");
+            assert_eq!(seen.last(), Some(&(ranges.len() - 1)));
+        }
     }
 }
