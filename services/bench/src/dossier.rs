@@ -8,7 +8,7 @@ use crate::ingest::{peak_rss_kib, start_hub, stream_requests, tempfile_dir};
 use crate::load;
 use crate::plain::BenchStore;
 use crate::DossierBenchArgs;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::time::{Duration, Instant};
@@ -19,6 +19,9 @@ type Client = DossierServiceClient<tonic::transport::Channel>;
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: DossierBenchArgs) -> Result<()> {
+    if let Some(dir) = &args.reads_on {
+        return reads_again(dir, &args).await;
+    }
     let compared = match args.compare_records_per_person {
         Some(per_person) => Some((per_person, load_only(&args, per_person).await?)),
         None => None,
@@ -34,10 +37,17 @@ pub async fn run(args: DossierBenchArgs) -> Result<()> {
         measure(&store, &file, &load, &args).await
     }
     .await;
-    let _ = std::fs::remove_dir_all(store.dir());
     if args.keep_database {
-        println!("kept the database: {}", store.url);
+        let _ = std::fs::remove_file(store.dir().join("load.bin"));
+        std::fs::write(store.dir().join(KEPT_URL), &store.url)?;
+        println!(
+            "kept the database {} and its data folder (finish or measure it again with \
+             --reads-on {})",
+            store.url,
+            store.dir().display()
+        );
     } else {
+        let _ = std::fs::remove_dir_all(store.dir());
         store.drop().await;
     }
     let rate = result?;
@@ -49,6 +59,38 @@ pub async fn run(args: DossierBenchArgs) -> Result<()> {
             100.0 * rate / other
         );
     }
+    println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
+    Ok(())
+}
+
+/// The file in a kept data folder that names its database.
+const KEPT_URL: &str = "database.url";
+
+/// The rest of [`measure`] on a database a run with `--keep-database` left in `dir`: a hub on
+/// it drains what still waits for the projector, then the sizes and the reads.
+async fn reads_again(dir: &std::path::Path, args: &DossierBenchArgs) -> Result<()> {
+    let url = std::fs::read_to_string(dir.join(KEPT_URL)).with_context(|| {
+        format!(
+            "{} holds no {KEPT_URL}: give the data folder a run with --keep-database printed",
+            dir.display()
+        )
+    })?;
+    let store = BenchStore::kept(url.trim(), dir.to_owned());
+    let persons = load::sample(args.people);
+    // The hub applies the release's migrations before the raw log is counted.
+    let (addr, (stop, server)) = start_hub(&store.url, dir).await?;
+    let records = store.records().await?;
+    println!(
+        "bench dossier on the kept database: {} people, {records} records",
+        args.people
+    );
+    let mut client = DossierServiceClient::connect(format!("http://{addr}"))
+        .await?
+        .max_decoding_message_size(256 << 20);
+    settle(&store, &mut client, records, args.people).await?;
+    reads(&mut client, &persons, args).await?;
+    let _ = stop.send(());
+    server.await??;
     println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     Ok(())
 }
@@ -120,8 +162,27 @@ async fn measure(
         asked.elapsed().as_secs_f64(),
         report.waiting
     );
+    settle(store, &mut client, records, args.people).await?;
+    reads(&mut client, persons, args).await?;
+    let _ = stop.send(());
+    server.await??;
+    Ok(rate)
+}
+
+/// Drains the projection backlog, waits for the tidy after it, and prints the sizes.
+async fn settle(
+    store: &BenchStore,
+    client: &mut Client,
+    records: usize,
+    people: usize,
+) -> Result<()> {
+    let waiting = client
+        .get_coverage(coverage_request(false))
+        .await?
+        .into_inner()
+        .waiting;
     let vacuums = store.state_vacuums().await?;
-    drain(&mut client, report.waiting, records, args.people).await?;
+    drain(client, waiting, records, people).await?;
     tidied(store, vacuums).await?;
     let bytes = store.bytes().await?;
     println!(
@@ -129,11 +190,7 @@ async fn measure(
         bytes as f64 / (1 << 20) as f64,
         bytes as f64 / records as f64
     );
-    store.print_tables(records).await?;
-    reads(&mut client, persons, args).await?;
-    let _ = stop.send(());
-    server.await??;
-    Ok(rate)
+    store.print_tables(records).await
 }
 
 /// Waits up to five minutes for the state table to be vacuumed after the drain (the projector

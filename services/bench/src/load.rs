@@ -29,7 +29,7 @@ pub struct Load {
 pub fn write(path: &Path, people: usize, n: usize, batch: usize) -> Result<Load> {
     let mut generator = People::new(7, people);
     let mut out = BufWriter::new(std::fs::File::create(path).context("the load file")?);
-    let stride = people.div_ceil(SAMPLE).max(1);
+    let stride = stride(people);
     let mut load = Load {
         records: 0,
         sample: Vec::new(),
@@ -54,6 +54,21 @@ pub fn write(path: &Path, people: usize, n: usize, batch: usize) -> Result<Load>
     load.records += flush(&mut out, &mut chunk, batch, index as u64)?;
     out.flush()?;
     Ok(load)
+}
+
+/// Every how many people one is sampled for the reads.
+fn stride(people: usize) -> usize {
+    people.div_ceil(SAMPLE).max(1)
+}
+
+/// The sample [`write`] keeps for `people` people, generated again without writing a load
+/// (for reads on a database loaded earlier).
+pub fn sample(people: usize) -> Vec<SynthPerson> {
+    let stride = stride(people);
+    People::new(7, people)
+        .step_by(stride)
+        .map(|(person, _)| person)
+        .collect()
 }
 
 /// Shuffles the chunk and writes it as length-prefixed batches; the records written.

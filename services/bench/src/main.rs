@@ -117,10 +117,15 @@ pub struct DossierBenchArgs {
     /// and report both ingest rates (criterion: the larger at least 80% of the smaller).
     #[arg(long)]
     pub compare_records_per_person: Option<usize>,
-    /// Keep the loaded database afterwards (its name is printed) to look into it; drop it
-    /// with `DROP DATABASE`.
+    /// Keep the loaded database afterwards, and the data folder with the key it is sealed
+    /// under (both are printed), to look into it or to measure its reads again with
+    /// `--reads-on`; drop it with `DROP DATABASE`.
     #[arg(long)]
     pub keep_database: bool,
+    /// Load nothing: measure the reads again on the database a run with `--keep-database`
+    /// left, given the data folder it printed (the same `--people`).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["keep_database", "compare_records_per_person"])]
+    pub reads_on: Option<std::path::PathBuf>,
     /// The PostgreSQL server to measure.
     #[command(flatten)]
     pub server: BenchPostgres,

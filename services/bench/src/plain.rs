@@ -43,6 +43,17 @@ impl BenchStore {
         })
     }
 
+    /// The PostgreSQL store at `url` a run with `--keep-database` left, with its data folder
+    /// `dir`: measured like a fresh one, dropped only by hand.
+    pub fn kept(url: &str, dir: std::path::PathBuf) -> BenchStore {
+        let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        BenchStore {
+            url: url.to_owned(),
+            dir,
+            database: Some((String::new(), name)),
+        }
+    }
+
     /// The folder it keeps its files in (the hub's data folder for this leg).
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
@@ -74,6 +85,20 @@ impl BenchStore {
             }
         }
         Ok(total)
+    }
+
+    /// Records the PostgreSQL store received (its raw log): for a kept store, whose load file
+    /// is gone.
+    pub async fn records(&self) -> Result<usize> {
+        use sqlx::Row;
+        let mut c = sqlx::PgConnection::connect(&self.url).await?;
+        let row = sqlx::query(
+            "SELECT ((SELECT COUNT(*) FROM raw_log) \
+             + (SELECT COALESCE(SUM(records), 0) FROM raw_batches))::int8 AS n",
+        )
+        .fetch_one(&mut c)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? as usize)
     }
 
     /// How many times a `VACUUM` command (the projector tidying after a burst; autovacuum not
@@ -127,14 +152,15 @@ impl BenchStore {
             );
         }
         let values = sqlx::query(
-            "SELECT (SELECT coalesce(avg(pg_column_size(bytes)), 0)::float8 FROM raw_log) AS raw, \
+            "SELECT (SELECT coalesce(sum(pg_column_size(packed))::float8 / nullif(sum(records), 0), 0) \
+                     FROM raw_batches) AS raw, \
                     (SELECT coalesce(avg(pg_column_size(coalesce(content, body::bytea))), 0)::float8 \
                      FROM source_records) AS body",
         )
         .fetch_one(&mut c)
         .await?;
         println!(
-            "  per record: received bytes {:.0} B sealed, canonical body {:.0} B as stored",
+            "  per record: received bytes {:.0} B packed in batches, canonical body {:.0} B as stored",
             values.try_get::<f64, _>("raw")?,
             values.try_get::<f64, _>("body")?
         );
