@@ -150,7 +150,10 @@ async fn stale_planner_statistics_are_refreshed_once() {
     let first = hub.store.refresh_statistics().await.unwrap();
     assert!(first.iter().any(|t| t == "source_records"), "{first:?}");
     assert!(first.iter().any(|t| t == "dossier_dirty"), "{first:?}");
-    assert_eq!(hub.store.refresh_statistics().await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        hub.store.refresh_statistics().await.unwrap(),
+        Vec::<String>::new()
+    );
     hub.stop().await;
 }
 
