@@ -1,6 +1,7 @@
 //! Committing a batch: one transaction writes the raw log, the winning versions and the dead
 //! letters, and tells each record's outcome. Nothing is acknowledged before it commits.
 
+use crate::current::upsert_current;
 use crate::marks::Touched;
 use crate::seal::column;
 use crate::sql::{fetch_in, tuples, MAX_PARAMS};
@@ -49,9 +50,9 @@ pub struct CommittedBatch {
     pub dead_letter_ids: Vec<i64>,
 }
 
-type Key = (String, Kind, String);
+pub(crate) type Key = (String, Kind, String);
 
-fn key_of(r: &PreparedRecord) -> Key {
+pub(crate) fn key_of(r: &PreparedRecord) -> Key {
     (
         r.source.system.clone(),
         r.source.kind,
@@ -222,97 +223,7 @@ fn is_resolved(r: &PreparedRecord, known: &Known) -> bool {
     }
 }
 
-/// A record's sealed columns: its raw bytes, and its body (packed) when it has one.
-pub(crate) struct SealedRecord {
-    content: Option<Vec<u8>>,
-}
-
-impl Store {
-    fn seal_records(&self, records: &[PreparedRecord]) -> Vec<SealedRecord> {
-        records
-            .iter()
-            .map(|r| SealedRecord {
-                content: r
-                    .body_json
-                    .as_deref()
-                    .map(|b| self.keys.seal_packed(column::CONTENT, b.as_bytes())),
-            })
-            .collect()
-    }
-}
-
-/// Inserts or replaces the current version where the incoming one is greater; returns the
-/// indexes that were written.
-async fn upsert_current(
-    backend: Backend,
-    tx: &mut Transaction<'static, Any>,
-    now: &str,
-    records: &[PreparedRecord],
-    sealed: &[SealedRecord],
-    candidates: &[usize],
-    touched: &mut Touched,
-) -> Result<HashSet<usize>> {
-    const COLS: usize = 13;
-    let mut written = HashSet::with_capacity(candidates.len());
-    for chunk in candidates.chunks(MAX_PARAMS / COLS) {
-        let sql = format!(
-            "INSERT INTO source_records (system, kind, record_id, version, deleted, content_hash, \
-             person_key, account_system, account_id, class_id, content, profile, received_at) VALUES {} \
-             ON CONFLICT (system, kind, record_id) DO UPDATE SET \
-             version = excluded.version, deleted = excluded.deleted, \
-             content_hash = excluded.content_hash, \
-             person_key = COALESCE(excluded.person_key, source_records.person_key), \
-             account_system = COALESCE(excluded.account_system, source_records.account_system), \
-             account_id = COALESCE(excluded.account_id, source_records.account_id), \
-             class_id = COALESCE(excluded.class_id, source_records.class_id), \
-             body = NULL, content = excluded.content, profile = excluded.profile, \
-             received_at = excluded.received_at \
-             WHERE (excluded.version, excluded.deleted, excluded.content_hash) > \
-                   (source_records.version, source_records.deleted, source_records.content_hash) \
-             RETURNING system, kind, record_id, person_key, account_id, class_id",
-            tuples(backend, 1, chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for &i in chunk {
-            let r = &records[i];
-            q = q
-                .bind(&r.source.system)
-                .bind(r.source.kind.as_str())
-                .bind(&r.source.record_id)
-                .bind(r.source.version)
-                .bind(i64::from(r.deleted))
-                .bind(&r.content_hash)
-                .bind(r.person_key.as_deref())
-                .bind(r.account.as_ref().map(|a| a.0.as_str()))
-                .bind(r.account.as_ref().map(|a| a.1.as_str()))
-                .bind(r.class_id.as_deref())
-                .bind(sealed[i].content.as_deref())
-                .bind(&r.profile)
-                .bind(now);
-        }
-        let rows = q.fetch_all(&mut **tx).await?;
-        let index: HashMap<Key, usize> = chunk.iter().map(|&i| (key_of(&records[i]), i)).collect();
-        for row in rows {
-            if let Some(i) = index.get(&row_key(&row)?) {
-                written.insert(*i);
-            }
-            let kind: String = row.try_get("kind")?;
-            if let Some(k) = row.try_get::<Option<String>, _>("person_key")? {
-                touched.persons.insert(k);
-            } else if let Some(a) = row.try_get::<Option<String>, _>("account_id")? {
-                touched.accounts.insert(a);
-            }
-            if kind == "training_class" {
-                if let Some(c) = row.try_get::<Option<String>, _>("class_id")? {
-                    touched.classes.insert(c);
-                }
-            }
-        }
-    }
-    Ok(written)
-}
-
-fn row_key(row: &AnyRow) -> Result<Key> {
+pub(crate) fn row_key(row: &AnyRow) -> Result<Key> {
     let kind: String = row.try_get("kind")?;
     let kind = Kind::parse("kind", &kind)
         .map_err(|e| crate::Error::Corrupt(kind.clone(), e.to_string()))?;

@@ -31,6 +31,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod compact;
+mod current;
 pub mod identity;
 pub mod ingest;
 mod marks;
@@ -86,6 +87,17 @@ pub enum Error {
     /// A sealed column value could not be opened with the keyring.
     #[error("cannot open {0}: {1}")]
     Sealed(String, seal::OpenError),
+}
+
+/// The result of work handed to a blocking thread (opening sealed values). Opening never
+/// panics; if it did, the panic is the caller's to see. A task cancelled because the runtime is
+/// shutting down is a crashed worker, which callers retry.
+pub(crate) async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::Database(sqlx::Error::WorkerCrashed)),
+    }
 }
 
 impl Error {

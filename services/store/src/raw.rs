@@ -250,7 +250,7 @@ impl Store {
         page: Vec<(i64, String, String, Vec<u8>)>,
     ) -> Result<Vec<RawRecord>> {
         let keys = self.keys.clone();
-        let opened = tokio::task::spawn_blocking(move || {
+        crate::joined(tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
             for (id, received_at, connector, packed) in page {
                 let label = || format!("{} of batch {id}", column::RAW_BATCH);
@@ -263,13 +263,8 @@ impl Store {
                 out.extend(records);
             }
             Ok(out)
-        })
-        .await;
-        match opened {
-            Ok(records) => records,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(Error::Database(sqlx::Error::WorkerCrashed)),
-        }
+        }))
+        .await
     }
 }
 

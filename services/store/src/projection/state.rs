@@ -220,13 +220,7 @@ impl Store {
         drop(red);
         let mut out = Vec::with_capacity(share * tasks.len());
         for task in tasks {
-            match task.await {
-                Ok(part) => out.extend(part?),
-                // Opening never panics; if it did, the panic is the caller's to see.
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                // Cancelled: the runtime is shutting down.
-                Err(_) => return Err(Error::Database(sqlx::Error::WorkerCrashed)),
-            }
+            out.extend(crate::joined(task).await?);
         }
         Ok(out)
     }

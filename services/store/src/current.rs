@@ -1,0 +1,124 @@
+//! Writing a batch's winning versions into `source_records`: insert, or replace the stored
+//! version where the incoming one is greater, in one multi-row statement per chunk.
+
+use crate::ingest::{key_of, row_key, Key};
+use crate::marks::Touched;
+use crate::seal::column;
+use crate::sql::{tuples, MAX_PARAMS};
+use crate::{Backend, PreparedRecord, Result, Store};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// A record's sealed columns: its body (packed) when it has one.
+pub(crate) struct SealedRecord {
+    content: Option<Vec<u8>>,
+}
+
+impl Store {
+    pub(crate) fn seal_records(&self, records: &[PreparedRecord]) -> Vec<SealedRecord> {
+        records
+            .iter()
+            .map(|r| SealedRecord {
+                content: r
+                    .body_json
+                    .as_deref()
+                    .map(|b| self.keys.seal_packed(column::CONTENT, b.as_bytes())),
+            })
+            .collect()
+    }
+}
+
+const COLUMNS: &str = "system, kind, record_id, version, deleted, content_hash, person_key, \
+                       account_system, account_id, class_id, content, profile, received_at";
+
+/// What follows the rows: replace only a greater version, and give back what was written.
+const ON_CONFLICT: &str = "ON CONFLICT (system, kind, record_id) DO UPDATE SET \
+     version = excluded.version, deleted = excluded.deleted, \
+     content_hash = excluded.content_hash, \
+     person_key = COALESCE(excluded.person_key, source_records.person_key), \
+     account_system = COALESCE(excluded.account_system, source_records.account_system), \
+     account_id = COALESCE(excluded.account_id, source_records.account_id), \
+     class_id = COALESCE(excluded.class_id, source_records.class_id), \
+     body = NULL, content = excluded.content, profile = excluded.profile, \
+     received_at = excluded.received_at \
+     WHERE (excluded.version, excluded.deleted, excluded.content_hash) > \
+           (source_records.version, source_records.deleted, source_records.content_hash) \
+     RETURNING system, kind, record_id, person_key, account_id, class_id";
+
+/// Parameters of one record in the `VALUES` form.
+const COLS: usize = 13;
+
+/// Inserts or replaces the current version where the incoming one is greater; returns the
+/// indexes that were written, and adds what they touch to `touched`.
+pub(crate) async fn upsert_current(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    now: &str,
+    records: &[PreparedRecord],
+    sealed: &[SealedRecord],
+    candidates: &[usize],
+    touched: &mut Touched,
+) -> Result<HashSet<usize>> {
+    let mut written = HashSet::with_capacity(candidates.len());
+    for chunk in candidates.chunks(MAX_PARAMS / COLS) {
+        let rows = upsert_chunk(backend, tx, now, records, sealed, chunk).await?;
+        let index: HashMap<Key, usize> = chunk.iter().map(|&i| (key_of(&records[i]), i)).collect();
+        for row in rows {
+            if let Some(i) = index.get(&row_key(&row)?) {
+                written.insert(*i);
+            }
+            note_touched(&row, touched)?;
+        }
+    }
+    Ok(written)
+}
+
+/// The person, account or class a written row makes stale.
+fn note_touched(row: &AnyRow, touched: &mut Touched) -> Result<()> {
+    let kind: String = row.try_get("kind")?;
+    if let Some(k) = row.try_get::<Option<String>, _>("person_key")? {
+        touched.persons.insert(k);
+    } else if let Some(a) = row.try_get::<Option<String>, _>("account_id")? {
+        touched.accounts.insert(a);
+    }
+    if kind == "training_class" {
+        if let Some(c) = row.try_get::<Option<String>, _>("class_id")? {
+            touched.classes.insert(c);
+        }
+    }
+    Ok(())
+}
+
+async fn upsert_chunk(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    now: &str,
+    records: &[PreparedRecord],
+    sealed: &[SealedRecord],
+    chunk: &[usize],
+) -> Result<Vec<AnyRow>> {
+    let sql = format!(
+        "INSERT INTO source_records ({COLUMNS}) VALUES {} {ON_CONFLICT}",
+        tuples(backend, 1, chunk.len(), COLS)
+    );
+    let mut q = sqlx::query(&sql);
+    for &i in chunk {
+        let r = &records[i];
+        q = q
+            .bind(&r.source.system)
+            .bind(r.source.kind.as_str())
+            .bind(&r.source.record_id)
+            .bind(r.source.version)
+            .bind(i64::from(r.deleted))
+            .bind(&r.content_hash)
+            .bind(r.person_key.as_deref())
+            .bind(r.account.as_ref().map(|a| a.0.as_str()))
+            .bind(r.account.as_ref().map(|a| a.1.as_str()))
+            .bind(r.class_id.as_deref())
+            .bind(sealed[i].content.as_deref())
+            .bind(&r.profile)
+            .bind(now);
+    }
+    Ok(q.fetch_all(&mut **tx).await?)
+}
