@@ -4,6 +4,7 @@
 //! ingests new persons. Every dossier of the earlier persons reads the same, byte for byte;
 //! nothing stays in text; a second run finds nothing to do. The raw log's rows of the earlier
 //! layout (one per record, before migration 0018) read back beside the batches written since.
+//! Its packed facts are deflated without the dictionary of migration 0019, as that release did.
 
 use prost::Message;
 use std::collections::BTreeMap;
@@ -38,8 +39,8 @@ async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
 }
 
 /// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
-/// facts as packed sealed text (`th1:z:`), no `content`/`packed` columns, a raw log row per
-/// record, and migrations 0015 and 0018 not applied.
+/// facts as packed sealed text (`th1:z:`) deflated without a dictionary, no `content`/`packed`
+/// columns, a raw log row per record, and migrations 0015, 0018 and 0019 not applied.
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
     let raw = received(store).await;
@@ -75,7 +76,7 @@ async fn to_previous_layout(store: &Store) {
         let facts = keys
             .open_packed(column::PACKED, &r.get::<Vec<u8>, _>("packed"))
             .unwrap();
-        let facts = keys.seal_text_packed(column::FACTS, std::str::from_utf8(&facts).unwrap());
+        let facts = packed_as_before(&keys, &facts);
         sqlx::query("UPDATE dossier_state SET facts = $1 WHERE person_key = $2")
             .bind(facts)
             .bind(r.get::<String, _>("person_key"))
@@ -109,10 +110,30 @@ async fn to_previous_layout(store: &Store) {
         "DROP TABLE raw_batches",
         "DELETE FROM store_features WHERE feature = 'raw_batches'",
         "DELETE FROM _sqlx_migrations WHERE version = 18",
+        "DELETE FROM store_features WHERE feature = 'packed_dictionary'",
+        "DELETE FROM _sqlx_migrations WHERE version = 19",
     ] {
         sqlx::query(sql).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
+}
+
+/// Facts as packed sealed text the way the earlier release wrote it: raw deflate without the
+/// dictionary of migration 0019.
+fn packed_as_before(keys: &trainhub_store::Keyring, facts: &[u8]) -> String {
+    use base64::Engine;
+    let mut deflate = flate2::Compress::new(flate2::Compression::new(3), false);
+    let mut packed = Vec::with_capacity(facts.len() + 64);
+    let done = deflate
+        .compress_vec(facts, &mut packed, flate2::FlushCompress::Finish)
+        .unwrap();
+    assert_eq!(done, flate2::Status::StreamEnd, "room enough for the facts");
+    let sealed = keys.seal(column::FACTS, &packed);
+    format!(
+        "{}{}",
+        trainhub_store::seal::PACKED_PREFIX,
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed)
+    )
 }
 
 fn migrate_rewrite(test_store: &TestStore) -> std::process::Child {
