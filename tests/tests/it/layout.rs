@@ -40,7 +40,8 @@ async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
 
 /// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
 /// facts as packed sealed text (`th1:z:`) deflated without a dictionary, no `content`/`packed`
-/// columns, a raw log row per record, and migrations 0015, 0018 and 0019 not applied.
+/// columns, a raw log row per record, the person index on (person key, kind), and migrations
+/// 0015, 0018, 0019 and 0020 not applied.
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
     let raw = received(store).await;
@@ -112,6 +113,10 @@ async fn to_previous_layout(store: &Store) {
         "DELETE FROM _sqlx_migrations WHERE version = 18",
         "DELETE FROM store_features WHERE feature = 'packed_dictionary'",
         "DELETE FROM _sqlx_migrations WHERE version = 19",
+        "DROP INDEX source_records_person_key",
+        "DROP INDEX source_records_persons",
+        "CREATE INDEX source_records_person ON source_records (person_key, kind)",
+        "DELETE FROM _sqlx_migrations WHERE version = 20",
     ] {
         sqlx::query(sql).execute(&mut *tx).await.unwrap();
     }
@@ -177,7 +182,8 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     );
     let test_store = hub.stop_keeping_store().await;
 
-    // This release opens it (migrations 0015 and 0018 add the columns and the batch table)
+    // This release opens it (migrations 0015 and 0018 add the columns and the batch table,
+    // 0020 the person indexes)
     // and reads the text and the raw log rows as they are.
     let hub = TestHub::start_on(test_store).await;
     assert_eq!(dossiers(&hub, &population.persons[..BEFORE]).await, before);
