@@ -181,11 +181,11 @@ async fn settle(
         .await?
         .into_inner()
         .waiting;
-    let vacuums = store.state_vacuums().await?;
+    let tidies = store.tidies().await?;
     drain(client, waiting, records, people).await?;
     // The projector tidies after a burst it drained; with nothing waiting there is none.
     if waiting > 0 {
-        tidied(store, vacuums).await?;
+        tidied(store, tidies).await?;
     }
     let bytes = store.bytes().await?;
     println!(
@@ -196,21 +196,22 @@ async fn settle(
     store.print_tables(records).await
 }
 
-/// Waits up to five minutes for the state table to be vacuumed after the drain (the projector
-/// tidies it once a burst is over), so the sizes printed next are the settled ones.
+/// Waits up to five minutes for the state and mark tables to be vacuumed after the drain (the
+/// projector tidies them once a burst is over), so the sizes printed next are the settled ones
+/// and the reads measured after do not share the server with a vacuum of a burst's marks.
 async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
     let started = Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(300) {
-        if store.state_vacuums().await? > before {
+        if store.tidies().await? > before {
             println!(
-                "state table vacuumed {:.1} s after the drain",
+                "state and mark tables vacuumed {:.1} s after the drain",
                 started.elapsed().as_secs_f64()
             );
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    println!("state table not vacuumed within 300 s of the drain");
+    println!("state and mark tables not vacuumed within 300 s of the drain");
     Ok(())
 }
 

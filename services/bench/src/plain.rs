@@ -101,9 +101,10 @@ impl BenchStore {
         Ok(row.try_get::<i64, _>("n")? as usize)
     }
 
-    /// How many times a `VACUUM` command (the projector tidying after a burst; autovacuum not
-    /// counted) has vacuumed the dossier state table (PostgreSQL; 0 on SQLite).
-    pub async fn state_vacuums(&self) -> Result<i64> {
+    /// How many times the projector has tidied after a burst: a `VACUUM` command (autovacuum
+    /// not counted) of the mark table, which it vacuums after the state table (PostgreSQL; 0
+    /// on SQLite).
+    pub async fn tidies(&self) -> Result<i64> {
         use sqlx::Row;
         if self.database.is_none() {
             return Ok(0);
@@ -111,7 +112,7 @@ impl BenchStore {
         let mut c = sqlx::PgConnection::connect(&self.url).await?;
         let row = sqlx::query(
             "SELECT coalesce(sum(vacuum_count), 0)::int8 AS n \
-             FROM pg_stat_user_tables WHERE relname = 'dossier_state'",
+             FROM pg_stat_user_tables WHERE relname = 'dossier_dirty'",
         )
         .fetch_one(&mut c)
         .await?;
