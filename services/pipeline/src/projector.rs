@@ -67,11 +67,16 @@ async fn run_lane(
                     Err(e) => tracing::warn!(error = %e, "Could not mark states of other days."),
                 }
             }
-            if lane.is_first() && last_statistics.is_none_or(|t| t.elapsed() >= STATISTICS_EVERY) {
-                last_statistics = Some(Instant::now());
-                refresh_statistics(&pipeline).await;
-            }
             loop {
+                // Also between rounds of one long drain: a bulk load's backlog keeps this loop
+                // going for as long as the load and its drain last, and the statistics a load
+                // makes stale are what slows the drain.
+                if lane.is_first()
+                    && last_statistics.is_none_or(|t| t.elapsed() >= STATISTICS_EVERY)
+                {
+                    last_statistics = Some(Instant::now());
+                    refresh_statistics(&pipeline).await;
+                }
                 match pipeline
                     .store()
                     .project_lane(pipeline.policy(), today, 1000, scope)
