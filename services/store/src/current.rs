@@ -90,6 +90,16 @@ fn note_touched(row: &AnyRow, touched: &mut Touched) -> Result<()> {
     Ok(())
 }
 
+/// Binds a record's source identity: system, kind, record id.
+pub(crate) fn bind_source<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    r: &'q PreparedRecord,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(&r.source.system)
+        .bind(r.source.kind.as_str())
+        .bind(&r.source.record_id)
+}
+
 async fn upsert_chunk(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
@@ -105,10 +115,7 @@ async fn upsert_chunk(
     let mut q = sqlx::query(&sql);
     for &i in chunk {
         let r = &records[i];
-        q = q
-            .bind(&r.source.system)
-            .bind(r.source.kind.as_str())
-            .bind(&r.source.record_id)
+        q = bind_source(q, r)
             .bind(r.source.version)
             .bind(i64::from(r.deleted))
             .bind(&r.content_hash)

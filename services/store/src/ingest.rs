@@ -247,11 +247,7 @@ async fn stored_versions(
         );
         let mut q = sqlx::query(&sql);
         for &i in chunk {
-            let r = &records[i];
-            q = q
-                .bind(&r.source.system)
-                .bind(r.source.kind.as_str())
-                .bind(&r.source.record_id);
+            q = crate::current::bind_source(q, &records[i]);
         }
         for row in q.fetch_all(&mut **tx).await? {
             let deleted: i64 = row.try_get("deleted")?;
