@@ -79,9 +79,11 @@ impl Session {
             config.queue(),
         );
 
-        // Batches in flight: two committing (one decoding while the other writes), one being
-        // received. Acknowledgements go out in delivery order whatever order commits finish in.
-        let max_batch = usize::from(config.prefetch).div_ceil(3).max(1);
+        // Batches in flight: three committing (while one decodes and seals, the others are at
+        // the database, whose round trips leave it idle otherwise), one being received, each
+        // a quarter of the prefetch. Acknowledgements go out in delivery order whatever order
+        // commits finish in.
+        let max_batch = usize::from(config.prefetch).div_ceil(4).max(1);
         let (to_commit, committing) = mpsc::channel::<Vec<Pending>>(1);
         let committer = tokio::spawn(self.clone().committer(
             channel.clone(),
@@ -124,7 +126,7 @@ impl Session {
         result
     }
 
-    /// Commits the batches in turn (two at a time) and settles each in delivery order.
+    /// Commits the batches in turn (three at a time) and settles each in delivery order.
     async fn committer(
         self,
         channel: Channel,
@@ -141,7 +143,7 @@ impl Session {
                     (tags, session.commit(messages, stop).await)
                 }
             })
-            .buffered(2);
+            .buffered(3);
         while let Some((tags, verdicts)) = committed.next().await {
             match verdicts {
                 Some(verdicts) => settle(&channel, &self.status, &tags, &verdicts).await?,
