@@ -224,6 +224,11 @@ async fn drain(client: &mut Client, backlog: i64, records: usize, people: usize)
             Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
                 println!("  … {}", s.message());
             }
+            // The hub's answer for "busy, try again": its pool had no connection free in time.
+            Err(s) if s.code() == tonic::Code::Unavailable => {
+                println!("  … unavailable, retrying in 1 s: {}", s.message());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             Err(s) => return Err(s.into()),
         }
     }
