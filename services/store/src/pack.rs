@@ -33,7 +33,8 @@ thread_local! {
         std::cell::RefCell::new(flate2::Decompress::new(false));
 }
 
-/// Deflate (raw, no header) at a fast level: the projector packs every person it writes.
+/// Deflate (raw, no header) at a fast level — 1 up to [`SHORT`] bytes, 3 above: the hub packs
+/// every record body it stores and every person the projector writes.
 pub(crate) fn deflate(plain: &[u8]) -> Vec<u8> {
     let compressor = if plain.len() <= SHORT {
         &DEFLATE_SHORT
