@@ -218,14 +218,18 @@ async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
 /// Waits (calls that wait for the projector) until nobody waits; prints the drain rate.
 async fn drain(client: &mut Client, backlog: i64, records: usize, people: usize) -> Result<()> {
     let started = Instant::now();
+    let mut unavailable = 0;
     loop {
         match client.get_coverage(coverage_request(true)).await {
             Ok(_) => break,
             Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
+                unavailable = 0;
                 println!("  … {}", s.message());
             }
             // The hub's answer for "busy, try again": its pool had no connection free in time.
-            Err(s) if s.code() == tonic::Code::Unavailable => {
+            // Two minutes of it in a row is a hub that is down, not busy.
+            Err(s) if s.code() == tonic::Code::Unavailable && unavailable < 120 => {
+                unavailable += 1;
                 println!("  … unavailable, retrying in 1 s: {}", s.message());
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
