@@ -16,6 +16,7 @@ pub use format::{encode_json, Format};
 /// Generated types and service stubs of package `trainhub.v1`.
 pub mod v1 {
     tonic::include_proto!("trainhub.v1");
+    include!(concat!(env!("OUT_DIR"), "/trainhub.v1.serde.rs"));
 }
 
 /// Encoded `FileDescriptorSet` of every trainhub proto, for server reflection.
