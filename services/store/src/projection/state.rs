@@ -2,7 +2,7 @@
 //! projection day, an account's person.
 
 use crate::seal::column;
-use crate::{Error, Result, Store};
+use crate::{Backend, Error, Result, Store};
 use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -118,8 +118,26 @@ impl Store {
         for b in &binds {
             q = q.bind(b.as_str());
         }
+        let rows = if self.backend == Backend::Postgres {
+            // One backend, no JIT, the groups in memory: the RED ranges are read beside this
+            // on the other cores, and a parallel plan would take them all. At a million
+            // persons grouped by unit (38,000 groups): 0.7-0.9 s on one core against 1.05 s
+            // on three, and coverage by unit 2.3 instead of 2.6 s.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
+                 set_config('jit', 'off', true), set_config('work_mem', '64MB', true)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            let rows = q.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        } else {
+            q.fetch_all(&self.pool).await?
+        };
         let mut out = BTreeMap::new();
-        for row in q.fetch_all(&self.pool).await? {
+        for row in rows {
             out.insert(
                 row.try_get::<String, _>("k")?,
                 CoverageGroup {
