@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+mod aead;
 pub mod audit;
 pub mod cluster;
 pub mod compact;

@@ -12,11 +12,10 @@
 //! Layout of a sealed value: [`MAGIC`], key id length (one byte), key id, 24-byte nonce,
 //! ciphertext with its 16-byte tag. Text columns hold [`TEXT_PREFIX`] + base64 of that.
 
+use crate::aead::{DataKey, NONCE};
 use crate::pack::{deflate, inflate};
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use std::collections::BTreeMap;
 
 /// First bytes of a sealed binary value. No protobuf message starts with a zero byte (field
@@ -28,7 +27,6 @@ pub const TEXT_PREFIX: &str = "th1:";
 /// sealed — compress, then seal: sealed bytes do not compress. Used for large values (a
 /// person's facts). Base64 has no `:`, so it never reads as a plain sealed value.
 pub const PACKED_PREFIX: &str = "th1:z:";
-const NONCE: usize = 24;
 
 /// The columns whose values are sealed, as `table.column`: each is the associated data of its
 /// values.
@@ -85,7 +83,7 @@ pub enum OpenError {
 #[derive(Clone)]
 pub struct Keyring {
     active: String,
-    keys: BTreeMap<String, XChaCha20Poly1305>,
+    keys: BTreeMap<String, DataKey>,
     /// Per key id, a check value of the key (a hash, never the key): what the store records to
     /// tell the same id under another key.
     checks: BTreeMap<String, String>,
@@ -140,10 +138,7 @@ impl Keyring {
                     ))
                 })?;
             if keys
-                .insert(
-                    id.to_owned(),
-                    XChaCha20Poly1305::new_from_slice(&key).expect("32 bytes"),
-                )
+                .insert(id.to_owned(), DataKey::from_slice(&key).expect("32 bytes"))
                 .is_some()
             {
                 return Err(KeyringError(format!(
@@ -190,24 +185,15 @@ impl Keyring {
 
     /// Seals `plain` as a value of `column` under the active key.
     pub fn seal(&self, column: &str, plain: &[u8]) -> Vec<u8> {
-        let cipher = &self.keys[&self.active];
+        let key = &self.keys[&self.active];
         let nonce: [u8; NONCE] = rand::random();
-        let sealed = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: column.as_bytes(),
-                },
-            )
-            .expect("XChaCha20-Poly1305 seals any length a database holds");
         let id = self.active.as_bytes();
-        let mut out = Vec::with_capacity(MAGIC.len() + 1 + id.len() + NONCE + sealed.len());
+        let mut out = Vec::with_capacity(MAGIC.len() + 1 + id.len() + NONCE + plain.len() + 16);
         out.extend_from_slice(MAGIC);
         out.push(id.len() as u8);
         out.extend_from_slice(id);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        key.seal_into(&nonce, column.as_bytes(), plain, &mut out);
         out
     }
 
@@ -217,7 +203,7 @@ impl Keyring {
         let Some(id) = sealed_by(stored) else {
             return Ok(stored.to_vec());
         };
-        let cipher = self
+        let key = self
             .keys
             .get(id)
             .ok_or_else(|| OpenError::UnknownKey(id.to_owned()))?;
@@ -226,15 +212,9 @@ impl Keyring {
             return Err(OpenError::Damaged(id.to_owned()));
         }
         let (nonce, sealed) = rest.split_at(NONCE);
-        cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: column.as_bytes(),
-                },
-            )
-            .map_err(|_| OpenError::Damaged(id.to_owned()))
+        let nonce = nonce.try_into().expect("NONCE bytes");
+        key.open(nonce, column.as_bytes(), sealed)
+            .ok_or_else(|| OpenError::Damaged(id.to_owned()))
     }
 
     /// Seals text for a text column: [`TEXT_PREFIX`] + base64.
