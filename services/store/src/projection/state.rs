@@ -6,7 +6,7 @@ use crate::{Backend, Error, Result, Store};
 use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use trainhub_model::dispatch::{CoverageGroup, GroupBy};
 use trainhub_model::dossier::StoredRecord;
 use trainhub_model::PersonKey;
@@ -90,9 +90,15 @@ impl Store {
             self.coverage_counts(col, filter),
             self.red_persons(col, filter)
         )?;
+        // Grouped by hash first: a province's RED list is hundreds of thousands of persons
+        // over tens of thousands of groups, and an ordered lookup per person showed.
+        let mut lists: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
         for (key, person, name, unit) in red {
+            lists.entry(key).or_default().push((person, name, unit));
+        }
+        for (key, list) in lists {
             if let Some(g) = out.get_mut(&key) {
-                g.red_list.push((person, name, unit));
+                g.red_list = list;
             }
         }
         Ok(out)
@@ -186,8 +192,15 @@ impl Store {
                 binds.push(bound.to_owned());
             }
         }
+        // By unit, the group is the unit: read it once.
+        let by_unit = col == "unit_code";
+        let group = if by_unit {
+            String::new()
+        } else {
+            format!("{col} AS k, ")
+        };
         let sql = format!(
-            "SELECT {col} AS k, person_key, name, unit_code FROM dossier_state \
+            "SELECT {group}person_key, name, unit_code FROM dossier_state \
              WHERE in_scope = 1 AND light = 'RED'{clause} ORDER BY person_key"
         );
         let mut q = sqlx::query(&sql);
@@ -199,12 +212,13 @@ impl Store {
         let mut rows = q.fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
-            out.push([
-                row.try_get("k")?,
-                row.try_get("person_key")?,
-                row.try_get("name")?,
-                row.try_get("unit_code")?,
-            ]);
+            let unit: String = row.try_get("unit_code")?;
+            let key = if by_unit {
+                unit.clone()
+            } else {
+                row.try_get("k")?
+            };
+            out.push([key, row.try_get("person_key")?, row.try_get("name")?, unit]);
         }
         drop(rows);
         self.open_names(out).await
