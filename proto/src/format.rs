@@ -305,16 +305,15 @@ mod tests {
         let mut direct = 0;
         for input in &inputs {
             let text = String::from_utf8_lossy(input);
-            let reflective = decode_json_reflective(input);
+            let reference = decode_json_reflective(input).map(|r| r.encode_to_vec());
             if let Ok(record) = decode_json_direct(input) {
                 direct += 1;
-                let reference = reflective.unwrap_or_else(|e| {
+                let reference = reference.as_ref().unwrap_or_else(|e| {
                     panic!("direct accepts what the reflective decoder refuses: {text}: {e}")
                 });
-                assert_eq!(record.encode_to_vec(), reference.encode_to_vec(), "{text}");
+                assert_eq!(&record.encode_to_vec(), reference, "{text}");
             }
             let decoded = decode_json(input).map(|r| r.encode_to_vec());
-            let reference = decode_json_reflective(input).map(|r| r.encode_to_vec());
             assert_eq!(decoded, reference, "{text}");
         }
         assert!(

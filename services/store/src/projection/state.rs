@@ -193,7 +193,7 @@ impl Store {
             }
         }
         // By unit, the group is the unit: read it once.
-        let by_unit = col == "unit_code";
+        let by_unit = col == GroupBy::Unit.column();
         let group = if by_unit {
             String::new()
         } else {
