@@ -1,7 +1,8 @@
 //! The planner's statistics of the tables the hub reads by key. A plan chosen on statistics
 //! of an empty table — a heap scan of millions of records for each projector round — makes a
 //! bulk load's drain many times slower. Autovacuum refreshes them when it runs, but a store may
-//! run without it, and a bulk load outpaces it; the projector asks here once a minute.
+//! run without it, and a bulk load outpaces it; the projector asks here every five
+//! seconds.
 
 use crate::{Backend, Result, Store};
 use sqlx::Row;
