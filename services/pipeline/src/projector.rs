@@ -1,8 +1,9 @@
 //! The projector loop: keeps each marked person's dossier state and outbox row current, off
 //! the request path. It steps aside while batches are committing (a burst is projected once
-//! it pauses, or at least every ten seconds), and backs off while the store fails. When a burst
-//! is over it tidies the state table (see `Store::tidy_projection`), and every five seconds it
-//! refreshes the planner's statistics a load has made stale (`Store::refresh_statistics`).
+//! it pauses; a long burst gets half a core at least every ten seconds), and backs off while
+//! the store fails. When a burst is over it tidies the state table (see
+//! `Store::tidy_projection`), and every five seconds it refreshes the planner's statistics a
+//! load has made stale (`Store::refresh_statistics`).
 
 use crate::Pipeline;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +18,10 @@ use trainhub_store::projection::Lane;
 ///
 /// It runs one loop per lane of the marks ([`Lane`]), as many as the machine has cores (at most
 /// four): while one lane waits for the database, another computes. During a burst only the
-/// first lane runs, over every mark, so that ingest keeps the other cores.
+/// first lane runs, over every mark, and it rests after each round as long as the round took:
+/// ingest keeps the other cores and half of that one. Every round during a burst projects
+/// persons a later batch may touch again, so the work is better spent once the burst pauses;
+/// readers do not wait for it either way.
 pub async fn run(pipeline: Pipeline, stop: tokio::sync::broadcast::Receiver<()>) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut lanes = tokio::task::JoinSet::new();
@@ -80,6 +84,7 @@ async fn run_lane(
                     last_statistics = Some(Instant::now());
                     refresh_statistics(&pipeline).await;
                 }
+                let round = Instant::now();
                 match pipeline
                     .store()
                     .project_lane(pipeline.policy(), today, 1000, scope)
@@ -96,6 +101,11 @@ async fn run_lane(
                     }
                     Ok(n) => {
                         projected.fetch_add(n, Ordering::Relaxed);
+                        if pipeline.since_last_commit().is_some_and(|d| d < QUIET) {
+                            // Batches still stream in: rest as long as the round took, so
+                            // the projector takes half of its core while ingest goes on.
+                            break round.elapsed();
+                        }
                         continue;
                     }
                     Err(e) => {
