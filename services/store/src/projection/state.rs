@@ -125,14 +125,14 @@ impl Store {
             q = q.bind(b.as_str());
         }
         let rows = if self.backend == Backend::Postgres {
-            // One backend, no JIT, the groups in memory: the RED ranges are read beside this
-            // on the other cores, and a parallel plan would take them all. At a million
-            // persons grouped by unit (38,000 groups): 0.7-0.9 s on one core against 1.05 s
-            // on three, and coverage by unit 2.3 instead of 2.6 s.
+            // One backend, the groups in memory (no JIT, as on every hub connection): the
+            // RED ranges are read beside this on the other cores, and a parallel plan would
+            // take them all. At a million persons grouped by unit (38,000 groups): 0.7-0.9 s
+            // on one core against 1.05 s on three, and coverage by unit 2.3 instead of 2.6 s.
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
-                 set_config('jit', 'off', true), set_config('work_mem', '64MB', true)",
+                 set_config('work_mem', '64MB', true)",
             )
             .execute(&mut *tx)
             .await?;
