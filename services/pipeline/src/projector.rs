@@ -46,7 +46,6 @@ async fn run_lane(
 ) {
     use std::time::{Duration, Instant};
     const TICK: Duration = Duration::from_millis(100);
-    const QUIET: Duration = Duration::from_millis(300);
     const MAX_LAG: Duration = Duration::from_secs(10);
     // A check is one catalog read; an `ANALYZE` (a sample, a few hundred milliseconds at most)
     // follows only when a tenth of a table changed. Once a minute was too rare: a load of
@@ -60,7 +59,7 @@ async fn run_lane(
     // them current.
     let mut day = None;
     loop {
-        let busy = pipeline.since_last_commit().is_some_and(|d| d < QUIET);
+        let busy = streaming(&pipeline);
         let pause = if busy && (last_drain.elapsed() < MAX_LAG || !lane.is_first()) {
             // While batches stream in, the first lane alone projects every mark: projection
             // then takes one core from ingest, not all of them.
@@ -101,7 +100,7 @@ async fn run_lane(
                     }
                     Ok(n) => {
                         projected.fetch_add(n, Ordering::Relaxed);
-                        if pipeline.since_last_commit().is_some_and(|d| d < QUIET) {
+                        if streaming(&pipeline) {
                             // Batches still stream in: rest as long as the round took, so
                             // the projector takes half of its core while ingest goes on.
                             break round.elapsed();
@@ -121,6 +120,12 @@ async fn run_lane(
             _ = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+/// Whether batches are streaming in: one committed within the last 300 ms.
+fn streaming(pipeline: &Pipeline) -> bool {
+    const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+    pipeline.since_last_commit().is_some_and(|d| d < QUIET)
 }
 
 /// Refreshes the planner's statistics of the tables the projector reads where a load has made
