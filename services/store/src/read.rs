@@ -1,7 +1,7 @@
 //! Reading back: a person's current records (for the dossier) and the dead letters.
 
 use crate::seal::column;
-use crate::{Error, Keyring, Result, Store};
+use crate::{Backend, Error, Keyring, Result, Store};
 use sqlx::Row;
 use trainhub_model::dossier::StoredRecord;
 use trainhub_model::PersonKey;
@@ -153,7 +153,10 @@ impl Store {
     /// that the deferred account and class marks resolve to now. Read only: the marks stay for
     /// the projector.
     pub async fn stale_persons(&self) -> Result<std::collections::BTreeSet<String>> {
-        let sql = format!("SELECT person_key FROM ({}) w", crate::marks::stale_sql());
+        let sql = format!(
+            "SELECT person_key FROM ({}) w",
+            crate::marks::stale_sql(self.backend)
+        );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| Ok(row.try_get::<String, _>("person_key")?))
@@ -161,7 +164,8 @@ impl Store {
     }
 
     /// How many persons wait for the projector. Exact — what [`Store::stale_persons`] would
-    /// return, counted in one statement — while at most [`SHARED_COUNTED`] shared marks (an
+    /// return: the persons marked themselves and those the shared marks resolve to besides —
+    /// while at most [`SHARED_COUNTED`] shared marks (an
     /// account's or a class's, standing for its persons) wait; beyond that, during a bulk load,
     /// the persons marked themselves (at least 1), a lower bound: resolving every shared mark
     /// joins most of the source records, which would cost a read that is to answer at once
@@ -179,15 +183,25 @@ impl Store {
             // milliseconds even when there is no mark at all.
             return Ok(own as usize);
         }
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM ({}) w",
-            crate::marks::stale_sql()
-        );
-        let n: i64 = sqlx::query(&sql)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        Ok(n as usize)
+        let sql = crate::marks::resolved_unmarked_sql(self.backend);
+        let q = sqlx::query(&sql);
+        let resolved: i64 = if self.backend == Backend::Postgres {
+            // Lookups, never a hash of every mark or record: at a million persons, 500 class
+            // marks and 220,000 own marks, 0.16 s against 0.88 s planned freely.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "SELECT set_config('enable_hashjoin', 'off', true), \
+                 set_config('enable_mergejoin', 'off', true)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            let n = q.fetch_one(&mut *tx).await?.try_get("n")?;
+            tx.commit().await?;
+            n
+        } else {
+            q.fetch_one(&self.pool).await?.try_get("n")?
+        };
+        Ok((own + resolved) as usize)
     }
 
     /// Dead letters matching `filter`, newest first; `before_id` pages backwards.

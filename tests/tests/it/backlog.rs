@@ -186,6 +186,18 @@ async fn many_shared_marks_are_not_resolved_to_count_the_waiting() {
     let store = &hub.store;
     let exact = store.waiting_count().await.unwrap();
     assert_eq!(exact, population.persons.len());
+    // Persons projected since their own marks, but standing behind a class or account mark,
+    // still wait: the count is what the readers' stale set holds.
+    sqlx::query(
+        "DELETE FROM dossier_dirty WHERE person_key IN (SELECT person_key FROM dossier_dirty \
+         WHERE person_key NOT LIKE 'class:%' AND person_key NOT LIKE 'acct:%' \
+         ORDER BY person_key LIMIT 10)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let stale = store.stale_persons().await.unwrap().len();
+    assert_eq!(store.waiting_count().await.unwrap(), stale);
     let own = trainhub_tests::count(
         store,
         "SELECT COUNT(*) AS n FROM dossier_dirty \
@@ -202,6 +214,10 @@ async fn many_shared_marks_are_not_resolved_to_count_the_waiting() {
     .execute(store.pool())
     .await
     .unwrap();
+    assert!(
+        stale > own as usize,
+        "{stale} stale, {own} marked themselves"
+    );
     assert_eq!(store.waiting_count().await.unwrap(), own as usize);
     hub.stop().await;
 }

@@ -7,15 +7,18 @@
 //! coverage and listings at the projection day are plain SQL over the summary columns.
 //! On PostgreSQL several hubs drain the set together: marks are locked in key order, a
 //! conflicting round runs again, and links, enrollments and classes written concurrently are
-//! caught by deferred account and class marks that the projector resolves after they commit.
+//! caught by deferred account and class marks that the projector resolves after they commit,
+//! before the persons' own marks.
 //!
-//! Layout: the dirty marks are [`crate::marks`]; `facts` (a person's current records), `project`
-//! (the projector's rounds), `state` (reading the projected state: facts, pages, coverage).
+//! Layout: the dirty marks are [`crate::marks`]; `facts` (a person's current records), `lane`
+//! (the projector's shares of the marks), `project` (the projector's rounds), `state` (reading
+//! the projected state: facts, pages, coverage).
 
 mod facts;
+mod lane;
 mod project;
 mod state;
 
 pub(crate) use facts::reviewed_of;
-pub use project::Lane;
+pub use lane::Lane;
 pub use state::StateFilter;

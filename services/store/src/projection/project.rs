@@ -3,6 +3,7 @@
 //! write exactly those persons' state, review findings and outbox rows.
 
 use super::facts::reviewed_of;
+use super::Lane;
 use crate::marks::{bump, insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
 use crate::review;
 use crate::seal::column;
@@ -14,54 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use trainhub_model::dossier::{compute, Dossier};
 use trainhub_model::policy::Policy;
 use trainhub_model::PersonKey;
-
-/// A share of the marks by key: person keys are hex, so lane `i` of `n` takes the keys whose
-/// first digit is in its sixteenth-range; the last lane also takes the deferred account and
-/// class marks (`acct:`, `class:`), which sort after the digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lane {
-    index: usize,
-    of: usize,
-}
-
-impl Lane {
-    /// Every mark.
-    pub const ALL: Lane = Lane { index: 0, of: 1 };
-
-    /// Lane `index` of `of` (at most 16 lanes; `index < of`).
-    pub fn new(index: usize, of: usize) -> Lane {
-        let of = of.clamp(1, 16);
-        Lane {
-            index: index.min(of - 1),
-            of,
-        }
-    }
-
-    /// Whether this is the first lane of its split (or [`Lane::ALL`]).
-    pub fn is_first(self) -> bool {
-        self.index == 0
-    }
-
-    /// Every lane of a split into `of`.
-    pub fn all(of: usize) -> Vec<Lane> {
-        let of = of.clamp(1, 16);
-        (0..of).map(|i| Lane::new(i, of)).collect()
-    }
-
-    /// ` WHERE …` limiting the marks to this lane (empty for [`Lane::ALL`]).
-    fn clause(self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let bound = |i: usize| DIGITS[i * 16 / self.of] as char;
-        let low = (self.index > 0).then(|| format!("person_key >= '{}'", bound(self.index)));
-        let high =
-            (self.index + 1 < self.of).then(|| format!("person_key < '{}'", bound(self.index + 1)));
-        match (low, high) {
-            (None, None) => String::new(),
-            (Some(c), None) | (None, Some(c)) => format!(" WHERE {c}"),
-            (Some(l), Some(h)) => format!(" WHERE {l} AND {h}"),
-        }
-    }
-}
 
 /// The marked persons' new state, computed and sealed before the write.
 #[derive(Default)]
@@ -121,6 +74,15 @@ impl Store {
         limit: i64,
         lane: Lane,
     ) -> Result<usize> {
+        // The account and class marks first: expanded while the persons they stand for still
+        // wait on the marks their own records left (a fresh `seq`), not after those persons
+        // were projected (a second projection of each). A bulk load writes every class, and
+        // expanded last, its class marks re-marked the whole population.
+        let deferred = self.deferred_marks(lane, limit).await?;
+        if !deferred.is_empty() {
+            self.expand_deferred(&deferred).await?;
+            return Ok(deferred.len());
+        }
         let marks: Vec<Mark> = sqlx::query(&format!(
             "SELECT person_key, seq FROM dossier_dirty{} ORDER BY person_key LIMIT {limit}",
             lane.clause()
@@ -262,31 +224,53 @@ impl Store {
         execute_in(self.backend, tx, sql, &gone).await
     }
 
+    /// Up to `limit` of the deferred account and class marks in `lane`, in key order.
+    async fn deferred_marks(&self, lane: Lane, limit: i64) -> Result<Vec<Mark>> {
+        let mut out: Vec<Mark> = Vec::new();
+        for prefix in crate::marks::deferred_prefixes().filter(|p| lane.takes(p)) {
+            let room = limit - out.len() as i64;
+            if room <= 0 {
+                break;
+            }
+            // The key column sorts bytewise (`COLLATE "C"`): a prefix is a range of its index.
+            let rows = sqlx::query(&format!(
+                "SELECT person_key, seq FROM dossier_dirty WHERE person_key LIKE '{prefix}%' \
+                 ORDER BY person_key LIMIT {room}"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                out.push((r.try_get("person_key")?, r.try_get("seq")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Turns deferred account and class marks into marks of the persons they resolve to now,
-    /// and clears them (if not marked again meanwhile).
-    async fn expand_deferred(&self, deferred: &[(String, i64)]) -> Result<()> {
+    /// and clears them (if not marked again meanwhile): one lookup per kind of mark by the
+    /// list of its accounts or classes.
+    async fn expand_deferred(&self, deferred: &[Mark]) -> Result<()> {
+        let mut by_prefix: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (key, _) in deferred {
+            if let Some(prefix) = crate::marks::deferred_prefixes().find(|p| key.starts_with(p)) {
+                by_prefix
+                    .entry(prefix)
+                    .or_default()
+                    .push(&key[prefix.len()..]);
+            }
+        }
         let mut tx = self.pool.begin().await?;
         let mut persons = BTreeSet::new();
-        for (key, _) in deferred {
-            let Some((condition, value)) = crate::marks::deferred(key) else {
+        for (prefix, values) in by_prefix {
+            let Some(sql) = crate::marks::resolve_sql(prefix) else {
                 continue;
             };
-            let sql = format!(
-                "SELECT DISTINCT person_key FROM source_records WHERE {condition} \
-                 AND person_key IS NOT NULL"
-            );
-            for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            for row in fetch_in(self.backend, &mut tx, &sql, &values).await? {
                 persons.insert(row.try_get::<String, _>("person_key")?);
             }
         }
         insert_marks(self.backend, &mut tx, persons).await?;
-        for (key, seq) in deferred {
-            sqlx::query("DELETE FROM dossier_dirty WHERE person_key = $1 AND seq = $2")
-                .bind(key)
-                .bind(*seq)
-                .execute(&mut *tx)
-                .await?;
-        }
+        clear_marks(self.backend, &mut tx, deferred).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -456,29 +440,4 @@ async fn write_state(
         q.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Lane;
-
-    #[test]
-    fn lanes_split_the_hex_keys_and_the_last_takes_the_deferred_marks() {
-        assert_eq!(Lane::ALL.clause(), "");
-        let two: Vec<String> = Lane::all(2).into_iter().map(Lane::clause).collect();
-        assert_eq!(two, [" WHERE person_key < '8'", " WHERE person_key >= '8'"]);
-        let three: Vec<String> = Lane::all(3).into_iter().map(Lane::clause).collect();
-        assert_eq!(
-            three,
-            [
-                " WHERE person_key < '5'",
-                " WHERE person_key >= '5' AND person_key < 'a'",
-                " WHERE person_key >= 'a'",
-            ]
-        );
-        // "acct:…" and "class:…" sort after every hex digit.
-        assert!("acct:" >= "a" && "class:" >= "a" && "9f" < "a");
-        assert_eq!(Lane::all(40).len(), 16);
-        assert_eq!(Lane::new(7, 2), Lane::new(1, 2));
-    }
 }
