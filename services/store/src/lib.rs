@@ -290,6 +290,29 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The rows of `query`; on PostgreSQL run in a transaction of its own under `settings`
+    /// (`set_config` names and values, for that statement only), on SQLite as it is.
+    pub(crate) async fn fetch_all_with<'q>(
+        &self,
+        settings: &[(&str, &str)],
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        if self.backend != Backend::Postgres {
+            return Ok(query.fetch_all(&self.pool).await?);
+        }
+        let set: Vec<String> = settings
+            .iter()
+            .map(|(name, value)| format!("set_config('{name}', '{value}', true)"))
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!("SELECT {}", set.join(", ")))
+            .execute(&mut *tx)
+            .await?;
+        let rows = query.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.write_lock {
             Some(lock) => Some(lock.lock().await),

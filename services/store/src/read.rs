@@ -1,7 +1,7 @@
 //! Reading back: a person's current records (for the dossier) and the dead letters.
 
 use crate::seal::column;
-use crate::{Backend, Error, Keyring, Result, Store};
+use crate::{Error, Keyring, Result, Store};
 use sqlx::Row;
 use trainhub_model::dossier::StoredRecord;
 use trainhub_model::PersonKey;
@@ -184,22 +184,13 @@ impl Store {
             return Ok(own as usize);
         }
         let sql = crate::marks::resolved_unmarked_sql(self.backend);
-        let q = sqlx::query(&sql);
-        let resolved: i64 = if self.backend == Backend::Postgres {
-            // Lookups, never a hash of every mark or record: at a million persons, 500 class
-            // marks and 220,000 own marks, 0.16 s against 0.88 s planned freely.
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "SELECT set_config('enable_hashjoin', 'off', true), \
-                 set_config('enable_mergejoin', 'off', true)",
-            )
-            .execute(&mut *tx)
-            .await?;
-            let n = q.fetch_one(&mut *tx).await?.try_get("n")?;
-            tx.commit().await?;
-            n
-        } else {
-            q.fetch_one(&self.pool).await?.try_get("n")?
+        // On PostgreSQL lookups, never a hash of every mark or record: at a million persons,
+        // 500 class marks and 220,000 own marks, 0.16 s against 0.88 s planned freely.
+        let settings = [("enable_hashjoin", "off"), ("enable_mergejoin", "off")];
+        let rows = self.fetch_all_with(&settings, sqlx::query(&sql)).await?;
+        let resolved: i64 = match rows.first() {
+            Some(row) => row.try_get("n")?,
+            None => 0,
         };
         Ok((own + resolved) as usize)
     }

@@ -2,7 +2,7 @@
 //! projection day, an account's person.
 
 use crate::seal::column;
-use crate::{Backend, Error, Result, Store};
+use crate::{Error, Result, Store};
 use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -124,24 +124,16 @@ impl Store {
         for b in &binds {
             q = q.bind(b.as_str());
         }
-        let rows = if self.backend == Backend::Postgres {
-            // One backend, the groups in memory (no JIT, as on every hub connection): the
-            // RED ranges are read beside this on the other cores, and a parallel plan would
-            // take them all. At a million persons grouped by unit (38,000 groups): 0.7-0.9 s
-            // on one core against 1.05 s on three, and coverage by unit 2.3 instead of 2.6 s.
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "SELECT set_config('max_parallel_workers_per_gather', '0', true), \
-                 set_config('work_mem', '64MB', true)",
-            )
-            .execute(&mut *tx)
-            .await?;
-            let rows = q.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        } else {
-            q.fetch_all(&self.pool).await?
-        };
+        // On PostgreSQL one backend, the groups in memory (no JIT, as on every hub
+        // connection): the RED ranges are read beside this on the other cores, and a parallel
+        // plan would take them all. At a million persons grouped by unit (38,000 groups):
+        // 0.7-0.9 s on one core against 1.05 s on three, and coverage by unit 2.3 instead of
+        // 2.6 s.
+        let settings = [
+            ("max_parallel_workers_per_gather", "0"),
+            ("work_mem", "64MB"),
+        ];
+        let rows = self.fetch_all_with(&settings, q).await?;
         let mut out = BTreeMap::new();
         for row in rows {
             out.insert(
