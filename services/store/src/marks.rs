@@ -48,7 +48,7 @@ pub(crate) async fn mark_dirty(
             persons.insert(row.try_get("person_key")?);
         }
     }
-    if backend == Backend::Postgres {
+    if writes_deferred(backend) {
         // With concurrent writers the lookups above cannot see links or enrollments that other
         // transactions are writing right now. A deferred mark per account and class is
         // resolved again by the projector once this transaction has committed (see
@@ -61,6 +61,12 @@ pub(crate) async fn mark_dirty(
         }
     }
     insert_marks(backend, tx, persons).await
+}
+
+/// Whether `backend` writes deferred account and class marks: PostgreSQL only, where writers
+/// run concurrently; a SQLite store has one writer and never holds one.
+pub(crate) fn writes_deferred(backend: Backend) -> bool {
+    backend == Backend::Postgres
 }
 
 /// A dirty mark: key and `seq`.
@@ -96,7 +102,7 @@ pub(crate) async fn insert_marks(
 
 /// The deferred marks: the prefix, the records a mark stands for, and their column that names
 /// the account or class. The projector resolves a round's marks by the list of their accounts
-/// or classes ([`resolve_sql`]); readers resolve them all in one query ([`stale_sql`]).
+/// or classes ([`resolvers`]); readers resolve them all in one query ([`stale_sql`]).
 const DEFERRED: [(&str, &str, &str); 2] = [
     (ACCOUNT_MARK, "kind = 'link' AND deleted = 0", "account_id"),
     (CLASS_MARK, "kind = 'enrollment'", "class_id"),
@@ -175,12 +181,14 @@ pub(crate) fn deferred_prefixes() -> impl Iterator<Item = &'static str> {
     DEFERRED.iter().map(|(prefix, ..)| *prefix)
 }
 
-/// The lookup of the persons the deferred marks of `prefix` stand for, by the list of their
-/// accounts or classes (`{in}`, see [`crate::sql::fetch_in`]); `None` for a person's own mark.
-pub(crate) fn resolve_sql(prefix: &str) -> Option<String> {
-    let (_, records, column) = DEFERRED.iter().find(|(p, ..)| *p == prefix)?;
-    Some(format!(
-        "SELECT DISTINCT person_key FROM source_records WHERE {records} \
-         AND {column} IN ({{in}}) AND person_key IS NOT NULL"
-    ))
+/// Per kind of deferred mark, its prefix and the lookup of the persons its marks stand for,
+/// by the list of their accounts or classes (`{in}`, see [`crate::sql::fetch_in`]).
+pub(crate) fn resolvers() -> impl Iterator<Item = (&'static str, String)> {
+    DEFERRED.iter().map(|(prefix, records, column)| {
+        let sql = format!(
+            "SELECT DISTINCT person_key FROM source_records WHERE {records} \
+             AND {column} IN ({{in}}) AND person_key IS NOT NULL"
+        );
+        (*prefix, sql)
+    })
 }

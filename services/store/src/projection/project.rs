@@ -227,6 +227,9 @@ impl Store {
     /// Up to `limit` of the deferred account and class marks in `lane`, in key order.
     async fn deferred_marks(&self, lane: Lane, limit: i64) -> Result<Vec<Mark>> {
         let mut out: Vec<Mark> = Vec::new();
+        if !crate::marks::writes_deferred(self.backend) {
+            return Ok(out);
+        }
         for prefix in crate::marks::deferred_prefixes().filter(|p| lane.takes(p)) {
             let room = limit - out.len() as i64;
             if room <= 0 {
@@ -250,21 +253,16 @@ impl Store {
     /// and clears them (if not marked again meanwhile): one lookup per kind of mark by the
     /// list of its accounts or classes.
     async fn expand_deferred(&self, deferred: &[Mark]) -> Result<()> {
-        let mut by_prefix: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (key, _) in deferred {
-            if let Some(prefix) = crate::marks::deferred_prefixes().find(|p| key.starts_with(p)) {
-                by_prefix
-                    .entry(prefix)
-                    .or_default()
-                    .push(&key[prefix.len()..]);
-            }
-        }
         let mut tx = self.pool.begin().await?;
         let mut persons = BTreeSet::new();
-        for (prefix, values) in by_prefix {
-            let Some(sql) = crate::marks::resolve_sql(prefix) else {
+        for (prefix, sql) in crate::marks::resolvers() {
+            let values: Vec<&str> = deferred
+                .iter()
+                .filter_map(|(key, _)| key.strip_prefix(prefix))
+                .collect();
+            if values.is_empty() {
                 continue;
-            };
+            }
             for row in fetch_in(self.backend, &mut tx, &sql, &values).await? {
                 persons.insert(row.try_get::<String, _>("person_key")?);
             }
