@@ -4,10 +4,15 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
+pid=""
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+cd "$root"
+cargo build --release --quiet -p trainhub
+# Where cargo put it: `target/` unless CARGO_TARGET_DIR (or a config) says otherwise.
+bin="$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/trainhub"
 cd "$work"
-cargo build --release --quiet -p trainhub --manifest-path "$root/Cargo.toml"
-"$root/target/release/trainhub" serve --demo --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 >out.txt 2>err.txt &
+"$bin" serve --demo --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 >out.txt 2>err.txt &
 pid=$!
 for _ in $(seq 60); do grep -q "trainhub dossier" out.txt 2>/dev/null && break; sleep 1; done
 cat out.txt
