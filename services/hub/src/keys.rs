@@ -98,7 +98,7 @@ pub async fn rewrite(config: &Config) -> Result<()> {
             let left = store.text_rows().await.unwrap_or_default();
             let left: u64 = left.iter().map(|(_, n)| n).sum();
             return Err(anyhow::anyhow!(
-                "{e}; {left} rows are still in the text layout: run `trainhub migrate --rewrite` \
+                "{e}; {left} rows are still in an earlier layout: run `trainhub migrate --rewrite` \
                  again to go on (rows already rewritten stay rewritten)"
             ));
         }
@@ -113,7 +113,10 @@ pub async fn rewrite(config: &Config) -> Result<()> {
             r.column, r.examined, r.rewritten, r.skipped
         );
     }
-    println!("Every record body and person's facts is stored as bytes.");
+    println!(
+        "Every record body and person's facts is stored as bytes, and the bodies of persons' \
+         records are kept once (the projector folds the moved ones into their persons' state)."
+    );
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! body from `source_records.body` (sealed text) into `source_records.content`, each person's
 //! facts from `dossier_state.facts` into `dossier_state.packed` (compressed, then sealed, as
 //! bytes). The plain values are moved as they are, so every dossier reads the same afterwards.
+//! Then the bodies of persons' records leave `source_records` (migration 0022, see
+//! [`crate::unshare`]).
 //!
 //! Online and resumable, like [`crate::Store::rekey`]: the tables are walked in key order a
 //! page at a time, each page written in its own short transaction, and a row is rewritten only
@@ -58,9 +60,10 @@ pub struct Rewritten {
 }
 
 impl Store {
-    /// How many rows of each table still hold text values (0 everywhere: nothing to rewrite).
+    /// How many rows of each table are still in an earlier layout: text values, and bodies of
+    /// persons' records in `source_records` (0 everywhere: nothing to rewrite).
     pub async fn text_rows(&self) -> Result<Vec<(&'static str, u64)>> {
-        let mut out = Vec::with_capacity(MOVES.len());
+        let mut out = Vec::with_capacity(MOVES.len() + 1);
         for m in &MOVES {
             let sql = format!(
                 "SELECT COUNT(*) AS n FROM {} WHERE {}",
@@ -72,11 +75,13 @@ impl Store {
                 .try_get("n")?;
             out.push((m.from.label, n as u64));
         }
+        out.push((column::CONTENT, self.shared_bodies().await?));
         Ok(out)
     }
 
-    /// Rewrites every text body and facts value into bytes; `progress` is told after each
-    /// page. Fails, naming the row, on a value no key of the keyring opens.
+    /// Rewrites every text body and facts value into bytes, then moves the bodies of persons'
+    /// records out of `source_records` ([`Store::move_person_bodies`]); `progress` is told
+    /// after each page. Fails, naming the row, on a value no key of the keyring opens.
     pub async fn rewrite_text_values(
         &self,
         mut progress: impl FnMut(&Rewritten),
@@ -106,6 +111,7 @@ impl Store {
             }
             report.push(done);
         }
+        report.push(self.move_person_bodies(&mut progress).await?);
         Ok(report)
     }
 

@@ -3,6 +3,7 @@
 
 use crate::ingest::{key_of, row_key, Key};
 use crate::marks::Touched;
+use crate::pending::PendingRow;
 use crate::seal::column;
 use crate::sql::{tuples, MAX_PARAMS};
 use crate::{Backend, PreparedRecord, Result, Store};
@@ -10,23 +11,78 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
-/// A record's sealed columns: its body (packed) when it has one.
-pub(crate) struct SealedRecord {
-    content: Option<Vec<u8>>,
+/// A record's body (packed) when it has one: kept in `source_records` for a record of an
+/// account or a class, in `pending_bodies` until the projector folds it into its person's
+/// state for a record that names a person (migration 0022).
+pub(crate) enum SealedRecord {
+    Content(Vec<u8>),
+    Pending(Vec<u8>),
+    None,
+}
+
+impl SealedRecord {
+    fn content(&self) -> Option<&[u8]> {
+        match self {
+            SealedRecord::Content(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 impl Store {
     pub(crate) fn seal_records(&self, records: &[PreparedRecord]) -> Vec<SealedRecord> {
         records
             .iter()
-            .map(|r| SealedRecord {
-                content: r
-                    .body_json
-                    .as_deref()
-                    .map(|b| self.keys.seal_packed(column::CONTENT, b.as_bytes())),
+            .map(|r| match (&r.body_json, &r.person_key) {
+                (None, _) => SealedRecord::None,
+                (Some(b), Some(_)) => {
+                    SealedRecord::Pending(self.keys.seal_packed(column::PENDING, b.as_bytes()))
+                }
+                (Some(b), None) => {
+                    SealedRecord::Content(self.keys.seal_packed(column::CONTENT, b.as_bytes()))
+                }
             })
             .collect()
     }
+}
+
+/// Writes the bodies of the `written` records that name a person to `pending_bodies`, where
+/// the projector finds them. Runs after the marks: a projector clearing a mark locks it before
+/// it touches the person's pending rows, and so does this, so the two never wait on each
+/// other in opposite orders.
+pub(crate) async fn insert_pending(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    records: &[PreparedRecord],
+    sealed: &[SealedRecord],
+    written: &HashSet<usize>,
+) -> Result<()> {
+    let mut rows: Vec<PendingRow> = written
+        .iter()
+        .filter_map(|&i| match (&sealed[i], &records[i].person_key) {
+            (SealedRecord::Pending(c), Some(k)) => Some(PendingRow {
+                person: k,
+                source: &records[i].source,
+                content: c,
+            }),
+            _ => None,
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| {
+        (
+            a.person,
+            &a.source.system,
+            a.source.kind,
+            &a.source.record_id,
+        )
+            .cmp(&(
+                b.person,
+                &b.source.system,
+                b.source.kind,
+                &b.source.record_id,
+            ))
+    });
+    crate::pending::upsert(backend, tx, &rows).await
 }
 
 const COLUMNS: &str = "system, kind, record_id, version, deleted, content_hash, person_key, \
@@ -123,7 +179,7 @@ async fn upsert_chunk(
             .bind(r.account.as_ref().map(|a| a.0.as_str()))
             .bind(r.account.as_ref().map(|a| a.1.as_str()))
             .bind(r.class_id.as_deref())
-            .bind(sealed[i].content.as_deref())
+            .bind(sealed[i].content())
             .bind(&r.profile)
             .bind(now);
     }

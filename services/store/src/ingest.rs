@@ -130,6 +130,7 @@ impl Store {
         )
         .await?;
         crate::marks::mark_dirty(self.backend, &mut tx, &touched).await?;
+        crate::current::insert_pending(self.backend, &mut tx, records, &sealed, &written).await?;
         let unwritten: Vec<usize> = candidates
             .iter()
             .copied()
@@ -420,7 +421,7 @@ impl Store {
         crate::raw::insert_batch(self, &mut tx, connector, &now, received, raw.as_deref()).await?;
         let all: Vec<usize> = (0..records.len()).collect();
         let mut touched = Touched::default();
-        upsert_current(
+        let written = upsert_current(
             self.backend,
             &mut tx,
             &now,
@@ -431,6 +432,7 @@ impl Store {
         )
         .await?;
         crate::marks::mark_dirty(self.backend, &mut tx, &touched).await?;
+        crate::current::insert_pending(self.backend, &mut tx, records, &sealed, &written).await?;
         tx.commit().await?;
         Ok(())
     }

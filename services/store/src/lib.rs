@@ -13,7 +13,9 @@
 //! - [`outbox`]: `dossier.changed` events written with the state, taken by a relay;
 //! - [`read`]: dead letters and counts for operators;
 //! - [`review`]: the identity review queue (conflicts, held and unmatched records);
-//! - [`compact`]: moving a store's text bodies and facts into bytes (migration 0015);
+//! - [`compact`]: moving a store's text bodies and facts into bytes (migration 0015), and
+//!   (`unshare`) the bodies of persons' records out of `source_records` (migration 0022);
+//! - `pending`: bodies of persons' records their state does not hold as they are;
 //! - [`seal`], [`rekey`]: personal data sealed at rest (`pack`: compressing values before
 //!   sealing) and key rotation; [`identity`]: the
 //!   secret and keys every hub on the store must share; [`audit`]: the read
@@ -24,7 +26,9 @@
 //!
 //! Tables: `raw_batches` (append-only, every received record; `raw_log` before migration
 //! 0018), `source_records` (the winning
-//! version per `(system, kind, record_id)`), `dead_letters` (refused records with their bytes).
+//! version per `(system, kind, record_id)`; the body of a record of an account or a class),
+//! `pending_bodies` (bodies of persons' records not yet in their state), `dead_letters`
+//! (refused records with their bytes).
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +42,7 @@ pub mod ingest;
 mod marks;
 pub mod outbox;
 mod pack;
+mod pending;
 pub mod prepared;
 pub mod projection;
 pub mod raw;
@@ -48,6 +53,7 @@ pub mod review;
 pub mod seal;
 mod sql;
 mod statistics;
+mod unshare;
 pub mod xapi;
 
 pub use ingest::{CommittedBatch, DeadLetterInput};
@@ -311,6 +317,20 @@ impl Store {
         let rows = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         Ok(rows)
+    }
+
+    /// A read-only transaction that sees one snapshot throughout (PostgreSQL `REPEATABLE
+    /// READ`; a SQLite read transaction does by itself): a person's records are read from
+    /// three tables (migration 0022), and a projector committing between two of the reads
+    /// must not make a body seem missing.
+    pub(crate) async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {

@@ -136,9 +136,10 @@ impl Store {
         &self,
         persons: &[String],
     ) -> Result<Vec<(PersonKey, Vec<StoredRecord>)>> {
-        let mut conn = self.pool.acquire().await?;
-        let reviewed =
-            crate::projection::reviewed_of(self.backend, &mut conn, &self.keys, persons).await?;
+        let mut tx = self.snapshot().await?;
+        let (reviewed, _) =
+            crate::projection::reviewed_of(self.backend, &mut tx, &self.keys, persons).await?;
+        tx.commit().await?;
         reviewed
             .into_iter()
             .map(|(key, r)| {

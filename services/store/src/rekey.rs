@@ -46,7 +46,7 @@ pub(crate) const STATE_FACTS: Target = Target {
 /// How many of a table's last rows, by key, [`Store::check_keys`] looks at.
 const CHECKED_ROWS: usize = 1_000;
 
-const TARGETS: [Target; 12] = [
+const TARGETS: [Target; 13] = [
     Target {
         table: "raw_log",
         key: &["id"],
@@ -86,6 +86,14 @@ const TARGETS: [Target; 12] = [
         int_key: false,
         column: "content",
         label: column::CONTENT,
+        text: false,
+    },
+    Target {
+        table: "pending_bodies",
+        key: &["person_key", "system", "kind", "record_id"],
+        int_key: false,
+        column: "content",
+        label: column::PENDING,
         text: false,
     },
     Target {

@@ -41,6 +41,9 @@ pub mod column {
     /// `source_records.content`: the current version's canonical body, packed (compressed,
     /// then sealed) as bytes.
     pub const CONTENT: &str = "source_records.content";
+    /// A person's record body not (yet) held unchanged in its person's state, packed
+    /// (migration 0022).
+    pub const PENDING: &str = "pending_bodies.content";
     /// `dead_letters.payload`: refused records as received.
     pub const DEAD_LETTER: &str = "dead_letters.payload";
     /// `dead_letters.headers`: where a refused record came from (transport headers, the file

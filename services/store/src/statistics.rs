@@ -7,9 +7,14 @@
 use crate::{Backend, Result, Store};
 use sqlx::Row;
 
-/// The tables whose statistics matter: the records and marks read by key each round, and the
-/// state read by coverage and listings.
-const TABLES: [&str; 3] = ["source_records", "dossier_state", "dossier_dirty"];
+/// The tables whose statistics matter: the records, marks and pending bodies read by key each
+/// round, and the state read by coverage and listings.
+const TABLES: [&str; 4] = [
+    "source_records",
+    "dossier_state",
+    "dossier_dirty",
+    "pending_bodies",
+];
 /// Rows changed since the last `ANALYZE` below which a table's statistics are left as they are.
 const MIN_CHANGED: i64 = 1000;
 
@@ -25,11 +30,12 @@ impl Store {
         let rows = sqlx::query(
             "SELECT CAST(relname AS TEXT) AS relname, n_live_tup, n_mod_since_analyze \
              FROM pg_stat_user_tables \
-             WHERE schemaname = current_schema() AND relname IN ($1, $2, $3)",
+             WHERE schemaname = current_schema() AND relname IN ($1, $2, $3, $4)",
         )
         .bind(TABLES[0])
         .bind(TABLES[1])
         .bind(TABLES[2])
+        .bind(TABLES[3])
         .fetch_all(&self.pool)
         .await?;
         let mut analyzed = Vec::new();

@@ -41,10 +41,11 @@ async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
 /// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
 /// facts as packed sealed text (`th1:z:`) deflated without a dictionary, no `content`/`packed`
 /// columns, a raw log row per record, the person index on (person key, kind), and migrations
-/// 0015, 0018, 0019 and 0020 not applied.
+/// 0015, 0018, 0019, 0020 and 0022 not applied (every body back in `source_records`).
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
     let raw = received(store).await;
+    let held = held_bodies(store).await;
     let rows = sqlx::query("SELECT system, kind, record_id, content FROM source_records")
         .fetch_all(store.pool())
         .await
@@ -52,10 +53,14 @@ async fn to_previous_layout(store: &Store) {
     let mut tx = store.pool().begin().await.unwrap();
     for r in &rows {
         use sqlx::Row;
-        let Some(packed) = r.get::<Option<Vec<u8>>, _>("content") else {
-            continue;
+        let id = (r.get("system"), r.get("kind"), r.get("record_id"));
+        let body = match r.get::<Option<Vec<u8>>, _>("content") {
+            Some(packed) => keys.open_packed(column::CONTENT, &packed).unwrap(),
+            None => match held.get(&id) {
+                Some(body) => body.clone(),
+                None => continue,
+            },
         };
-        let body = keys.open_packed(column::CONTENT, &packed).unwrap();
         let body = keys.seal_text(column::BODY, std::str::from_utf8(&body).unwrap());
         sqlx::query(
             "UPDATE source_records SET body = $1 WHERE system = $2 AND kind = $3 AND record_id = $4",
@@ -104,6 +109,9 @@ async fn to_previous_layout(store: &Store) {
         .unwrap();
     }
     for sql in [
+        "DROP TABLE pending_bodies",
+        "DELETE FROM store_features WHERE feature = 'state_bodies'",
+        "DELETE FROM _sqlx_migrations WHERE version = 22",
         "ALTER TABLE source_records DROP COLUMN content",
         "ALTER TABLE dossier_state DROP COLUMN packed",
         "DELETE FROM store_features WHERE feature = 'binary_values'",
@@ -121,6 +129,41 @@ async fn to_previous_layout(store: &Store) {
         sqlx::query(sql).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
+}
+
+/// The bodies this release keeps outside `source_records` (migration 0022), as JSON by record:
+/// the pending ones and those inside the persons' states.
+async fn held_bodies(store: &Store) -> BTreeMap<(String, String, String), Vec<u8>> {
+    use sqlx::Row;
+    let keys = store.keys();
+    let mut out = BTreeMap::new();
+    let persons = sqlx::query("SELECT person_key FROM dossier_state")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    for p in persons {
+        let key = trainhub_model::PersonKey::parse("person_key", &p.get::<String, _>(0)).unwrap();
+        for r in store.person_facts(&key).await.unwrap() {
+            let id = (
+                r.source.system,
+                r.source.kind.as_str().into(),
+                r.source.record_id,
+            );
+            out.insert(id, serde_json::to_vec(&r.body).unwrap());
+        }
+    }
+    let pending = sqlx::query("SELECT system, kind, record_id, content FROM pending_bodies")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    for r in pending {
+        let body = keys.open_packed(column::PENDING, &r.get::<Vec<u8>, _>("content"));
+        out.insert(
+            (r.get("system"), r.get("kind"), r.get("record_id")),
+            body.unwrap(),
+        );
+    }
+    out
 }
 
 /// Facts as packed sealed text the way the earlier release wrote it: raw deflate without the
@@ -215,6 +258,12 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     assert_eq!(text_left, 0, "{said}");
     projected(&hub.store).await;
     assert_eq!(dossiers(&hub, &population.persons[..BEFORE]).await, before);
+    // Each body of a person's record is kept once, inside its person's state.
+    let shared = "SELECT COUNT(*) AS n FROM source_records \
+                  WHERE person_key IS NOT NULL AND content IS NOT NULL";
+    assert_eq!(count(&hub.store, shared).await, 0);
+    let waiting = "SELECT COUNT(*) AS n FROM pending_bodies";
+    assert_eq!(count(&hub.store, waiting).await, 0);
     let late_dossiers = dossiers(&hub, &population.persons[BEFORE..]).await;
     assert_eq!(late_dossiers.len(), PERSONS - BEFORE);
     // The raw log: the old rows, then the batches received since, every record once.
@@ -236,9 +285,17 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     assert!(again.status.success(), "{said}");
     let rewritten: Vec<&str> = said
         .lines()
-        .filter(|l| l.starts_with("source_records.body") || l.starts_with("dossier_state.facts"))
+        .filter(|l| {
+            [
+                "source_records.body",
+                "dossier_state.facts",
+                "source_records.content",
+            ]
+            .iter()
+            .any(|c| l.starts_with(c))
+        })
         .collect();
-    assert_eq!(rewritten.len(), 2, "{said}");
+    assert_eq!(rewritten.len(), 3, "{said}");
     for line in rewritten {
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(fields[1..], ["0", "0", "0"], "{said}");

@@ -8,6 +8,7 @@ mod auth;
 mod authority;
 mod backlog;
 mod bad_input;
+mod bodies;
 mod cli;
 mod cluster;
 mod concurrent;

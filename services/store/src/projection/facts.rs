@@ -1,6 +1,7 @@
 //! A person's current records, as the dossier reads them: their own records, records naming
 //! them by a linked account, and the classes those records refer to.
 
+use super::bodies::{self, Bare, Bodies};
 use crate::review;
 use crate::seal::column;
 use crate::sql::fetch_in;
@@ -37,50 +38,52 @@ fn body_of(row: &AnyRow, keys: &Keyring, kind: &str, record_id: &str) -> Result<
 }
 
 pub(crate) fn stored_record(row: &AnyRow, keys: &Keyring) -> Result<StoredRecord> {
-    let kind: String = row.try_get("kind")?;
-    let record_id: String = row.try_get("record_id")?;
-    let corrupt = |e: String| Error::Corrupt(format!("{kind}/{record_id}"), e);
-    let body = body_of(row, keys, &kind, &record_id)?;
-    let body: Body = serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
-    Ok(StoredRecord {
-        source: SourceRef {
-            system: row.try_get("system")?,
-            kind: Kind::parse("kind", &kind).map_err(|e| corrupt(e.to_string()))?,
-            record_id: record_id.clone(),
-            version: row.try_get("version")?,
-        },
-        received_at: row.try_get("received_at")?,
-        profile: row.try_get("profile")?,
-        body,
-    })
+    let bare = bare_record(row)?;
+    let (kind, record_id) = (bare.source.kind.as_str(), bare.source.record_id.as_str());
+    let body = body_of(row, keys, kind, record_id)?;
+    let body: Body = serde_json::from_slice(&body)
+        .map_err(|e| Error::Corrupt(format!("{kind}/{record_id}"), e.to_string()))?;
+    Ok(bare.with(body))
 }
 
 /// The current, live records of each of `persons`: their own records, records naming them by a
 /// linked account, and the classes those records refer to. Records are sorted so the facts of
-/// a person do not depend on the order rows come back in.
+/// a person do not depend on the order rows come back in. Also where the bodies of the
+/// persons' own records were found when `source_records` does not hold them
+/// ([`bodies::resolve`]).
 pub(crate) async fn records_of(
     backend: Backend,
     conn: &mut AnyConnection,
     keys: &Keyring,
     persons: &[String],
-) -> Result<BTreeMap<String, Vec<StoredRecord>>> {
+) -> Result<(
+    BTreeMap<String, Vec<StoredRecord>>,
+    BTreeMap<String, Bodies>,
+)> {
     let mut out: BTreeMap<String, Vec<StoredRecord>> =
         persons.iter().map(|p| (p.clone(), Vec::new())).collect();
     let mut accounts: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut bare: BTreeMap<String, Vec<Bare>> = BTreeMap::new();
     let keys_of: Vec<&str> = persons.iter().map(String::as_str).collect();
     let sql = format!(
         "SELECT {COLUMNS}, person_key, account_system, account_id FROM source_records \
-         WHERE person_key IN ({{in}}) AND deleted = 0 AND {HAS_BODY}"
+         WHERE person_key IN ({{in}}) AND deleted = 0"
     );
     for row in fetch_in(backend, conn, &sql, &keys_of).await? {
         let person: String = row.try_get("person_key")?;
-        let record = stored_record(&row, keys)?;
-        if record.source.kind == Kind::Link {
+        let kind: String = row.try_get("kind")?;
+        if kind == Kind::Link.as_str() {
             let account = (row.try_get("account_system")?, row.try_get("account_id")?);
             accounts.entry(account).or_default().push(person.clone());
         }
-        out.entry(person).or_default().push(record);
+        if has_body(&row)? {
+            let record = stored_record(&row, keys)?;
+            out.entry(person).or_default().push(record);
+        } else {
+            bare.entry(person).or_default().push(bare_record(&row)?);
+        }
     }
+    let bodies = bodies::resolve(backend, conn, keys, &keys_of, bare, &mut out).await?;
     let account_ids: Vec<&str> = accounts.keys().map(|(_, id)| id.as_str()).collect();
     let sql = format!(
         "SELECT {COLUMNS}, account_system, account_id FROM source_records \
@@ -129,18 +132,42 @@ pub(crate) async fn records_of(
             ))
         });
     }
-    Ok(out)
+    Ok((out, bodies))
+}
+
+/// Whether a row holds its body: packed bytes, or text (a store not yet rewritten, migration
+/// 0015). A row that names a person holds none since migration 0022 ([`bodies`]).
+fn has_body(row: &AnyRow) -> Result<bool> {
+    Ok(row.try_get::<Option<Vec<u8>>, _>("content")?.is_some()
+        || row.try_get::<Option<String>, _>("body")?.is_some())
+}
+
+fn bare_record(row: &AnyRow) -> Result<Bare> {
+    let kind: String = row.try_get("kind")?;
+    let record_id: String = row.try_get("record_id")?;
+    Ok(Bare {
+        source: SourceRef {
+            system: row.try_get("system")?,
+            kind: Kind::parse("kind", &kind)
+                .map_err(|e| Error::Corrupt(format!("{kind}/{record_id}"), e.to_string()))?,
+            record_id,
+            version: row.try_get("version")?,
+        },
+        received_at: row.try_get("received_at")?,
+        profile: row.try_get("profile")?,
+    })
 }
 
 /// The records of each of `persons` ([`records_of`]) after the identity review rules:
-/// records waiting for a reviewer are left out, decisions applied.
+/// records waiting for a reviewer are left out, decisions applied; and where the bodies of
+/// their own records were found.
 pub(crate) async fn reviewed_of(
     backend: Backend,
     conn: &mut AnyConnection,
     keys: &Keyring,
     persons: &[String],
-) -> Result<BTreeMap<String, Reviewed>> {
-    let facts = records_of(backend, conn, keys, persons).await?;
+) -> Result<(BTreeMap<String, Reviewed>, BTreeMap<String, Bodies>)> {
+    let (facts, bodies) = records_of(backend, conn, keys, persons).await?;
     let accounts = review::linked_accounts(facts.values().flatten());
     let claims = if accounts.is_empty() {
         Claims::new()
@@ -148,5 +175,5 @@ pub(crate) async fn reviewed_of(
         review::claims_of(backend, conn, &accounts).await?
     };
     let decisions = review::decisions_for(backend, conn, persons).await?;
-    review::review_all(facts, &claims, &decisions)
+    Ok((review::review_all(facts, &claims, &decisions)?, bodies))
 }

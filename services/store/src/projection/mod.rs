@@ -14,6 +14,7 @@
 //! (the projector's shares of the marks), `project` (the projector's rounds), `state` (reading
 //! the projected state: facts, pages, coverage).
 
+mod bodies;
 mod facts;
 mod lane;
 mod project;

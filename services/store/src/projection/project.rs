@@ -2,6 +2,7 @@
 //! lock, then in one short transaction clear the marks that did not change meanwhile and
 //! write exactly those persons' state, review findings and outbox rows.
 
+use super::bodies::Settled;
 use super::facts::reviewed_of;
 use super::Lane;
 use crate::marks::{bump, insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
@@ -25,6 +26,8 @@ struct Round {
     sealed: BTreeMap<String, (String, Vec<u8>)>,
     /// Review findings of persons with conflicts or held records.
     findings: BTreeMap<String, review::Findings>,
+    /// Per person: what its new state changes in `pending_bodies`.
+    pending: BTreeMap<String, Settled>,
 }
 
 impl Store {
@@ -130,6 +133,10 @@ impl Store {
             sqlx::query("VACUUM dossier_dirty")
                 .execute(&self.pool)
                 .await?;
+            // Churned like the marks: a burst's bodies pass through it.
+            sqlx::query("VACUUM (SKIP_LOCKED) pending_bodies")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }
@@ -143,17 +150,18 @@ impl Store {
         marks: &[Mark],
     ) -> Result<Round> {
         let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
-        let (reviewed, in_review, names) = {
-            let mut conn = self.pool.acquire().await?;
-            let reviewed = reviewed_of(self.backend, &mut conn, &self.keys, &keys).await?;
-            let in_review = review::in_review(self.backend, &mut conn, &keys).await?;
+        let (reviewed, bodies, in_review, names) = {
+            let mut tx = self.snapshot().await?;
+            let (reviewed, bodies) = reviewed_of(self.backend, &mut tx, &self.keys, &keys).await?;
+            let in_review = review::in_review(self.backend, &mut tx, &keys).await?;
             // Only PostgreSQL indexes the name (migration 0017); SQLite re-seals it as before.
             let names = if self.backend == Backend::Postgres {
-                stored_names(self.backend, &mut conn, &keys).await?
+                stored_names(self.backend, &mut tx, &keys).await?
             } else {
                 BTreeMap::new()
             };
-            (reviewed, in_review, names)
+            tx.commit().await?;
+            (reviewed, bodies, in_review, names)
         };
         let mut round = Round::default();
         for (key, r) in &reviewed {
@@ -175,6 +183,12 @@ impl Store {
                     self.keys.seal_packed(column::PACKED, facts.as_bytes()),
                 );
                 round.sealed.insert(key.clone(), sealed);
+            }
+            if let Some(b) = bodies.get(key) {
+                let facts = state.as_ref().map(|_| r.records.as_slice());
+                round
+                    .pending
+                    .insert(key.clone(), b.settle(&self.keys, facts));
             }
             round.computed.insert(key.clone(), state);
             if !r.conflicts.is_empty() || !r.held.is_empty() || in_review.contains(key) {
@@ -221,7 +235,13 @@ impl Store {
             crate::outbox::announce(self.backend, tx, &projected, now).await?;
         }
         let sql = "DELETE FROM dossier_state WHERE person_key IN ({in})";
-        execute_in(self.backend, tx, sql, &gone).await
+        execute_in(self.backend, tx, sql, &gone).await?;
+        let settled = round
+            .pending
+            .iter()
+            .filter(|(key, _)| cleared.contains(*key))
+            .map(|(key, s)| (key.as_str(), s));
+        super::bodies::write(self.backend, tx, settled).await
     }
 
     /// Up to `limit` of the deferred account and class marks in `lane`, in key order.

@@ -2,7 +2,7 @@
 //! projection day, an account's person.
 
 use crate::seal::column;
-use crate::{Error, Result, Store};
+use crate::{Error, Keyring, Result, Store};
 use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -58,22 +58,8 @@ impl Store {
         Ok(out)
     }
 
-    /// The facts of a state row: its packed bytes, else its text (a row written before
-    /// migration 0015).
     fn facts_of(&self, row: &AnyRow, person: &str) -> Result<Vec<StoredRecord>> {
-        let json = match row.try_get::<Option<Vec<u8>>, _>("packed")? {
-            Some(packed) => self
-                .keys
-                .open_packed(column::PACKED, &packed)
-                .map_err(|e| Error::Sealed(format!("{} of person {person}", column::PACKED), e))?,
-            None => {
-                let text: String = row.try_get("facts")?;
-                self.open_text(column::FACTS, &format!("person {person}"), &text)?
-                    .into_bytes()
-            }
-        };
-        serde_json::from_slice(&json)
-            .map_err(|e| Error::Corrupt(format!("facts of {person}"), e.to_string()))
+        facts_of(&self.keys, row, person)
     }
 
     /// Coverage per group over the projected state, computed by the database. Valid for the
@@ -353,6 +339,24 @@ fn key_ranges(parts: usize) -> Vec<(Option<&'static str>, Option<&'static str>)>
     let parts = parts.clamp(1, 16);
     let bound = |i: usize| (i > 0 && i < parts).then(|| DIGITS[16 * i / parts]);
     (0..parts).map(|i| (bound(i), bound(i + 1))).collect()
+}
+
+/// The facts of a state row: its packed bytes, else its text (a row written before migration
+/// 0015).
+pub(crate) fn facts_of(keys: &Keyring, row: &AnyRow, person: &str) -> Result<Vec<StoredRecord>> {
+    let json = match row.try_get::<Option<Vec<u8>>, _>("packed")? {
+        Some(packed) => keys
+            .open_packed(column::PACKED, &packed)
+            .map_err(|e| Error::Sealed(format!("{} of person {person}", column::PACKED), e))?,
+        None => {
+            let text: String = row.try_get("facts")?;
+            keys.open_text(column::FACTS, &text)
+                .map_err(|e| Error::Sealed(format!("{} of person {person}", column::FACTS), e))?
+                .into_bytes()
+        }
+    };
+    serde_json::from_slice(&json)
+        .map_err(|e| Error::Corrupt(format!("facts of {person}"), e.to_string()))
 }
 
 #[cfg(test)]
