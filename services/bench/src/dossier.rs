@@ -199,7 +199,7 @@ async fn settle(
 /// Waits up to five minutes for the state and mark tables to be vacuumed after the drain (the
 /// projector tidies them once a burst is over), so the sizes printed next are the settled ones
 /// and the reads measured after do not share the server with a vacuum of a burst's marks.
-async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
+pub(crate) async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
     let started = Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(300) {
         if store.tidies().await? > before {
@@ -207,6 +207,13 @@ async fn tidied(store: &BenchStore, before: i64) -> Result<()> {
                 "state and mark tables vacuumed {:.1} s after the drain",
                 started.elapsed().as_secs_f64()
             );
+            // The emptied mark table is truncated right after its vacuum, unless in use.
+            let vacuumed = Instant::now();
+            while vacuumed.elapsed() < std::time::Duration::from_secs(5)
+                && store.mark_index_bytes().await? > 1 << 20
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

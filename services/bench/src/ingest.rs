@@ -169,6 +169,7 @@ pub(crate) async fn start_hub_http(
 /// are those of a settled store.
 async fn through_hub(store: &BenchStore, records: &[pb::Record], batch: usize) -> Result<f64> {
     let (addr, (stop_tx, server)) = start_hub(&store.url, store.dir()).await?;
+    let tidies = store.tidies().await?;
     let rate = stream_all(addr, records, batch).await?;
     let watch = Store::connect(&store.url, trainhub_store::Keyring::generate("bench")).await?;
     let started = Instant::now();
@@ -184,6 +185,20 @@ async fn through_hub(store: &BenchStore, records: &[pb::Record], batch: usize) -
         started.elapsed().as_secs_f64()
     );
     watch.close().await;
+    // The projector tidies its tables once the burst is over.
+    if store.is_postgres() {
+        crate::dossier::tidied(store, tidies).await?;
+    } else {
+        let settled = Instant::now();
+        while store.free_pages().await? > 1024 && settled.elapsed().as_secs() < 30 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        println!(
+            "  {} free pages in the database file {:.1} s after the settling",
+            store.free_pages().await?,
+            settled.elapsed().as_secs_f64()
+        );
+    }
     let _ = stop_tx.send(());
     server.await??;
     Ok(rate)

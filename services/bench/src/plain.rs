@@ -119,6 +119,40 @@ impl BenchStore {
         Ok(row.try_get("n")?)
     }
 
+    /// Pages of the SQLite database file that are free (0 on PostgreSQL): the projector gives
+    /// a burst's back to the disk when it tidies.
+    pub async fn free_pages(&self) -> Result<i64> {
+        use sqlx::Row;
+        if self.database.is_some() {
+            return Ok(0);
+        }
+        let mut c = sqlx::SqliteConnection::connect(&self.url).await?;
+        let row = sqlx::query("PRAGMA freelist_count")
+            .fetch_one(&mut c)
+            .await?;
+        c.close().await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Whether the store is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.database.is_some()
+    }
+
+    /// The size of the mark table's indexes (PostgreSQL; 0 on SQLite): the projector
+    /// truncates the emptied table right after its vacuum, which gives their space back.
+    pub async fn mark_index_bytes(&self) -> Result<i64> {
+        use sqlx::Row;
+        if self.database.is_none() {
+            return Ok(0);
+        }
+        let mut c = sqlx::PgConnection::connect(&self.url).await?;
+        let row = sqlx::query("SELECT pg_indexes_size('dossier_dirty') AS n")
+            .fetch_one(&mut c)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Prints where the bytes are on PostgreSQL: each table of more than 1% of the database,
     /// with its indexes and TOAST, per record, and its live and dead rows (the dead rows of
     /// the dossier state show how much re-projection leaves behind). Nothing on SQLite.

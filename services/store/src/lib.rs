@@ -192,9 +192,12 @@ impl Store {
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
+                            // Incremental auto-vacuum takes effect on a new file only (before
+                            // its first table): the projector then gives back the pages a
+                            // burst freed (`tidy_projection`).
                             conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA busy_timeout=10000;",
+                                "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; \
+                                 PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
                             )
                             .await?;
                             Ok(())

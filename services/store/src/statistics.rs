@@ -1,4 +1,5 @@
-//! The planner's statistics of the tables the hub reads by key. A plan chosen on statistics
+//! The planner's statistics of the tables the hub reads by key, and the space of the tables a
+//! burst fills and the projector empties. A plan chosen on statistics
 //! of an empty table — a heap scan of millions of records for each projector round — makes a
 //! bulk load's drain many times slower. Autovacuum refreshes them when it runs, but a store may
 //! run without it, and a bulk load outpaces it; the projector asks here every five
@@ -54,5 +55,44 @@ impl Store {
             }
         }
         Ok(analyzed)
+    }
+
+    /// Gives back the space of `table` once a burst has passed through it and left it empty
+    /// (the mark table, `pending_bodies`): `VACUUM` truncates the emptied table itself but
+    /// never shrinks its indexes, which would keep a burst's size in empty pages (at 20,000
+    /// persons x 20 records, 150 bytes a record for `pending_bodies`). Truncates the table
+    /// only where it holds no row version at all (its size is 0 after the vacuum): then no
+    /// transaction, however old its snapshot, can see anything in it, and truncating changes
+    /// nothing anyone reads. Takes the table's lock without waiting: a table in use is left
+    /// for the next tidy. PostgreSQL only; returns whether it truncated.
+    pub(crate) async fn truncate_emptied(&self, table: &str) -> Result<bool> {
+        if self.backend != Backend::Postgres {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        let locked = sqlx::query(&format!(
+            "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE NOWAIT"
+        ))
+        .execute(&mut *tx)
+        .await;
+        if locked.is_err() {
+            // Another transaction uses it: rolled back with `tx`.
+            return Ok(false);
+        }
+        let empty: bool = sqlx::query(
+            "SELECT pg_relation_size(CAST($1 AS regclass)) = 0 \
+             AND pg_indexes_size(CAST($1 AS regclass)) > 1048576 AS empty",
+        )
+        .bind(table)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("empty")?;
+        if empty {
+            sqlx::query(&format!("TRUNCATE {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(empty)
     }
 }

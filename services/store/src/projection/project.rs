@@ -124,19 +124,37 @@ impl Store {
     /// The mark table is small in live rows but churned by every batch: its vacuum waits
     /// rather than skips, so a burst's dead marks (hundreds of thousands) do not stay in the
     /// index every read checks (the database interrupts an autovacuum that holds the lock
-    /// another vacuum asks for). SQLite reuses freed space by itself: nothing to do.
+    /// another vacuum asks for). `pending_bodies` is churned the same way by a burst's bodies.
+    /// Both are truncated when the vacuum leaves them empty, so that a burst's size does not
+    /// stay in their indexes ([`Store::truncate_emptied`]). The mark table last: a bench waits
+    /// for its vacuum to measure. SQLite reuses freed pages by itself; a store created with
+    /// incremental auto-vacuum (every store since migration 0022) also gives a burst's freed
+    /// pages back to the disk when there are more than 4 MiB of them.
     pub async fn tidy_projection(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            let free: i64 = sqlx::query("PRAGMA freelist_count")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            if free > 1024 {
+                let _guard = self.write_guard().await;
+                sqlx::query("PRAGMA incremental_vacuum")
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
         if self.backend == Backend::Postgres {
             sqlx::query("VACUUM (SKIP_LOCKED) dossier_state")
                 .execute(&self.pool)
                 .await?;
-            sqlx::query("VACUUM dossier_dirty")
-                .execute(&self.pool)
-                .await?;
-            // Churned like the marks: a burst's bodies pass through it.
             sqlx::query("VACUUM (SKIP_LOCKED) pending_bodies")
                 .execute(&self.pool)
                 .await?;
+            self.truncate_emptied("pending_bodies").await?;
+            sqlx::query("VACUUM dossier_dirty")
+                .execute(&self.pool)
+                .await?;
+            self.truncate_emptied("dossier_dirty").await?;
         }
         Ok(())
     }
