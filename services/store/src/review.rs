@@ -385,6 +385,7 @@ impl Store {
                     AND h.record_id = s.record_id";
         // Live links of the record's account; with a dossier: links to a projected person.
         let links = "FROM source_records l WHERE l.kind = 'link' AND l.deleted = 0 \
+                     AND l.account_id IS NOT NULL \
                      AND l.account_id = s.account_id AND l.account_system = s.account_system";
         let sql = format!(
             "SELECT s.system, s.kind, s.record_id, s.version, s.received_at, s.person_key, \
