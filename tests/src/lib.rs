@@ -495,7 +495,7 @@ pub fn without_arrival(v: &mut serde_json::Value) {
 /// arrival times, which differ by run).
 pub async fn comparable_state(store: &Store) -> (Vec<String>, Vec<String>) {
     let versions = sqlx::query(
-        "SELECT system, kind, record_id, version, deleted, content_hash FROM source_records \
+        "SELECT system, kind, record_id, version, deleted, content_hash, hash FROM source_records \
          ORDER BY system, kind, record_id",
     )
     .fetch_all(store.pool())
@@ -510,7 +510,10 @@ pub async fn comparable_state(store: &Store) -> (Vec<String>, Vec<String>) {
             r.get::<String, _>("record_id"),
             r.get::<i64, _>("version"),
             r.get::<i64, _>("deleted"),
-            r.get::<String, _>("content_hash")
+            // As bytes since migration 0024, as hex text before.
+            r.get::<Option<Vec<u8>>, _>("hash")
+                .map(hex::encode)
+                .unwrap_or_else(|| r.get::<String, _>("content_hash"))
         )
     })
     .collect();

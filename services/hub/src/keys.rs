@@ -85,7 +85,7 @@ pub async fn rewrite(config: &Config) -> Result<()> {
         .rewrite_text_values(|done| {
             progress.show(done.examined, || {
                 format!(
-                    "{:<22} {:>10} of {:>10} rewritten",
+                    "{:<27} {:>10} of {:>10} rewritten",
                     done.column, done.rewritten, done.total
                 )
             })
@@ -104,18 +104,19 @@ pub async fn rewrite(config: &Config) -> Result<()> {
         }
     };
     println!(
-        "{:<22} {:>10} {:>10} {:>10}",
+        "{:<27} {:>10} {:>10} {:>10}",
         "column", "read", "rewritten", "changed"
     );
     for r in &report {
         println!(
-            "{:<22} {:>10} {:>10} {:>10}",
+            "{:<27} {:>10} {:>10} {:>10}",
             r.column, r.examined, r.rewritten, r.skipped
         );
     }
     println!(
-        "Every record body and person's facts is stored as bytes, and the bodies of persons' \
-         records are kept once (the projector folds the moved ones into their persons' state)."
+        "Every record body, content hash and person's facts is stored as bytes, and the bodies \
+         of persons' records are kept once (the projector folds the moved ones into their \
+         persons' state)."
     );
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! facts from `dossier_state.facts` into `dossier_state.packed` (compressed, then sealed, as
 //! bytes). The plain values are moved as they are, so every dossier reads the same afterwards.
 //! Then the bodies of persons' records leave `source_records` (migration 0022, see
-//! [`crate::unshare`]).
+//! [`crate::unshare`]), and content hashes stored as hex text become bytes (migration 0024).
 //!
 //! Online and resumable, like [`crate::Store::rekey`]: the tables are walked in key order a
 //! page at a time, each page written in its own short transaction, and a row is rewritten only
@@ -76,6 +76,7 @@ impl Store {
             out.push((m.from.label, n as u64));
         }
         out.push((column::CONTENT, self.shared_bodies().await?));
+        out.push(("source_records.content_hash", self.hex_hashes().await?));
         Ok(out)
     }
 
@@ -112,6 +113,7 @@ impl Store {
             report.push(done);
         }
         report.push(self.move_person_bodies(&mut progress).await?);
+        report.push(self.rewrite_hashes(&mut progress).await?);
         Ok(report)
     }
 
@@ -125,5 +127,84 @@ impl Store {
         })?;
         let new = self.keys.seal_packed(m.to_label, plain.as_bytes());
         Ok((key, Value::Text(old), Value::Bytes(new)))
+    }
+}
+
+/// Rows whose content hash is still hex text (written before migration 0024).
+const HEX_HASH: &str = "content_hash <> ''";
+
+impl Store {
+    /// Moves the content hashes still stored as hex text into `hash` as bytes (migration
+    /// 0024), a page of rows per short transaction; a row a hub replaced meanwhile holds bytes
+    /// already and is skipped.
+    async fn rewrite_hashes(&self, progress: &mut impl FnMut(&Rewritten)) -> Result<Rewritten> {
+        let mut done = Rewritten {
+            column: "source_records.content_hash",
+            total: self.hex_hashes().await?,
+            ..Rewritten::default()
+        };
+        let decode = match self.backend {
+            crate::Backend::Postgres => "decode(content_hash, 'hex')",
+            crate::Backend::Sqlite => "unhex(content_hash)",
+        };
+        let update = format!(
+            "UPDATE source_records SET hash = {decode}, content_hash = '' \
+             WHERE system = $1 AND kind = $2 AND record_id = $3 AND {HEX_HASH}"
+        );
+        let mut after: Option<(String, String, String)> = None;
+        loop {
+            let clause = match after {
+                Some(_) => format!("{HEX_HASH} AND (system, kind, record_id) > ($1, $2, $3)"),
+                None => HEX_HASH.to_owned(),
+            };
+            let sql = format!(
+                "SELECT system, kind, record_id FROM source_records WHERE {clause} \
+                 ORDER BY system, kind, record_id LIMIT 500"
+            );
+            let mut q = sqlx::query(&sql);
+            if let Some((system, kind, record_id)) = &after {
+                q = q
+                    .bind(system.clone())
+                    .bind(kind.clone())
+                    .bind(record_id.clone());
+            }
+            let keys: Vec<(String, String, String)> = q
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect::<Result<_>>()?;
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
+            let _guard = self.write_guard().await;
+            let mut tx = self.pool.begin().await?;
+            let mut written = 0;
+            for (system, kind, record_id) in &keys {
+                written += sqlx::query(&update)
+                    .bind(system)
+                    .bind(kind)
+                    .bind(record_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            done.examined += keys.len() as u64;
+            done.rewritten += written;
+            done.skipped += keys.len() as u64 - written;
+            progress(&done);
+            after = Some(last);
+        }
+        Ok(done)
+    }
+
+    async fn hex_hashes(&self) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM source_records WHERE {HEX_HASH}");
+        let n: i64 = sqlx::query(&sql)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(n as u64)
     }
 }

@@ -85,25 +85,40 @@ pub(crate) async fn insert_pending(
     crate::pending::upsert(backend, tx, &rows).await
 }
 
-const COLUMNS: &str = "system, kind, record_id, version, deleted, content_hash, person_key, \
-                       account_system, account_id, class_id, content, profile, received_at";
+const COLUMNS: &str = "system, kind, record_id, version, deleted, content_hash, hash, \
+                       person_key, account_system, account_id, class_id, content, profile, \
+                       received_at";
+
+/// A stored row's content hash as bytes: `hash`, or the hex text of a row written before
+/// migration 0024 and not yet rewritten. Bytes compare as their hex text did.
+pub(crate) fn stored_hash(backend: Backend, table: &str) -> String {
+    match backend {
+        Backend::Postgres => format!("COALESCE({table}.hash, decode({table}.content_hash, 'hex'))"),
+        Backend::Sqlite => format!("COALESCE({table}.hash, unhex({table}.content_hash))"),
+    }
+}
 
 /// What follows the rows: replace only a greater version, and give back what was written.
-const ON_CONFLICT: &str = "ON CONFLICT (system, kind, record_id) DO UPDATE SET \
-     version = excluded.version, deleted = excluded.deleted, \
-     content_hash = excluded.content_hash, \
-     person_key = COALESCE(excluded.person_key, source_records.person_key), \
-     account_system = COALESCE(excluded.account_system, source_records.account_system), \
-     account_id = COALESCE(excluded.account_id, source_records.account_id), \
-     class_id = COALESCE(excluded.class_id, source_records.class_id), \
-     body = NULL, content = excluded.content, profile = excluded.profile, \
-     received_at = excluded.received_at \
-     WHERE (excluded.version, excluded.deleted, excluded.content_hash) > \
-           (source_records.version, source_records.deleted, source_records.content_hash) \
-     RETURNING system, kind, record_id, person_key, account_id, class_id";
+fn on_conflict(backend: Backend) -> String {
+    format!(
+        "ON CONFLICT (system, kind, record_id) DO UPDATE SET \
+         version = excluded.version, deleted = excluded.deleted, \
+         content_hash = '', hash = excluded.hash, \
+         person_key = COALESCE(excluded.person_key, source_records.person_key), \
+         account_system = COALESCE(excluded.account_system, source_records.account_system), \
+         account_id = COALESCE(excluded.account_id, source_records.account_id), \
+         class_id = COALESCE(excluded.class_id, source_records.class_id), \
+         body = NULL, content = excluded.content, profile = excluded.profile, \
+         received_at = excluded.received_at \
+         WHERE (excluded.version, excluded.deleted, excluded.hash) > \
+               (source_records.version, source_records.deleted, {}) \
+         RETURNING system, kind, record_id, person_key, account_id, class_id",
+        stored_hash(backend, "source_records")
+    )
+}
 
 /// Parameters of one record in the `VALUES` form.
-const COLS: usize = 13;
+const COLS: usize = 14;
 
 /// Inserts or replaces the current version where the incoming one is greater; returns the
 /// indexes that were written, and adds what they touch to `touched`.
@@ -165,8 +180,9 @@ async fn upsert_chunk(
     chunk: &[usize],
 ) -> Result<Vec<AnyRow>> {
     let sql = format!(
-        "INSERT INTO source_records ({COLUMNS}) VALUES {} {ON_CONFLICT}",
-        tuples(backend, 1, chunk.len(), COLS)
+        "INSERT INTO source_records ({COLUMNS}) VALUES {} {}",
+        tuples(backend, 1, chunk.len(), COLS),
+        on_conflict(backend)
     );
     let mut q = sqlx::query(&sql);
     for &i in chunk {
@@ -174,7 +190,11 @@ async fn upsert_chunk(
         q = bind_source(q, r)
             .bind(r.source.version)
             .bind(i64::from(r.deleted))
-            .bind(&r.content_hash)
+            // The hash as bytes (migration 0024); the text column stays empty.
+            .bind("")
+            .bind(hex::decode(&r.content_hash).map_err(|e| {
+                crate::Error::Corrupt(r.source.record_id.clone(), format!("content hash: {e}"))
+            })?)
             .bind(r.person_key.as_deref())
             .bind(r.account.as_ref().map(|a| a.0.as_str()))
             .bind(r.account.as_ref().map(|a| a.1.as_str()))

@@ -241,7 +241,7 @@ async fn stored_versions(
     for chunk in indexes.chunks(MAX_PARAMS / 3) {
         let sql = format!(
             "WITH v (system, kind, record_id) AS (VALUES {}) \
-             SELECT s.system, s.kind, s.record_id, s.version, s.deleted, s.content_hash \
+             SELECT s.system, s.kind, s.record_id, s.version, s.deleted, s.content_hash, s.hash \
              FROM source_records s JOIN v \
              ON s.system = v.system AND s.kind = v.kind AND s.record_id = v.record_id",
             tuples(backend, 1, chunk.len(), 3)
@@ -257,7 +257,10 @@ async fn stored_versions(
                 VersionKey {
                     version: row.try_get("version")?,
                     deleted: deleted != 0,
-                    content_hash: row.try_get("content_hash")?,
+                    content_hash: match row.try_get::<Option<Vec<u8>>, _>("hash")? {
+                        Some(hash) => hex::encode(hash),
+                        None => row.try_get("content_hash")?,
+                    },
                 },
             );
         }

@@ -41,7 +41,8 @@ async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
 /// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
 /// facts as packed sealed text (`th1:z:`) deflated without a dictionary, no `content`/`packed`
 /// columns, a raw log row per record, the person index on (person key, kind), and migrations
-/// 0015, 0018, 0019, 0020 and 0022 not applied (every body back in `source_records`).
+/// 0015, 0018, 0019, 0020, 0022 and 0024 not applied (every body back in `source_records`,
+/// content hashes as hex text).
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
     let raw = received(store).await;
@@ -108,7 +109,17 @@ async fn to_previous_layout(store: &Store) {
         .await
         .unwrap();
     }
+    let hex = match store.backend() {
+        trainhub_store::Backend::Postgres => "encode(hash, 'hex')",
+        trainhub_store::Backend::Sqlite => "lower(hex(hash))",
+    };
+    let hashes_as_text =
+        format!("UPDATE source_records SET content_hash = {hex} WHERE hash IS NOT NULL");
     for sql in [
+        &hashes_as_text,
+        "ALTER TABLE source_records DROP COLUMN hash",
+        "DELETE FROM store_features WHERE feature = 'binary_hash'",
+        "DELETE FROM _sqlx_migrations WHERE version = 24",
         "DROP TABLE pending_bodies",
         "DELETE FROM store_features WHERE feature = 'state_bodies'",
         "DELETE FROM _sqlx_migrations WHERE version = 22",
@@ -264,6 +275,9 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     assert_eq!(count(&hub.store, shared).await, 0);
     let waiting = "SELECT COUNT(*) AS n FROM pending_bodies";
     assert_eq!(count(&hub.store, waiting).await, 0);
+    // And each content hash as bytes.
+    let hex = "SELECT COUNT(*) AS n FROM source_records WHERE content_hash <> '' OR hash IS NULL";
+    assert_eq!(count(&hub.store, hex).await, 0);
     let late_dossiers = dossiers(&hub, &population.persons[BEFORE..]).await;
     assert_eq!(late_dossiers.len(), PERSONS - BEFORE);
     // The raw log: the old rows, then the batches received since, every record once.
@@ -287,15 +301,16 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
         .lines()
         .filter(|l| {
             [
-                "source_records.body",
-                "dossier_state.facts",
-                "source_records.content",
+                "source_records.body ",
+                "dossier_state.facts ",
+                "source_records.content ",
+                "source_records.content_hash ",
             ]
             .iter()
             .any(|c| l.starts_with(c))
         })
         .collect();
-    assert_eq!(rewritten.len(), 3, "{said}");
+    assert_eq!(rewritten.len(), 4, "{said}");
     for line in rewritten {
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(fields[1..], ["0", "0", "0"], "{said}");
