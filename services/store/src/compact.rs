@@ -133,68 +133,49 @@ impl Store {
 /// Rows whose content hash is still hex text (written before migration 0024).
 const HEX_HASH: &str = "content_hash <> ''";
 
+/// `source_records.content_hash`: content hashes as hex text (stores before migration 0024).
+/// Not sealed: `label` only names the column in the report.
+const HASH_TEXT: Target = Target {
+    table: "source_records",
+    key: &["system", "kind", "record_id"],
+    int_key: false,
+    column: "content_hash",
+    label: "source_records.content_hash",
+    text: true,
+};
+
 impl Store {
     /// Moves the content hashes still stored as hex text into `hash` as bytes (migration
-    /// 0024), a page of rows per short transaction; a row a hub replaced meanwhile holds bytes
-    /// already and is skipped.
+    /// 0024), walked and written like the text values above; a row a hub replaced meanwhile
+    /// holds bytes already and is skipped.
     async fn rewrite_hashes(&self, progress: &mut impl FnMut(&Rewritten)) -> Result<Rewritten> {
         let mut done = Rewritten {
-            column: "source_records.content_hash",
+            column: HASH_TEXT.label,
             total: self.hex_hashes().await?,
             ..Rewritten::default()
         };
-        let decode = match self.backend {
-            crate::Backend::Postgres => "decode(content_hash, 'hex')",
-            crate::Backend::Sqlite => "unhex(content_hash)",
-        };
-        let update = format!(
-            "UPDATE source_records SET hash = {decode}, content_hash = '' \
-             WHERE system = $1 AND kind = $2 AND record_id = $3 AND {HEX_HASH}"
-        );
-        let mut after: Option<(String, String, String)> = None;
+        let mut cursor = None;
         loop {
-            let clause = match after {
-                Some(_) => format!("{HEX_HASH} AND (system, kind, record_id) > ($1, $2, $3)"),
-                None => HEX_HASH.to_owned(),
-            };
-            let sql = format!(
-                "SELECT system, kind, record_id FROM source_records WHERE {clause} \
-                 ORDER BY system, kind, record_id LIMIT 500"
-            );
-            let mut q = sqlx::query(&sql);
-            if let Some((system, kind, record_id)) = &after {
-                q = q
-                    .bind(system.clone())
-                    .bind(kind.clone())
-                    .bind(record_id.clone());
-            }
-            let keys: Vec<(String, String, String)> = q
-                .fetch_all(&self.pool)
-                .await?
+            let rows = self.page(&HASH_TEXT, HEX_HASH, cursor.as_ref()).await?;
+            let Some(last) = rows.last() else { break };
+            cursor = Some(cursor_of(&HASH_TEXT, last)?);
+            done.examined += rows.len() as u64;
+            let changes = rows
                 .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                .collect::<Result<_>>()?;
-            let Some(last) = keys.last().cloned() else {
-                break;
-            };
-            let _guard = self.write_guard().await;
-            let mut tx = self.pool.begin().await?;
-            let mut written = 0;
-            for (system, kind, record_id) in &keys {
-                written += sqlx::query(&update)
-                    .bind(system)
-                    .bind(kind)
-                    .bind(record_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-            tx.commit().await?;
-            done.examined += keys.len() as u64;
+                .map(|row| {
+                    let key = cursor_of(&HASH_TEXT, row)?;
+                    let hex: String = row.try_get("sealed")?;
+                    let bytes = hex::decode(&hex).map_err(|e| {
+                        Error::Corrupt(format!("content_hash of {}", describe(&key)), e.to_string())
+                    })?;
+                    Ok((key, Value::Text(hex), Value::Bytes(bytes)))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let set = "hash = $1, content_hash = ''";
+            let written = self.write_changes(&HASH_TEXT, set, &changes).await?;
             done.rewritten += written;
-            done.skipped += keys.len() as u64 - written;
+            done.skipped += changes.len() as u64 - written;
             progress(&done);
-            after = Some(last);
         }
         Ok(done)
     }

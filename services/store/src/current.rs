@@ -91,7 +91,7 @@ const COLUMNS: &str = "system, kind, record_id, version, deleted, content_hash, 
 
 /// A stored row's content hash as bytes: `hash`, or the hex text of a row written before
 /// migration 0024 and not yet rewritten. Bytes compare as their hex text did.
-pub(crate) fn stored_hash(backend: Backend, table: &str) -> String {
+fn stored_hash(backend: Backend, table: &str) -> String {
     match backend {
         Backend::Postgres => format!("COALESCE({table}.hash, decode({table}.content_hash, 'hex'))"),
         Backend::Sqlite => format!("COALESCE({table}.hash, unhex({table}.content_hash))"),
