@@ -205,7 +205,7 @@ async fn copy_what_import_stored(
         (
             "source_records",
             "system, kind, record_id, version, deleted, content_hash, hash, person_key, \
-             account_system, account_id, class_id, content, profile, received_at",
+             account_system, account_id, class_id, content, profile, received_at, received",
         ),
         (
             "pending_bodies",

@@ -114,9 +114,9 @@ pub async fn rewrite(config: &Config) -> Result<()> {
         );
     }
     println!(
-        "Every record body, content hash and person's facts is stored as bytes, and the bodies \
-         of persons' records are kept once (the projector folds the moved ones into their \
-         persons' state)."
+        "Every record body, content hash and person's facts is stored as bytes, every received \
+         time the hub wrote as milliseconds, and the bodies of persons' records are kept once \
+         (the projector folds the moved ones into their persons' state)."
     );
     Ok(())
 }

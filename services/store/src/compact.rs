@@ -3,7 +3,8 @@
 //! facts from `dossier_state.facts` into `dossier_state.packed` (compressed, then sealed, as
 //! bytes). The plain values are moved as they are, so every dossier reads the same afterwards.
 //! Then the bodies of persons' records leave `source_records` (migration 0022, see
-//! [`crate::unshare`]), and content hashes stored as hex text become bytes (migration 0024).
+//! [`crate::unshare`]), content hashes stored as hex text become bytes (migration 0024), and
+//! received times stored as text become milliseconds (migration 0025).
 //!
 //! Online and resumable, like [`crate::Store::rekey`]: the tables are walked in key order a
 //! page at a time, each page written in its own short transaction, and a row is rewritten only
@@ -11,7 +12,7 @@
 //! it in the binary layout already). Stopping loses nothing: the next run finds the rows still
 //! in text and goes on.
 
-use crate::rekey::{cursor_of, describe, Target, Value, SOURCE_BODY, STATE_FACTS};
+use crate::rekey::{cursor_of, describe, Cursor, Target, Value, SOURCE_BODY, STATE_FACTS};
 use crate::seal::column;
 use crate::{Error, Result, Store};
 use sqlx::any::AnyRow;
@@ -76,7 +77,9 @@ impl Store {
             out.push((m.from.label, n as u64));
         }
         out.push((column::CONTENT, self.shared_bodies().await?));
-        out.push(("source_records.content_hash", self.hex_hashes().await?));
+        for m in &PLAIN_MOVES {
+            out.push((m.from.label, self.count_where(m.pending).await?));
+        }
         Ok(out)
     }
 
@@ -113,7 +116,9 @@ impl Store {
             report.push(done);
         }
         report.push(self.move_person_bodies(&mut progress).await?);
-        report.push(self.rewrite_hashes(&mut progress).await?);
+        for m in &PLAIN_MOVES {
+            report.push(self.rewrite_plain(m, &mut progress).await?);
+        }
         Ok(report)
     }
 
@@ -130,49 +135,79 @@ impl Store {
     }
 }
 
-/// Rows whose content hash is still hex text (written before migration 0024).
-const HEX_HASH: &str = "content_hash <> ''";
+/// A plain (unsealed) text column of `source_records` whose values move into a compact column:
+/// content hashes into bytes (migration 0024), received times into milliseconds (0025).
+struct Plain {
+    from: Target,
+    /// The rows whose value is still text.
+    pending: &'static str,
+    /// The assignment that moves a value: `$1` into the compact column, `from` cleared.
+    set: &'static str,
+    /// The compact value of a row's text; `None` keeps the text (a form it cannot hold).
+    convert: fn(&Cursor, String) -> Result<Option<Value>>,
+}
 
-/// `source_records.content_hash`: content hashes as hex text (stores before migration 0024).
-/// Not sealed: `label` only names the column in the report.
-const HASH_TEXT: Target = Target {
-    table: "source_records",
-    key: &["system", "kind", "record_id"],
-    int_key: false,
-    column: "content_hash",
-    label: "source_records.content_hash",
-    text: true,
-};
+/// A plain text column of `source_records` (not sealed: `label` only names it in the report).
+const fn plain_text(column: &'static str, label: &'static str) -> Target {
+    Target {
+        table: "source_records",
+        key: &["system", "kind", "record_id"],
+        int_key: false,
+        column,
+        label,
+        text: true,
+    }
+}
+
+const PLAIN_MOVES: [Plain; 2] = [
+    Plain {
+        from: plain_text("content_hash", "source_records.content_hash"),
+        pending: "content_hash <> ''",
+        set: "hash = $1, content_hash = ''",
+        convert: |key, hex| {
+            let bytes = hex::decode(&hex).map_err(|e| {
+                Error::Corrupt(format!("content_hash of {}", describe(key)), e.to_string())
+            })?;
+            Ok(Some(Value::Bytes(bytes)))
+        },
+    },
+    Plain {
+        from: plain_text("received_at", "source_records.received_at"),
+        pending: crate::received::AS_TEXT,
+        set: "received = $1, received_at = ''",
+        convert: |_, text| Ok(crate::received::millis(&text).map(Value::Int)),
+    },
+];
 
 impl Store {
-    /// Moves the content hashes still stored as hex text into `hash` as bytes (migration
-    /// 0024), walked and written like the text values above; a row a hub replaced meanwhile
-    /// holds bytes already and is skipped.
-    async fn rewrite_hashes(&self, progress: &mut impl FnMut(&Rewritten)) -> Result<Rewritten> {
+    /// Moves the values of `m` still stored as text into their compact column, walked and
+    /// written like the text values above; a row a hub replaced meanwhile holds the compact
+    /// form already and is skipped, and a text the compact form cannot hold stays as it is.
+    async fn rewrite_plain(
+        &self,
+        m: &Plain,
+        progress: &mut impl FnMut(&Rewritten),
+    ) -> Result<Rewritten> {
         let mut done = Rewritten {
-            column: HASH_TEXT.label,
-            total: self.hex_hashes().await?,
+            column: m.from.label,
+            total: self.count_where(m.pending).await?,
             ..Rewritten::default()
         };
         let mut cursor = None;
         loop {
-            let rows = self.page(&HASH_TEXT, HEX_HASH, cursor.as_ref()).await?;
+            let rows = self.page(&m.from, m.pending, cursor.as_ref()).await?;
             let Some(last) = rows.last() else { break };
-            cursor = Some(cursor_of(&HASH_TEXT, last)?);
+            cursor = Some(cursor_of(&m.from, last)?);
             done.examined += rows.len() as u64;
-            let changes = rows
-                .iter()
-                .map(|row| {
-                    let key = cursor_of(&HASH_TEXT, row)?;
-                    let hex: String = row.try_get("sealed")?;
-                    let bytes = hex::decode(&hex).map_err(|e| {
-                        Error::Corrupt(format!("content_hash of {}", describe(&key)), e.to_string())
-                    })?;
-                    Ok((key, Value::Text(hex), Value::Bytes(bytes)))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let set = "hash = $1, content_hash = ''";
-            let written = self.write_changes(&HASH_TEXT, set, &changes).await?;
+            let mut changes = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let key = cursor_of(&m.from, row)?;
+                let text: String = row.try_get("sealed")?;
+                if let Some(new) = (m.convert)(&key, text.clone())? {
+                    changes.push((key, Value::Text(text), new));
+                }
+            }
+            let written = self.write_changes(&m.from, m.set, &changes).await?;
             done.rewritten += written;
             done.skipped += changes.len() as u64 - written;
             progress(&done);
@@ -180,8 +215,9 @@ impl Store {
         Ok(done)
     }
 
-    async fn hex_hashes(&self) -> Result<u64> {
-        let sql = format!("SELECT COUNT(*) AS n FROM source_records WHERE {HEX_HASH}");
+    /// Rows of `source_records` that match `filter`.
+    async fn count_where(&self, filter: &str) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM source_records WHERE {filter}");
         let n: i64 = sqlx::query(&sql)
             .fetch_one(&self.pool)
             .await?

@@ -87,7 +87,7 @@ pub(crate) async fn insert_pending(
 
 const COLUMNS: &str = "system, kind, record_id, version, deleted, content_hash, hash, \
                        person_key, account_system, account_id, class_id, content, profile, \
-                       received_at";
+                       received_at, received";
 
 /// A stored row's content hash as bytes: `hash`, or the hex text of a row written before
 /// migration 0024 and not yet rewritten. Bytes compare as their hex text did.
@@ -109,7 +109,7 @@ fn on_conflict(backend: Backend) -> String {
          account_id = COALESCE(excluded.account_id, source_records.account_id), \
          class_id = COALESCE(excluded.class_id, source_records.class_id), \
          body = NULL, content = excluded.content, profile = excluded.profile, \
-         received_at = excluded.received_at \
+         received_at = excluded.received_at, received = excluded.received \
          WHERE (excluded.version, excluded.deleted, excluded.hash) > \
                (source_records.version, source_records.deleted, {}) \
          RETURNING system, kind, record_id, person_key, account_id, class_id",
@@ -118,7 +118,7 @@ fn on_conflict(backend: Backend) -> String {
 }
 
 /// Parameters of one record in the `VALUES` form.
-const COLS: usize = 14;
+const COLS: usize = 15;
 
 /// Inserts or replaces the current version where the incoming one is greater; returns the
 /// indexes that were written, and adds what they touch to `touched`.
@@ -184,6 +184,8 @@ async fn upsert_chunk(
         tuples(backend, 1, chunk.len(), COLS),
         on_conflict(backend)
     );
+    // The batch's time as milliseconds (migration 0025), or as text if it is not in that form.
+    let (received_at, received) = crate::received::columns(now);
     let mut q = sqlx::query(&sql);
     for &i in chunk {
         let r = &records[i];
@@ -201,7 +203,8 @@ async fn upsert_chunk(
             .bind(r.class_id.as_deref())
             .bind(sealed[i].content())
             .bind(&r.profile)
-            .bind(now);
+            .bind(received_at)
+            .bind(received);
     }
     Ok(q.fetch_all(&mut **tx).await?)
 }

@@ -47,6 +47,7 @@ pub mod prepared;
 pub mod projection;
 pub mod raw;
 pub mod read;
+mod received;
 pub mod rekey;
 mod replayed;
 pub mod review;

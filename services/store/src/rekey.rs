@@ -167,6 +167,7 @@ pub(crate) enum Cursor {
 pub(crate) enum Value {
     Bytes(Vec<u8>),
     Text(String),
+    Int(i64),
 }
 
 impl Store {
@@ -335,6 +336,7 @@ impl Store {
                 q = match v {
                     Value::Bytes(b) => q.bind(b.clone()),
                     Value::Text(s) => q.bind(s.clone()),
+                    Value::Int(n) => q.bind(*n),
                 };
             }
             match key {

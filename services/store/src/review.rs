@@ -43,7 +43,7 @@ pub(crate) async fn claims_of(
         .into_iter()
         .collect();
     let mut out = Claims::new();
-    let sql = "SELECT system, kind, record_id, version, received_at, person_key, \
+    let sql = "SELECT system, kind, record_id, version, received_at, received, person_key, \
                account_system, account_id FROM source_records WHERE kind = 'link' \
                AND deleted = 0 AND person_key IS NOT NULL AND account_id IN ({in})";
     for row in fetch_in(backend, conn, sql, &ids).await? {
@@ -55,7 +55,7 @@ pub(crate) async fn claims_of(
         out.entry(account).or_default().push(Claim {
             person_key: PersonKey::parse("person_key", &key).map_err(|e| corrupt(&key, e))?,
             source: source_of(&row)?,
-            received_at: row.try_get("received_at")?,
+            received_at: crate::received::of_row(&row)?,
         });
     }
     Ok(out)
@@ -388,7 +388,8 @@ impl Store {
                      AND l.account_id IS NOT NULL \
                      AND l.account_id = s.account_id AND l.account_system = s.account_system";
         let sql = format!(
-            "SELECT s.system, s.kind, s.record_id, s.version, s.received_at, s.person_key, \
+            "SELECT s.system, s.kind, s.record_id, s.version, s.received_at, s.received, \
+             s.person_key, \
              s.account_system, s.account_id, (SELECT MIN(h.conflict_id) {held}) AS conflict_id, \
              CASE WHEN EXISTS (SELECT 1 {links}) THEN 1 ELSE 0 END AS linked \
              FROM source_records s \
@@ -430,7 +431,7 @@ impl Store {
                 };
                 Ok(UnmatchedRow {
                     source: source_of(row)?,
-                    received_at: row.try_get("received_at")?,
+                    received_at: crate::received::of_row(row)?,
                     reason,
                     person_key,
                     account,

@@ -41,35 +41,43 @@ async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
 /// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
 /// facts as packed sealed text (`th1:z:`) deflated without a dictionary, no `content`/`packed`
 /// columns, a raw log row per record, the person index on (person key, kind), and migrations
-/// 0015, 0018, 0019, 0020, 0022 and 0024 not applied (every body back in `source_records`,
-/// content hashes as hex text).
+/// 0015, 0018, 0019, 0020, 0022, 0024 and 0025 not applied (every body back in
+/// `source_records`, content hashes as hex text, received times as text).
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
     let raw = received(store).await;
     let held = held_bodies(store).await;
-    let rows = sqlx::query("SELECT system, kind, record_id, content FROM source_records")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+    let rows = sqlx::query(
+        "SELECT system, kind, record_id, content, received_at, received FROM source_records",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
     let mut tx = store.pool().begin().await.unwrap();
     for r in &rows {
         use sqlx::Row;
         let id = (r.get("system"), r.get("kind"), r.get("record_id"));
         let body = match r.get::<Option<Vec<u8>>, _>("content") {
-            Some(packed) => keys.open_packed(column::CONTENT, &packed).unwrap(),
-            None => match held.get(&id) {
-                Some(body) => body.clone(),
-                None => continue,
-            },
+            Some(packed) => Some(keys.open_packed(column::CONTENT, &packed).unwrap()),
+            None => held.get(&id).cloned(),
         };
-        let body = keys.seal_text(column::BODY, std::str::from_utf8(&body).unwrap());
+        let body = body.map(|b| keys.seal_text(column::BODY, std::str::from_utf8(&b).unwrap()));
+        // The received time as text (migration 0025 not applied).
+        let received_at = match r.get::<Option<i64>, _>("received") {
+            Some(ms) => chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            None => r.get("received_at"),
+        };
         sqlx::query(
-            "UPDATE source_records SET body = $1 WHERE system = $2 AND kind = $3 AND record_id = $4",
+            "UPDATE source_records SET body = $1, received_at = $5 \
+             WHERE system = $2 AND kind = $3 AND record_id = $4",
         )
         .bind(body)
         .bind(r.get::<String, _>("system"))
         .bind(r.get::<String, _>("kind"))
         .bind(r.get::<String, _>("record_id"))
+        .bind(received_at)
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -117,6 +125,9 @@ async fn to_previous_layout(store: &Store) {
         format!("UPDATE source_records SET content_hash = {hex} WHERE hash IS NOT NULL");
     for sql in [
         &hashes_as_text,
+        "ALTER TABLE source_records DROP COLUMN received",
+        "DELETE FROM store_features WHERE feature = 'received_time'",
+        "DELETE FROM _sqlx_migrations WHERE version = 25",
         "ALTER TABLE source_records DROP COLUMN hash",
         "DELETE FROM store_features WHERE feature = 'binary_hash'",
         "DELETE FROM _sqlx_migrations WHERE version = 24",
@@ -234,6 +245,8 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
         text > BEFORE as i64,
         "the previous layout holds text: {text}"
     );
+    let times = "SELECT COUNT(*) AS n FROM source_records WHERE received_at = ''";
+    assert_eq!(count(&hub.store, times).await, 0, "received times as text");
     let test_store = hub.stop_keeping_store().await;
 
     // This release opens it (migrations 0015 and 0018 add the columns and the batch table,
@@ -278,6 +291,10 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     // And each content hash as bytes.
     let hex = "SELECT COUNT(*) AS n FROM source_records WHERE content_hash <> '' OR hash IS NULL";
     assert_eq!(count(&hub.store, hex).await, 0);
+    // And each received time as milliseconds.
+    let text_time =
+        "SELECT COUNT(*) AS n FROM source_records WHERE received_at <> '' OR received IS NULL";
+    assert_eq!(count(&hub.store, text_time).await, 0);
     let late_dossiers = dossiers(&hub, &population.persons[BEFORE..]).await;
     assert_eq!(late_dossiers.len(), PERSONS - BEFORE);
     // The raw log: the old rows, then the batches received since, every record once.

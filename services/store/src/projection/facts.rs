@@ -14,7 +14,7 @@ use trainhub_model::record::{Body, Kind, SourceRef};
 use trainhub_model::review::{Claims, Reviewed};
 
 pub(crate) const COLUMNS: &str =
-    "system, kind, record_id, version, received_at, profile, body, content";
+    "system, kind, record_id, version, received_at, received, profile, body, content";
 
 /// Rows that hold a body: packed bytes, or text in a store not yet rewritten (migration 0015).
 pub(crate) const HAS_BODY: &str = "(content IS NOT NULL OR body IS NOT NULL)";
@@ -153,7 +153,7 @@ fn bare_record(row: &AnyRow) -> Result<Bare> {
             record_id,
             version: row.try_get("version")?,
         },
-        received_at: row.try_get("received_at")?,
+        received_at: crate::received::of_row(row)?,
         profile: row.try_get("profile")?,
     })
 }
