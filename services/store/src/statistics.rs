@@ -63,22 +63,34 @@ impl Store {
     /// persons x 20 records, 150 bytes a record for `pending_bodies`). Truncates the table
     /// only where it holds no row version at all (its size is 0 after the vacuum): then no
     /// transaction, however old its snapshot, can see anything in it, and truncating changes
-    /// nothing anyone reads. Takes the table's lock without waiting: a table in use is left
-    /// for the next tidy. PostgreSQL only; returns whether it truncated.
+    /// nothing anyone reads. Takes the table's lock without waiting (ten tries a tenth of a
+    /// second apart): a table in use throughout is left for the next tidy. PostgreSQL only; returns whether it truncated.
     pub(crate) async fn truncate_emptied(&self, table: &str) -> Result<bool> {
         if self.backend != Backend::Postgres {
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await?;
-        let locked = sqlx::query(&format!(
-            "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE NOWAIT"
-        ))
-        .execute(&mut *tx)
-        .await;
-        if locked.is_err() {
+        // The projector looks at the mark table every few milliseconds: try a few times, a
+        // tenth of a second apart, never waiting in the lock queue (readers would queue
+        // behind the waiting lock).
+        let mut attempts = 0;
+        let mut tx = loop {
+            let mut tx = self.pool.begin().await?;
+            let locked = sqlx::query(&format!(
+                "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE NOWAIT"
+            ))
+            .execute(&mut *tx)
+            .await;
+            if locked.is_ok() {
+                break tx;
+            }
             // Another transaction uses it: rolled back with `tx`.
-            return Ok(false);
-        }
+            drop(tx);
+            attempts += 1;
+            if attempts == 10 {
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         let empty: bool = sqlx::query(
             "SELECT pg_relation_size(CAST($1 AS regclass)) = 0 \
              AND pg_indexes_size(CAST($1 AS regclass)) > 1048576 AS empty",
