@@ -112,9 +112,82 @@ fn on_conflict(backend: Backend) -> String {
          received_at = excluded.received_at, received = excluded.received \
          WHERE (excluded.version, excluded.deleted, excluded.hash) > \
                (source_records.version, source_records.deleted, {}) \
-         RETURNING system, kind, record_id, person_key, account_id, class_id",
-        stored_hash(backend, "source_records")
+         RETURNING system, kind, record_id, person_key, account_id, class_id{}",
+        stored_hash(backend, "source_records"),
+        replaced_owner(backend)
     )
+}
+
+/// On PostgreSQL, the person and account the replaced version named, beside what the upsert
+/// returns (`was_person`, `was_account`; NULL for a new row). A subquery of `RETURNING` reads
+/// the statement's snapshot, in which the row's new version is not yet visible and the old
+/// one still is; the row is locked by then, so no other hub's version can come between. A
+/// new row (`xmax` 0: no version of it was locked and replaced) skips the lookups, so a bulk
+/// load of new records pays nothing for them. On SQLite, whose `RETURNING` subqueries would
+/// see the new row, the owners are read before the upsert instead ([`owners_before`]); its
+/// writers take turns, so nothing comes between either.
+fn replaced_owner(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => {
+            ", CASE WHEN source_records.xmax = 0 THEN NULL ELSE \
+             (SELECT o.person_key FROM source_records o WHERE o.system = source_records.system \
+             AND o.kind = source_records.kind AND o.record_id = source_records.record_id) END \
+             AS was_person, \
+             CASE WHEN source_records.xmax = 0 THEN NULL ELSE \
+             (SELECT o.account_id FROM source_records o WHERE o.system = source_records.system \
+             AND o.kind = source_records.kind AND o.record_id = source_records.record_id) END \
+             AS was_account"
+        }
+        Backend::Sqlite => "",
+    }
+}
+
+/// The person and account a stored version names: (person key, account id).
+type Owner = (Option<String>, Option<String>);
+
+/// SQLite: the person and account each stored row of `chunk` names before the upsert.
+async fn owners_before(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    records: &[PreparedRecord],
+    chunk: &[usize],
+) -> Result<HashMap<Key, Owner>> {
+    let rows = stored_rows(backend, tx, records, chunk, "s.person_key, s.account_id").await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row_key(row)?,
+                (row.try_get("person_key")?, row.try_get("account_id")?),
+            ))
+        })
+        .collect()
+}
+
+/// The stored rows (`source_records s`) of the records at `indexes`: their source identity
+/// and `columns`.
+pub(crate) async fn stored_rows(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    records: &[PreparedRecord],
+    indexes: &[usize],
+    columns: &str,
+) -> Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in indexes.chunks(MAX_PARAMS / 3) {
+        let sql = format!(
+            "WITH v (system, kind, record_id) AS (VALUES {}) \
+             SELECT s.system, s.kind, s.record_id, {columns} \
+             FROM source_records s JOIN v \
+             ON s.system = v.system AND s.kind = v.kind AND s.record_id = v.record_id",
+            tuples(backend, 1, chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            q = bind_source(q, &records[i]);
+        }
+        out.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
 }
 
 /// Parameters of one record in the `VALUES` form.
@@ -133,25 +206,45 @@ pub(crate) async fn upsert_current(
 ) -> Result<HashSet<usize>> {
     let mut written = HashSet::with_capacity(candidates.len());
     for chunk in candidates.chunks(MAX_PARAMS / COLS) {
+        let before = match backend {
+            Backend::Sqlite => Some(owners_before(backend, tx, records, chunk).await?),
+            Backend::Postgres => None,
+        };
         let rows = upsert_chunk(backend, tx, now, records, sealed, chunk).await?;
         let index: HashMap<Key, usize> = chunk.iter().map(|&i| (key_of(&records[i]), i)).collect();
         for row in rows {
-            if let Some(i) = index.get(&row_key(&row)?) {
+            let key = row_key(&row)?;
+            if let Some(i) = index.get(&key) {
                 written.insert(*i);
             }
-            note_touched(&row, touched)?;
+            let was = match &before {
+                Some(before) => before.get(&key).cloned().unwrap_or_default(),
+                None => (row.try_get("was_person")?, row.try_get("was_account")?),
+            };
+            note_touched(&row, was, touched)?;
         }
     }
     Ok(written)
 }
 
-/// The person, account or class a written row makes stale.
-fn note_touched(row: &AnyRow, touched: &mut Touched) -> Result<()> {
+/// The person, account or class a written row makes stale: the ones it names, and the person
+/// or account the version it replaced named (a record moved to another person leaves the
+/// first one's dossier).
+fn note_touched(row: &AnyRow, was: Owner, touched: &mut Touched) -> Result<()> {
     let kind: String = row.try_get("kind")?;
     if let Some(k) = row.try_get::<Option<String>, _>("person_key")? {
         touched.persons.insert(k);
     } else if let Some(a) = row.try_get::<Option<String>, _>("account_id")? {
         touched.accounts.insert(a);
+    }
+    match was {
+        (Some(person), _) => {
+            touched.persons.insert(person);
+        }
+        (None, Some(account)) => {
+            touched.accounts.insert(account);
+        }
+        (None, None) => {}
     }
     if kind == "training_class" {
         if let Some(c) = row.try_get::<Option<String>, _>("class_id")? {

@@ -4,7 +4,7 @@
 use crate::current::upsert_current;
 use crate::marks::Touched;
 use crate::seal::column;
-use crate::sql::{fetch_in, tuples, MAX_PARAMS};
+use crate::sql::fetch_in;
 use crate::Backend;
 use crate::{now_rfc3339, PreparedRecord, Result, Store};
 use sqlx::any::AnyRow;
@@ -237,33 +237,22 @@ async fn stored_versions(
     records: &[PreparedRecord],
     indexes: &[usize],
 ) -> Result<HashMap<Key, VersionKey>> {
-    let mut out = HashMap::new();
-    for chunk in indexes.chunks(MAX_PARAMS / 3) {
-        let sql = format!(
-            "WITH v (system, kind, record_id) AS (VALUES {}) \
-             SELECT s.system, s.kind, s.record_id, s.version, s.deleted, s.content_hash, s.hash \
-             FROM source_records s JOIN v \
-             ON s.system = v.system AND s.kind = v.kind AND s.record_id = v.record_id",
-            tuples(backend, 1, chunk.len(), 3)
-        );
-        let mut q = sqlx::query(&sql);
-        for &i in chunk {
-            q = crate::current::bind_source(q, &records[i]);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            let deleted: i64 = row.try_get("deleted")?;
-            out.insert(
-                row_key(&row)?,
-                VersionKey {
-                    version: row.try_get("version")?,
-                    deleted: deleted != 0,
-                    content_hash: match row.try_get::<Option<Vec<u8>>, _>("hash")? {
-                        Some(hash) => hex::encode(hash),
-                        None => row.try_get("content_hash")?,
-                    },
+    let columns = "s.version, s.deleted, s.content_hash, s.hash";
+    let rows = crate::current::stored_rows(backend, tx, records, indexes, columns).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let deleted: i64 = row.try_get("deleted")?;
+        out.insert(
+            row_key(&row)?,
+            VersionKey {
+                version: row.try_get("version")?,
+                deleted: deleted != 0,
+                content_hash: match row.try_get::<Option<Vec<u8>>, _>("hash")? {
+                    Some(hash) => hex::encode(hash),
+                    None => row.try_get("content_hash")?,
                 },
-            );
-        }
+            },
+        );
     }
     Ok(out)
 }

@@ -26,6 +26,7 @@ mod ingest;
 mod layout;
 mod lrs;
 mod map;
+mod moves;
 mod order;
 pub mod quickstart;
 mod reflection;
