@@ -1,8 +1,10 @@
 //! The projector loop: keeps each marked person's dossier state and outbox row current, off
 //! the request path. It steps aside while batches are committing (a burst is projected once
 //! it pauses; a long burst gets half a core at least every ten seconds), and backs off while
-//! the store fails. When a burst is over it tidies the state table (see
-//! `Store::tidy_projection`), and every five seconds it refreshes the planner's statistics a
+//! the store fails. After each round it reclaims the state rows re-projection replaced once
+//! they are a tenth of the table (`Store::reclaim_state`), so that the drain reuses their
+//! space; when a burst is over it tidies the state table (see `Store::tidy_projection`), and
+//! every five seconds it refreshes the planner's statistics a
 //! load has made stale (`Store::refresh_statistics`).
 
 use crate::Pipeline;
@@ -100,6 +102,9 @@ async fn run_lane(
                     }
                     Ok(n) => {
                         projected.fetch_add(n, Ordering::Relaxed);
+                        if lane.is_first() {
+                            reclaim_state(&pipeline).await;
+                        }
                         if streaming(&pipeline) {
                             // Batches still stream in: rest as long as the round took, so
                             // the projector takes half of its core while ingest goes on.
@@ -140,6 +145,22 @@ async fn refresh_statistics(pipeline: &Pipeline) {
             "Refreshed the planner's statistics of tables a load has changed."
         ),
         Err(e) => tracing::warn!(error = %e, "Could not refresh the planner's statistics."),
+    }
+}
+
+/// Reclaims the state rows re-projection replaced once there are enough of them (see
+/// `Store::reclaim_state`); a failure only costs space.
+async fn reclaim_state(pipeline: &Pipeline) {
+    let started = std::time::Instant::now();
+    match pipeline.store().reclaim_state().await {
+        Ok(false) => {}
+        Ok(true) => tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Reclaimed the dossier state's replaced rows."
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not reclaim the dossier state's replaced rows.")
+        }
     }
 }
 
