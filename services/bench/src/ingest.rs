@@ -107,7 +107,11 @@ async fn measure(
     if hub.is_ok() {
         store.print_tables(records.len()).await?;
     }
-    store.drop().await;
+    if args.keep_database && store.is_postgres() {
+        println!("  kept the database {}", store.url);
+    } else {
+        store.drop().await;
+    }
     let (hub, hub_bytes) = (hub?, hub_bytes?);
     println!("{backend}: hub end to end {hub:.0} records/s, {hub_bytes:.0} B stored per record");
     let store = BenchStore::fresh(backend, admin, dir.join("layout")).await?;

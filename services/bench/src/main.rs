@@ -146,6 +146,10 @@ pub struct IngestBenchArgs {
     /// Skip PostgreSQL.
     #[arg(long)]
     pub no_postgres: bool,
+    /// Keep the hub leg's PostgreSQL database afterwards (its URL is printed), to look at
+    /// where its bytes are; drop it with `DROP DATABASE`.
+    #[arg(long, conflicts_with = "no_postgres")]
+    pub keep_database: bool,
 }
 
 // The same allocator as the `trainhub` binary: the benchmarks run the hub in this process.
