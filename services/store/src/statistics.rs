@@ -62,9 +62,10 @@ impl Store {
     /// hub vacuums it. Asked after each projector round. Every re-projection of a person
     /// writes a new version of its row, and the old one stays until a vacuum; without one
     /// during a drain, each rewritten person took a second row's space in the table and its
-    /// indexes, and the space stayed after the burst (at 200,000 records of the bench mix,
-    /// the table was twice its rows and its indexes three times their entries). Reclaimed
-    /// while the drain goes on, the next rounds reuse the space. The statistics it reads lag
+    /// indexes, and the space stayed after the burst (a simulation of the table, 8,500
+    /// persons written three times in rounds of 1,000: 1,462 bytes of table and 1,273 of
+    /// indexes per person with one vacuum at the end, 1,144 and 677 with one after each
+    /// round). Reclaimed while the drain goes on, the next rounds reuse the space. The statistics it reads lag
     /// a second or so behind the writes. Nothing on SQLite, which reuses freed pages itself.
     /// Returns whether it vacuumed.
     pub async fn reclaim_state(&self) -> Result<bool> {
