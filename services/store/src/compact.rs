@@ -93,26 +93,10 @@ impl Store {
         let totals = self.text_rows().await?;
         let mut report = Vec::with_capacity(MOVES.len());
         for (m, (_, total)) in MOVES.iter().zip(totals) {
-            let mut done = Rewritten {
-                column: m.from.label,
-                total,
-                ..Rewritten::default()
-            };
-            let mut cursor = None;
-            loop {
-                let rows = self.page(&m.from, m.pending, cursor.as_ref()).await?;
-                let Some(last) = rows.last() else { break };
-                cursor = Some(cursor_of(&m.from, last)?);
-                done.examined += rows.len() as u64;
-                let changes = rows
-                    .iter()
-                    .map(|row| self.moved(m, row))
-                    .collect::<Result<Vec<_>>>()?;
-                let written = self.write_changes(&m.from, m.set, &changes).await?;
-                done.rewritten += written;
-                done.skipped += changes.len() as u64 - written;
-                progress(&done);
-            }
+            let change = |row: &AnyRow| self.moved(m, row).map(Some);
+            let done = self
+                .walk(&m.from, m.pending, m.set, total, change, &mut progress)
+                .await?;
             report.push(done);
         }
         report.push(self.move_person_bodies(&mut progress).await?);
@@ -188,26 +172,45 @@ impl Store {
         m: &Plain,
         progress: &mut impl FnMut(&Rewritten),
     ) -> Result<Rewritten> {
+        let total = self.count_where(m.pending).await?;
+        let change = |row: &AnyRow| {
+            let key = cursor_of(&m.from, row)?;
+            let text: String = row.try_get("sealed")?;
+            Ok((m.convert)(&key, text.clone())?.map(|new| (key, Value::Text(text), new)))
+        };
+        self.walk(&m.from, m.pending, m.set, total, change, progress)
+            .await
+    }
+
+    /// Walks the rows of `from` that match `pending` page by page, and writes each page's
+    /// changes (`change` of a row: its key, the value it holds and the new one; `None` leaves
+    /// the row as it is) with `set`, guarded against rows a hub replaced meanwhile; `progress`
+    /// is told after each page.
+    async fn walk(
+        &self,
+        from: &Target,
+        pending: &str,
+        set: &str,
+        total: u64,
+        mut change: impl FnMut(&AnyRow) -> Result<Option<(Cursor, Value, Value)>>,
+        progress: &mut impl FnMut(&Rewritten),
+    ) -> Result<Rewritten> {
         let mut done = Rewritten {
-            column: m.from.label,
-            total: self.count_where(m.pending).await?,
+            column: from.label,
+            total,
             ..Rewritten::default()
         };
         let mut cursor = None;
         loop {
-            let rows = self.page(&m.from, m.pending, cursor.as_ref()).await?;
+            let rows = self.page(from, pending, cursor.as_ref()).await?;
             let Some(last) = rows.last() else { break };
-            cursor = Some(cursor_of(&m.from, last)?);
+            cursor = Some(cursor_of(from, last)?);
             done.examined += rows.len() as u64;
             let mut changes = Vec::with_capacity(rows.len());
             for row in &rows {
-                let key = cursor_of(&m.from, row)?;
-                let text: String = row.try_get("sealed")?;
-                if let Some(new) = (m.convert)(&key, text.clone())? {
-                    changes.push((key, Value::Text(text), new));
-                }
+                changes.extend(change(row)?);
             }
-            let written = self.write_changes(&m.from, m.set, &changes).await?;
+            let written = self.write_changes(from, set, &changes).await?;
             done.rewritten += written;
             done.skipped += changes.len() as u64 - written;
             progress(&done);
