@@ -34,7 +34,7 @@ impl Store {
         statuses: &[(String, Vec<u8>)],
     ) -> Result<()> {
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM instance_status WHERE instance = $1 OR updated_at < $2")
             .bind(instance)
             .bind(ago(FORGET_AFTER))

@@ -38,7 +38,7 @@ impl Store {
             ours.insert(format!("key:{id}"), check.to_owned());
         }
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = now_rfc3339();
         for (name, check) in &ours {
             sqlx::query(

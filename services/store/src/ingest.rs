@@ -103,7 +103,7 @@ impl Store {
             .collect();
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::xapi::insert_statements(self, &mut tx, &now, statements).await?;
         let received = records.len();
         crate::raw::insert_batch(self, &mut tx, connector, &now, received, raw.as_deref()).await?;
@@ -408,7 +408,7 @@ impl Store {
         let raw = self.seal_raw(records);
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let received = records.len();
         crate::raw::insert_batch(self, &mut tx, connector, &now, received, raw.as_deref()).await?;
         let all: Vec<usize> = (0..records.len()).collect();

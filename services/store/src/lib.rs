@@ -338,6 +338,19 @@ impl Store {
         Ok(tx)
     }
 
+    /// A transaction that writes, and may read before it does (a batch looks up the dead
+    /// letters it may repeat before it writes one). On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a transaction that began by
+    /// reading and then wrote after another connection had committed failed at once with
+    /// `database is locked` (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout retries), as a
+    /// batch of only refused records did beside the hub's own writes.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.write_lock {
             Some(lock) => Some(lock.lock().await),

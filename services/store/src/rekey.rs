@@ -328,7 +328,7 @@ impl Store {
             col = t.column,
         );
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut written = 0;
         for (key, old, new) in changes {
             let mut q = sqlx::query(&sql);

@@ -352,7 +352,7 @@ impl Store {
         }
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE review_conflicts SET status = 'resolved', choice = $1, note = $2, \
              resolved_by = $3, resolved_at = $4 WHERE id = $5",

@@ -130,7 +130,7 @@ impl Store {
     /// its locks in.
     async fn move_page(&self, rows: &[Moving]) -> Result<u64> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut moved = Vec::with_capacity(rows.len());
         for r in rows {
             let n = sqlx::query(

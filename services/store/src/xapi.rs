@@ -297,7 +297,7 @@ impl Store {
     /// statement marks its target.
     pub async fn xapi_reindex(&self, st: &NewStatement) -> Result<()> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let sealed = self.keys.seal(column::XAPI, &st.bytes);
         sqlx::query(
             "UPDATE xapi_statements SET statement = $1, stored_ms = $2, content_hash = $3 \

@@ -110,7 +110,7 @@ impl Store {
         let round = self.compute_round(policy, today, &marks).await?;
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let cleared = clear_marks(self.backend, &mut tx, &marks).await?;
         self.write_round(&mut tx, &round, &cleared, &now).await?;
         tx.commit().await?;
@@ -291,7 +291,7 @@ impl Store {
     /// and clears them (if not marked again meanwhile): one lookup per kind of mark by the
     /// list of its accounts or classes.
     async fn expand_deferred(&self, deferred: &[Mark]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut persons = BTreeSet::new();
         for (prefix, sql) in crate::marks::resolvers() {
             let values: Vec<&str> = deferred
