@@ -70,7 +70,9 @@ pub struct AmqpConfig {
     /// Routing keys bound on `trainhub.in`; `<system>.#` by default.
     #[serde(default)]
     pub bindings: Option<Vec<String>>,
-    /// Unacknowledged messages the broker may send ahead (default 500).
+    /// Unacknowledged messages the broker may send ahead (default 4,000). The hub commits a
+    /// quarter of them at a time, so the default makes batches of up to 1,000 messages, as
+    /// many as a partner's `Submit` of 1,000 records.
     #[serde(default = "default_prefetch")]
     pub prefetch: u16,
     /// `json` (canonical `Record`, proto field names), `protobuf`, or a mapping profile (a
@@ -91,7 +93,7 @@ fn default_fail_after() -> u64 {
 }
 
 fn default_prefetch() -> u16 {
-    500
+    4000
 }
 
 fn default_format() -> String {
@@ -349,7 +351,7 @@ mod tests {
         assert_eq!(c.queue(), "trainhub.hr-queue");
         assert_eq!(c.dead_queue(), "trainhub.dead.hr-queue");
         assert_eq!(c.bindings(), vec!["hr-prov.#".to_owned()]);
-        assert_eq!(c.prefetch, 500);
+        assert_eq!(c.prefetch, 4000);
         assert!(matches!(
             c.validate(),
             Ok(Decoding::Canonical(Format::Json))

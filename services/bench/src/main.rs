@@ -74,8 +74,8 @@ pub struct AmqpBenchArgs {
     /// Valid JSON records to publish.
     #[arg(long, default_value_t = 200_000)]
     pub records: usize,
-    /// Prefetch of both consumers.
-    #[arg(long, default_value_t = 1000)]
+    /// Prefetch of both consumers (the connector's default).
+    #[arg(long, default_value_t = 4000)]
     pub prefetch: u16,
     /// The broker.
     #[arg(
