@@ -199,7 +199,7 @@ impl Store {
                             conn.execute(
                                 "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; \
                                  PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; \
-                                 PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456;",
+                                 PRAGMA cache_size=-32768;",
                             )
                             .await?;
                             Ok(())
