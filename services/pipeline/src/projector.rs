@@ -4,8 +4,8 @@
 //! the store fails. After each round it reclaims the state rows re-projection replaced once
 //! they are a tenth of the table (`Store::reclaim_state`), so that the drain reuses their
 //! space; when a burst is over it tidies the state table (see `Store::tidy_projection`), and
-//! every five seconds it refreshes the planner's statistics a
-//! load has made stale (`Store::refresh_statistics`).
+//! every five seconds it refreshes the planner's statistics a load has made stale
+//! (`Store::refresh_statistics`).
 
 use crate::Pipeline;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -206,7 +206,7 @@ impl Store {
                     ORDER BY id LIMIT $1";
         let (tx, rows) = match self.backend {
             Backend::Postgres => {
-                let mut tx = self.begin_write().await?;
+                let mut tx = self.pool.begin().await?;
                 let rows = sqlx::query(&format!("{head} FOR UPDATE SKIP LOCKED"))
                     .bind(limit)
                     .fetch_all(&mut *tx)

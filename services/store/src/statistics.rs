@@ -65,9 +65,9 @@ impl Store {
     /// indexes, and the space stayed after the burst (a simulation of the table, 8,500
     /// persons written three times in rounds of 1,000: 1,462 bytes of table and 1,273 of
     /// indexes per person with one vacuum at the end, 1,144 and 677 with one after each
-    /// round). Reclaimed while the drain goes on, the next rounds reuse the space. The statistics it reads lag
-    /// a second or so behind the writes. Nothing on SQLite, which reuses freed pages itself.
-    /// Returns whether it vacuumed.
+    /// round). Reclaimed while the drain goes on, the next rounds reuse the space. The
+    /// statistics it reads lag a second or so behind the writes. Nothing on SQLite, which
+    /// reuses freed pages itself. Returns whether it vacuumed.
     pub async fn reclaim_state(&self) -> Result<bool> {
         if self.backend != Backend::Postgres {
             return Ok(false);
@@ -98,7 +98,8 @@ impl Store {
     /// only where it holds no row version at all (its size is 0 after the vacuum): then no
     /// transaction, however old its snapshot, can see anything in it, and truncating changes
     /// nothing anyone reads. Takes the table's lock without waiting (ten tries a tenth of a
-    /// second apart): a table in use throughout is left for the next tidy. PostgreSQL only; returns whether it truncated.
+    /// second apart): a table in use throughout is left for the next tidy. PostgreSQL only;
+    /// returns whether it truncated.
     pub(crate) async fn truncate_emptied(&self, table: &str) -> Result<bool> {
         if self.backend != Backend::Postgres {
             return Ok(false);
