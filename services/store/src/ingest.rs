@@ -104,6 +104,7 @@ impl Store {
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
+        lock_fingerprints(self.backend, &mut tx, connector, rejects).await?;
         crate::xapi::insert_statements(self, &mut tx, &now, statements).await?;
         let received = records.len();
         crate::raw::insert_batch(self, &mut tx, connector, &now, received, raw.as_deref()).await?;
@@ -342,6 +343,54 @@ async fn account_owners(
         }
     }
     Ok(owners)
+}
+
+/// Advisory lock class of "a letter of these bytes is being written" (ASCII `LETT`).
+const LETTER_LOCK_CLASS: i32 = 0x4c45_5454;
+
+/// On PostgreSQL, concurrent batches of one connector may each carry the same bytes; each
+/// would find no waiting letter and write its own. Each transaction therefore first takes a
+/// transaction-scoped advisory lock per fingerprint, in one sorted order and before it locks
+/// anything else, so the second waits for the first to commit and then finds its letter.
+/// (SQLite writes one transaction at a time.)
+async fn lock_fingerprints(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    connector: &str,
+    rejects: &[DeadLetterInput],
+) -> Result<()> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    let mut keys: Vec<i32> = rejects
+        .iter()
+        .filter(|d| d.replay_of.is_none() && !d.fingerprint.is_empty())
+        .map(|d| letter_lock_key(connector, &d.fingerprint))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)::text")
+            .bind(LETTER_LOCK_CLASS)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The lock key of a connector's fingerprint. Two inputs sharing a key only wait for each other.
+fn letter_lock_key(connector: &str, fingerprint: &[u8]) -> i32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in connector
+        .as_bytes()
+        .iter()
+        .chain([0u8].iter())
+        .chain(fingerprint)
+    {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    h as i32
 }
 
 async fn insert_dead_letters(

@@ -132,3 +132,62 @@ async fn concurrent_writers_give_the_sequential_dossiers() {
         concurrent_equals_sequential(seed).await;
     }
 }
+
+/// The same bytes refused by batches committing at the same time are one waiting letter
+/// (the AMQP connector commits several batches of one queue at once).
+async fn same_bytes_at_once_are_one_letter(backend: Backend) {
+    let Some(test_store) = TestStore::new(backend).await else {
+        return;
+    };
+    let store = Arc::new(open(&test_store).await.store().clone());
+    let letter = trainhub_store::DeadLetterInput {
+        rejection: trainhub_model::error::Rejection::missing("source.record_id"),
+        system: "hr".into(),
+        kind: "person".into(),
+        record_id: String::new(),
+        payload: b"{\"source\":{\"system\":\"hr\"}}".to_vec(),
+        format: "json".into(),
+        headers: String::new(),
+        scope: String::new(),
+        replay_of: None,
+        fingerprint: vec![7; 32],
+    };
+    let other = trainhub_store::DeadLetterInput {
+        fingerprint: vec![8; 32],
+        payload: b"{}".to_vec(),
+        ..letter.clone()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        // Half the batches carry the two in the other order.
+        let batch = if i % 2 == 0 {
+            vec![letter.clone(), other.clone()]
+        } else {
+            vec![other.clone(), letter.clone()]
+        };
+        tasks.push(tokio::spawn(async move {
+            store.commit_batch("amqp-hr", &[], &batch).await.unwrap()
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap().dead_letter_ids);
+    }
+    assert_eq!(ids.len(), 2, "one letter per distinct bytes: {ids:?}");
+    let n = store
+        .table_count(trainhub_store::read::Table::DeadLetters)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bytes_at_once_are_one_letter_postgres() {
+    same_bytes_at_once_are_one_letter(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bytes_at_once_are_one_letter_sqlite() {
+    same_bytes_at_once_are_one_letter(Backend::Sqlite).await;
+}
