@@ -286,35 +286,29 @@ impl Pipeline {
     }
 
     /// The I/O half of [`Pipeline::submit`]: one transaction, then the outcomes.
-    #[tracing::instrument(name = "commit", skip_all, fields(connector = connector, records = batch.len()))]
     pub async fn commit(
         &self,
         connector: &str,
         batch: PreparedBatch,
     ) -> Result<Vec<Outcome>, trainhub_store::Error> {
-        // A deadlock or serialization failure rolls the whole transaction back, so the batch
-        // is simply tried again; other errors, or too many tries, go back to the caller.
-        let mut attempt = 0;
+        self.commit_after(connector, batch, None::<std::future::Ready<()>>)
+            .await
+    }
+
+    /// [`Pipeline::commit`] of a batch that may commit alongside earlier batches of the same
+    /// sender. Once its transaction has committed it waits for `earlier` (those batches'
+    /// commits) and answers as if it had committed after them: a record `PARKED` only because
+    /// its person or its account's link was in an earlier batch still committing is
+    /// `ACCEPTED`. Without `earlier`, the answer is as of its own commit.
+    #[tracing::instrument(name = "commit", skip_all, fields(connector = connector, records = batch.len()))]
+    pub async fn commit_after(
+        &self,
+        connector: &str,
+        batch: PreparedBatch,
+        earlier: Option<impl std::future::Future<Output = ()>>,
+    ) -> Result<Vec<Outcome>, trainhub_store::Error> {
         let started = std::time::Instant::now();
-        let committed = loop {
-            match self
-                .store
-                .commit_batch_with(
-                    connector,
-                    &batch.prepared,
-                    &batch.rejects,
-                    &batch.statements,
-                )
-                .await
-            {
-                Err(e) if e.is_retryable_conflict() && attempt < 5 => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "Batch conflicted; retrying.");
-                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-                }
-                other => break other?,
-            }
-        };
+        let mut committed = self.commit_retrying(connector, &batch).await?;
         *self.last_commit.lock().expect("not poisoned") = Some(std::time::Instant::now());
         if !batch.rejects.is_empty() {
             tracing::info!(
@@ -323,6 +317,10 @@ impl Pipeline {
             );
         }
         let latency = started.elapsed();
+        if let Some(earlier) = earlier {
+            earlier.await;
+            self.settle_parked(&batch, &mut committed.statuses).await;
+        }
         let outcomes: Vec<Outcome> = batch
             .ids
             .into_iter()
@@ -348,6 +346,60 @@ impl Pipeline {
             observer.committed(connector, &outcomes, latency);
         }
         Ok(outcomes)
+    }
+}
+
+impl Pipeline {
+    /// One transaction; a deadlock or serialization failure rolls the whole transaction back,
+    /// so the batch is simply tried again; other errors, or too many tries, go back to the
+    /// caller.
+    async fn commit_retrying(
+        &self,
+        connector: &str,
+        batch: &PreparedBatch,
+    ) -> Result<trainhub_store::CommittedBatch, trainhub_store::Error> {
+        let mut attempt = 0;
+        loop {
+            match self
+                .store
+                .commit_batch_with(
+                    connector,
+                    &batch.prepared,
+                    &batch.rejects,
+                    &batch.statements,
+                )
+                .await
+            {
+                Err(e) if e.is_retryable_conflict() && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "Batch conflicted; retrying.");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Turns the `PARKED` statuses of `batch` whose records are resolved now into `ACCEPTED`.
+    /// The batch has committed: if the store cannot say, they stay `PARKED` (they join once
+    /// the projector finds their person either way).
+    async fn settle_parked(&self, batch: &PreparedBatch, statuses: &mut [OutcomeStatus]) {
+        let parked: Vec<usize> = (0..statuses.len())
+            .filter(|&i| statuses[i] == OutcomeStatus::Parked)
+            .collect();
+        if parked.is_empty() {
+            return;
+        }
+        match self.store.resolved_now(&batch.prepared, &parked).await {
+            Ok(resolved) => {
+                for i in resolved {
+                    statuses[i] = OutcomeStatus::Accepted;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not settle parked outcomes; they stay PARKED.")
+            }
+        }
     }
 }
 

@@ -178,6 +178,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Which of the `parked` records (indexes into `records`, each `PARKED` when its batch
+    /// committed) are resolved now: their person, or their account's link, has committed
+    /// since, in a batch that committed alongside theirs. What a batch would have been told
+    /// had it committed after those.
+    pub async fn resolved_now(
+        &self,
+        records: &[PreparedRecord],
+        parked: &[usize],
+    ) -> Result<HashSet<usize>> {
+        let parked: HashSet<usize> = parked.iter().copied().collect();
+        let mut tx = self.pool.begin().await?;
+        let known = known_persons(self.backend, &mut tx, records, &parked).await?;
+        tx.commit().await?;
+        Ok(parked
+            .into_iter()
+            .filter(|&i| is_resolved(&records[i], &known) && !waits_for_review(&records[i], &known))
+            .collect())
+    }
+}
+
 fn outcome_against_store(stored: &HashMap<Key, VersionKey>, r: &PreparedRecord) -> OutcomeStatus {
     match decide(stored.get(&key_of(r)), &version_key(r)) {
         Decision::Duplicate => OutcomeStatus::Duplicate,

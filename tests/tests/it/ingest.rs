@@ -2,6 +2,7 @@
 //! parking and re-linking.
 
 use crate::fixtures::*;
+use trainhub_proto::v1 as pb;
 use trainhub_tests::{statuses, Backend, TestHub};
 
 const AS_OF: &str = "2025-06-30";
@@ -184,4 +185,38 @@ async fn stream_acks_every_batch_sqlite() {
 #[tokio::test]
 async fn stream_acks_every_batch_postgres() {
     stream_acks_every_batch(Backend::Postgres).await;
+}
+
+/// A stream's batches commit several at once, yet each is answered as if it had committed
+/// after the ones sent before it: a person's records sent in the batches right after the
+/// person's are `ACCEPTED`, not `PARKED` for a person still committing alongside them.
+async fn stream_answers_in_sending_order(backend: Backend) {
+    let Some(hub) = TestHub::start(backend).await else {
+        return;
+    };
+    let population = trainhub_connectors::synthetic::population(6, 15);
+    let responses = hub.stream(&population.records, 1).await;
+    assert_eq!(responses.len(), population.records.len());
+    let statuses: Vec<i32> = responses
+        .iter()
+        .flat_map(|r| r.outcomes.iter().map(|o| o.status))
+        .collect();
+    let accepted = pb::RecordStatus::Accepted as i32;
+    assert!(
+        statuses.iter().all(|s| *s == accepted),
+        "every record follows its person in the stream: {} of {} accepted",
+        statuses.iter().filter(|s| **s == accepted).count(),
+        statuses.len()
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_answers_in_sending_order_sqlite() {
+    stream_answers_in_sending_order(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_answers_in_sending_order_postgres() {
+    stream_answers_in_sending_order(Backend::Postgres).await;
 }
