@@ -7,6 +7,7 @@
 use crate::plain::{plain_limit, BenchStore};
 use crate::IngestBenchArgs;
 use anyhow::Result;
+use futures::StreamExt;
 use std::time::Instant;
 use trainhub::config::Config;
 use trainhub::startup::Application;
@@ -63,7 +64,8 @@ pub async fn run(args: IngestBenchArgs) -> Result<()> {
     println!(
         "(hub: end to end through IngestService.Stream, acknowledged = committed, bytes after \
          the projection settled; layout: the same rows written straight into the hub's own \
-         tables; plain: the same records once in one plain table)"
+         tables; plain: the same records once in one plain table; both limits write three \
+         batches at once on PostgreSQL, as a hub stream commits)"
     );
     println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     Ok(())
@@ -269,17 +271,27 @@ async fn layout_limit(url: &str, records: &[pb::Record], batch: usize) -> Result
         })
         .collect();
     let started = Instant::now();
-    for chunk in prepared.chunks(batch) {
-        // Within one statement a key may appear once; a batch of the shuffled set rarely
-        // repeats one, and when it does the first occurrence stands for it.
-        let mut seen = std::collections::HashSet::new();
-        let unique: Vec<PreparedRecord> = chunk
-            .iter()
-            .filter(|r| seen.insert((&r.source.system, r.source.kind, &r.source.record_id)))
-            .cloned()
-            .collect();
-        store.insert_direct("bench", &unique).await?;
+    // As many batches at once as a hub stream commits.
+    let unique: Vec<Vec<PreparedRecord>> = prepared
+        .chunks(batch)
+        .map(|chunk| {
+            // Within one statement a key may appear once; a batch of the shuffled set rarely
+            // repeats one, and when it does the first occurrence stands for it.
+            let mut seen = std::collections::HashSet::new();
+            chunk
+                .iter()
+                .filter(|r| seen.insert((&r.source.system, r.source.kind, &r.source.record_id)))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let mut writes = futures::stream::iter(unique.iter())
+        .map(|chunk| store.insert_direct("bench", chunk))
+        .buffer_unordered(crate::plain::AT_ONCE);
+    while let Some(written) = writes.next().await {
+        written?;
     }
+    drop(writes);
     let elapsed = started.elapsed().as_secs_f64();
     store.close().await;
     Ok(prepared.len() as f64 / elapsed)

@@ -8,6 +8,7 @@
 
 use anyhow::{Context, Result};
 use sqlx::Connection;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use trainhub_proto::v1 as pb;
 
@@ -251,8 +252,33 @@ const TABLE: &str = "CREATE TABLE plain_records (system TEXT NOT NULL, kind TEXT
      record_id TEXT NOT NULL, version BIGINT NOT NULL, body {BLOB} NOT NULL, \
      PRIMARY KEY (system, kind, record_id))";
 
-/// Writes `records` into the plain table of `store` in batches of `batch`; (rows/s, bytes
-/// the store holds per row).
+/// Batches a benchmark's PostgreSQL limits write at once: as many as a hub's ingest stream
+/// commits at once (SQLite writes one transaction at a time whatever the number).
+pub(crate) const AT_ONCE: usize = 3;
+
+/// One batch into the plain PostgreSQL table.
+async fn insert_plain_pg(c: &mut sqlx::PgConnection, chunk: &[Row]) -> Result<()> {
+    let systems: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+    let kinds: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
+    let ids: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
+    let versions: Vec<i64> = chunk.iter().map(|r| r.3).collect();
+    let bodies: Vec<&[u8]> = chunk.iter().map(|r| r.4.as_slice()).collect();
+    sqlx::query(
+        "INSERT INTO plain_records SELECT * FROM unnest($1::text[], $2::text[], \
+         $3::text[], $4::int8[], $5::bytea[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(systems)
+    .bind(kinds)
+    .bind(ids)
+    .bind(versions)
+    .bind(bodies)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Writes `records` into the plain table of `store` in batches of `batch` (on PostgreSQL
+/// [`AT_ONCE`] at a time); (rows/s, bytes the store holds per row).
 pub(crate) async fn plain_limit(
     store: &BenchStore,
     records: &[pb::Record],
@@ -265,25 +291,19 @@ pub(crate) async fn plain_limit(
         sqlx::query(&TABLE.replace("{BLOB}", "BYTEA"))
             .execute(&mut c)
             .await?;
-        for chunk in rows.chunks(batch) {
-            let systems: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
-            let kinds: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
-            let ids: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
-            let versions: Vec<i64> = chunk.iter().map(|r| r.3).collect();
-            let bodies: Vec<&[u8]> = chunk.iter().map(|r| r.4.as_slice()).collect();
-            sqlx::query(
-                "INSERT INTO plain_records SELECT * FROM unnest($1::text[], $2::text[], \
-                 $3::text[], $4::int8[], $5::bytea[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(systems)
-            .bind(kinds)
-            .bind(ids)
-            .bind(versions)
-            .bind(bodies)
-            .execute(&mut c)
-            .await?;
-        }
         c.close().await?;
+        // As many batches at once as a hub stream commits, each on its own connection.
+        let chunks: Vec<&[Row]> = rows.chunks(batch).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = (0..AT_ONCE).map(|_| async {
+            let mut c = sqlx::PgConnection::connect(&store.url).await?;
+            while let Some(chunk) = chunks.get(next.fetch_add(1, Relaxed)) {
+                insert_plain_pg(&mut c, chunk).await?;
+            }
+            c.close().await?;
+            anyhow::Ok(())
+        });
+        futures::future::try_join_all(workers).await?;
     } else {
         let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", store.url)).await?;
         for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"] {
