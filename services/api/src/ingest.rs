@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use trainhub_pipeline::native::NativePayload;
-use trainhub_pipeline::Pipeline;
+use trainhub_pipeline::{OrderedCommits, Pipeline};
 use trainhub_proto::v1::{self as pb, ingest_service_server::IngestService};
 
 /// Connector name under which gRPC submissions are counted and dead-lettered.
@@ -187,11 +187,7 @@ impl IngestService for Ingest {
     }
 }
 
-/// Batches of one stream committing at once. A commit waits for the database most of its time
-/// (round trips, the log flush); with one at a time a core stayed idle a quarter of a bulk load.
-/// Batches may commit in any order: the newest version of a record wins whichever lands first,
-/// and each is answered as if it had committed after the ones sent before it
-/// ([`Pipeline::commit_after`]).
+/// Batches of one stream committing at once (see [`OrderedCommits`]).
 const COMMITS: usize = 3;
 
 type Reply = Result<pb::SubmitResponse, Status>;
@@ -205,57 +201,27 @@ async fn commit_in_order(
     mut prepared: tokio::sync::mpsc::Receiver<Result<trainhub_pipeline::PreparedBatch, Status>>,
     tx: tokio::sync::mpsc::Sender<Reply>,
 ) {
-    let mut in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Reply>> =
-        Default::default();
+    let mut commits = OrderedCommits::new(pipeline, GRPC_CONNECTOR, COMMITS);
     // The refusal to send once the batches before it are answered.
     let mut refusal: Option<Status> = None;
-    // Resolved once the last batch spawned has committed and been settled.
-    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut open = true;
     loop {
-        let room = open && refusal.is_none() && in_flight.len() < COMMITS;
+        let room = open && refusal.is_none() && commits.has_room();
         tokio::select! {
             biased;
-            done = async { in_flight.front_mut().expect("guarded").await },
-                if !in_flight.is_empty() => {
-                in_flight.pop_front();
-                let reply = done.unwrap_or_else(|e| {
-                    Err(Status::internal(format!("the commit of a batch stopped: {e}")))
-                });
+            Some(answer) = commits.next(), if !commits.is_empty() => {
+                let reply = answer
+                    .map(|outcomes| pb::SubmitResponse {
+                        outcomes: outcomes.into_iter().map(Into::into).collect(),
+                    })
+                    .map_err(|e| Status::from(ApiError::from(e)));
                 let failed = reply.is_err();
                 if tx.send(reply).await.is_err() || failed {
                     return;
                 }
             }
             next = prepared.recv(), if room => match next {
-                Some(Ok(batch)) => {
-                    let pipeline = pipeline.clone();
-                    // Each batch is answered as of the commits of the ones before it.
-                    let (done, next_done) = tokio::sync::oneshot::channel::<()>();
-                    let earlier = previous.replace(next_done).and_then(|mut rx| {
-                        use tokio::sync::oneshot::error::TryRecvError;
-                        match rx.try_recv() {
-                            // Still committing: this one's transaction may not see it.
-                            Err(TryRecvError::Empty) => Some(async move {
-                                // A batch that failed drops its sender: nothing to wait for.
-                                let _ = rx.await;
-                            }),
-                            // Committed (or failed) before this one began.
-                            _ => None,
-                        }
-                    });
-                    in_flight.push_back(tokio::spawn(async move {
-                        let reply = pipeline
-                            .commit_after(GRPC_CONNECTOR, batch, earlier)
-                            .await
-                            .map(|outcomes| pb::SubmitResponse {
-                                outcomes: outcomes.into_iter().map(Into::into).collect(),
-                            })
-                            .map_err(|e| Status::from(ApiError::from(e)));
-                        let _ = done.send(());
-                        reply
-                    }));
-                }
+                Some(Ok(batch)) => commits.start(batch),
                 Some(Err(status)) => refusal = Some(status),
                 None => open = false,
             },

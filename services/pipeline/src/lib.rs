@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`commit`]: the [`Pipeline`]: decode → validate → resolve → commit, one transaction per
 //!   batch, outcomes only after it committed; rejected records dead-lettered in it;
+//! - [`ordered`]: several batches of one sender committing at once, answered in order;
 //! - [`convert`]: wire records to canonical records (validation);
 //! - [`sink`]: the [`RecordSink`] trait every connector hands its envelopes to, and the
 //!   pipeline's implementation of it;
@@ -27,6 +28,7 @@ pub mod commit;
 pub mod convert;
 pub mod fresh;
 pub mod native;
+pub mod ordered;
 pub mod projector;
 pub mod queries;
 pub mod replay;
@@ -37,6 +39,7 @@ pub mod wire;
 
 pub use commit::{CommitObserver, Inbound, Outcome, Pipeline, PreparedBatch};
 pub use native::{Native, NativeDecoder};
+pub use ordered::OrderedCommits;
 pub use queries::{Queries, QueryError};
 pub use sink::{Envelopes, ErrorKind, RecordSink, SinkError, Verdict};
 pub use trainhub_store::outbox::OutboxRow;

@@ -1,18 +1,29 @@
 //! Into the store: one thread reads, maps and validates batches while this task commits the
-//! previous one; rejected rows go to the rejects report.
+//! previous ones, up to three at once; rejected rows go to the rejects report.
 
 use super::{progress_bar, Summary};
 use anyhow::{Context, Result};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use trainhub_connectors::files::{FileFormat, Rows};
 use trainhub_connectors::profile::Profile;
 use trainhub_pipeline::PreparedBatch;
-use trainhub_pipeline::{Inbound, Pipeline};
+use trainhub_pipeline::{Inbound, OrderedCommits, Pipeline};
 
 /// Where each record of a batch came from: file and row.
 struct Origin {
     file: usize,
     row: u64,
+}
+
+/// Batches of an import committing at once (see [`OrderedCommits`]).
+const COMMITS: usize = 3;
+
+/// What is left of a [`Work`] while its batch commits.
+struct Done {
+    origins: Vec<Origin>,
+    rows: u64,
+    bytes: u64,
 }
 
 /// What the reading thread hands over: a prepared batch, where its records came from, and the
@@ -47,39 +58,39 @@ pub async fn import(
     };
     let connector = format!("import/{system}");
     let mut summary = Summary::default();
-    let mut report: Option<csv::Writer<std::fs::File>> = None;
-    while let Some(work) = rx.recv().await {
-        let work = work?;
-        let outcomes = pipeline.commit(&connector, work.batch).await?;
+    let mut report = Report {
+        path: rejects,
+        writer: None,
+    };
+    // Up to three batches commit at once, accounted for in reading order.
+    let mut commits = OrderedCommits::new(pipeline.clone(), connector, COMMITS);
+    let mut waiting: VecDeque<Done> = VecDeque::new();
+    let mut reading = true;
+    while reading || !commits.is_empty() {
+        if reading && commits.has_room() {
+            match rx.recv().await {
+                Some(work) => {
+                    let work = work?;
+                    commits.start(work.batch);
+                    waiting.push_back(Done {
+                        origins: work.origins,
+                        rows: work.rows,
+                        bytes: work.bytes,
+                    });
+                    continue;
+                }
+                None => reading = false,
+            }
+        }
+        let Some(outcomes) = commits.next().await else {
+            continue;
+        };
+        let outcomes = outcomes?;
+        let work = waiting.pop_front().expect("one per batch started");
         for (outcome, origin) in outcomes.iter().zip(&work.origins) {
             summary.add(outcome);
             if let Some(r) = &outcome.rejection {
-                if report.is_none() {
-                    let mut w = csv::Writer::from_path(rejects)
-                        .with_context(|| format!("creating {}", rejects.display()))?;
-                    w.write_record([
-                        "file",
-                        "row",
-                        "kind",
-                        "record_id",
-                        "field",
-                        "reason",
-                        "stage",
-                        "message",
-                    ])?;
-                    report = Some(w);
-                }
-                let w = report.as_mut().expect("created");
-                w.write_record([
-                    files[origin.file].0.display().to_string(),
-                    origin.row.to_string(),
-                    outcome.kind.clone(),
-                    outcome.record_id.clone(),
-                    r.field.clone(),
-                    r.code.as_str().to_owned(),
-                    r.stage.as_str().to_owned(),
-                    r.message.clone(),
-                ])?;
+                report.add(&files[origin.file].0, origin.row, outcome, r)?;
             }
         }
         summary.rows = work.rows;
@@ -89,11 +100,55 @@ pub async fn import(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the file reader panicked"))?;
-    if let Some(mut w) = report {
+    if let Some(mut w) = report.writer {
         w.flush()?;
     }
     bar.finish_and_clear();
     Ok(summary)
+}
+
+/// The rejects report, created with the first rejected row.
+struct Report<'a> {
+    path: &'a Path,
+    writer: Option<csv::Writer<std::fs::File>>,
+}
+
+impl Report<'_> {
+    fn add(
+        &mut self,
+        file: &Path,
+        row: u64,
+        outcome: &trainhub_pipeline::Outcome,
+        r: &trainhub_model::Rejection,
+    ) -> Result<()> {
+        if self.writer.is_none() {
+            let mut w = csv::Writer::from_path(self.path)
+                .with_context(|| format!("creating {}", self.path.display()))?;
+            w.write_record([
+                "file",
+                "row",
+                "kind",
+                "record_id",
+                "field",
+                "reason",
+                "stage",
+                "message",
+            ])?;
+            self.writer = Some(w);
+        }
+        let w = self.writer.as_mut().expect("created");
+        w.write_record([
+            file.display().to_string(),
+            row.to_string(),
+            outcome.kind.clone(),
+            outcome.record_id.clone(),
+            r.field.clone(),
+            r.code.as_str().to_owned(),
+            r.stage.as_str().to_owned(),
+            r.message.clone(),
+        ])?;
+        Ok(())
+    }
 }
 
 /// The reading thread: rows → profile → validated batches, sent to the committer.
