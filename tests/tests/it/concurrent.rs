@@ -1,7 +1,8 @@
 //! Order independence under concurrent writers (DESIGN §1): the same record set — with
 //! duplicates and out-of-order older versions — applied by several writers at once in random
 //! interleavings, while projectors drain the dirty set, gives exactly the dossier state of a
-//! sequential run, on PostgreSQL.
+//! sequential run, on PostgreSQL. And the same refused bytes in batches committing at once
+//! are one dead letter, on both stores.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
