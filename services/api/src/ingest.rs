@@ -188,7 +188,7 @@ impl IngestService for Ingest {
 }
 
 /// Batches of one stream committing at once (see [`OrderedCommits`]).
-const COMMITS: usize = 3;
+const COMMITS: usize = trainhub_pipeline::ordered::AT_ONCE;
 
 type Reply = Result<pb::SubmitResponse, Status>;
 

@@ -254,7 +254,7 @@ const TABLE: &str = "CREATE TABLE plain_records (system TEXT NOT NULL, kind TEXT
 
 /// Batches a benchmark's PostgreSQL limits write at once: as many as a hub's ingest stream
 /// commits at once (SQLite writes one transaction at a time whatever the number).
-pub(crate) const AT_ONCE: usize = 3;
+pub(crate) const AT_ONCE: usize = trainhub_pipeline::ordered::AT_ONCE;
 
 /// One batch into the plain PostgreSQL table.
 async fn insert_plain_pg(c: &mut sqlx::PgConnection, chunk: &[Row]) -> Result<()> {

@@ -17,10 +17,10 @@ struct Origin {
 }
 
 /// Batches of an import committing at once (see [`OrderedCommits`]).
-const COMMITS: usize = 3;
+const COMMITS: usize = trainhub_pipeline::ordered::AT_ONCE;
 
-/// What is left of a [`Work`] while its batch commits.
-struct Done {
+/// Where a batch's records came from and how far the reading got: kept while it commits.
+struct Read {
     origins: Vec<Origin>,
     rows: u64,
     bytes: u64,
@@ -30,9 +30,7 @@ struct Done {
 /// bytes read so far.
 struct Work {
     batch: PreparedBatch,
-    origins: Vec<Origin>,
-    rows: u64,
-    bytes: u64,
+    read: Read,
 }
 
 /// Imports `files` as `system` through `profile` in batches of `batch` records; rejected
@@ -62,9 +60,9 @@ pub async fn import(
         path: rejects,
         writer: None,
     };
-    // Up to three batches commit at once, accounted for in reading order.
+    // Several batches commit at once, accounted for in reading order.
     let mut commits = OrderedCommits::new(pipeline.clone(), connector, COMMITS);
-    let mut waiting: VecDeque<Done> = VecDeque::new();
+    let mut waiting: VecDeque<Read> = VecDeque::new();
     let mut reading = true;
     while reading || !commits.is_empty() {
         if reading && commits.has_room() {
@@ -72,11 +70,7 @@ pub async fn import(
                 Some(work) => {
                     let work = work?;
                     commits.start(work.batch);
-                    waiting.push_back(Done {
-                        origins: work.origins,
-                        rows: work.rows,
-                        bytes: work.bytes,
-                    });
+                    waiting.push_back(work.read);
                     continue;
                 }
                 None => reading = false,
@@ -86,16 +80,16 @@ pub async fn import(
             continue;
         };
         let outcomes = outcomes?;
-        let work = waiting.pop_front().expect("one per batch started");
-        for (outcome, origin) in outcomes.iter().zip(&work.origins) {
+        let read = waiting.pop_front().expect("one per batch started");
+        for (outcome, origin) in outcomes.iter().zip(&read.origins) {
             summary.add(outcome);
             if let Some(r) = &outcome.rejection {
                 report.add(&files[origin.file].0, origin.row, outcome, r)?;
             }
         }
-        summary.rows = work.rows;
-        bar.set_position(work.bytes);
-        bar.set_message(format!("{} rows", work.rows));
+        summary.rows = read.rows;
+        bar.set_position(read.bytes);
+        bar.set_message(format!("{} rows", read.rows));
     }
     reader
         .join()
@@ -168,9 +162,11 @@ fn read_all(
         let batch = pipeline.prepare_inbound(system, std::mem::take(items));
         tx.blocking_send(Ok(Work {
             batch,
-            origins: std::mem::take(origins),
-            rows,
-            bytes,
+            read: Read {
+                origins: std::mem::take(origins),
+                rows,
+                bytes,
+            },
         }))
         .is_ok()
     };
