@@ -302,6 +302,40 @@ async fn population_dossiers_coverage_and_dispatch() {
         .count();
     assert_eq!(in_scope_today as usize, expected_today);
 
+    // Its RED lists, read from the summary index in ranges of person keys: every in-scope RED
+    // person of the group with the name opened and the unit, in person-key order.
+    let mut want_red: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    for p in &population.persons {
+        let d = dossiers
+            .get_dossier(pb::GetDossierRequest {
+                national_id: p.national_id.clone(),
+                purpose: "test".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if world.expected(&p.national_id, today).in_scope && light_name(d.light) == "RED" {
+            want_red
+                .entry(d.rank)
+                .or_default()
+                .push((d.person_key, d.name, d.unit_code));
+        }
+    }
+    want_red.values_mut().for_each(|list| list.sort());
+    let got_red: BTreeMap<String, Vec<(String, String, String)>> = report
+        .groups
+        .iter()
+        .filter(|g| !g.red_list.is_empty())
+        .map(|g| {
+            let list = g.red_list.iter();
+            let list = list.map(|p| (p.person_key.clone(), p.name.clone(), p.unit_code.clone()));
+            (g.key.clone(), list.collect())
+        })
+        .collect();
+    assert!(want_red.values().map(Vec::len).sum::<usize>() > 16);
+    assert_eq!(got_red, want_red);
+
     // CheckDispatch: a 30-day off-job class starting 2026-07-01, on the topic of an existing
     // 2026 class.
     let plan_start = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();

@@ -12,12 +12,13 @@
 //!
 //! Layout: the dirty marks are [`crate::marks`]; `facts` (a person's current records), `lane`
 //! (the projector's shares of the marks), `project` (the projector's rounds), `state` (reading
-//! the projected state: facts, pages, coverage).
+//! the projected state: facts, pages, coverage), `red` (coverage's RED lists).
 
 mod bodies;
 mod facts;
 mod lane;
 mod project;
+mod red;
 mod state;
 
 pub(crate) use facts::reviewed_of;

@@ -3,7 +3,6 @@
 
 use crate::seal::column;
 use crate::{Error, Keyring, Result, Store};
-use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
@@ -76,16 +75,28 @@ impl Store {
             self.coverage_counts(col, filter),
             self.red_persons(col, filter)
         )?;
-        // Grouped by hash first: a province's RED list is hundreds of thousands of persons
-        // over tens of thousands of groups, and an ordered lookup per person showed.
-        let mut lists: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
-        for (key, person, name, unit) in red {
-            lists.entry(key).or_default().push((person, name, unit));
-        }
-        for (key, list) in lists {
-            if let Some(g) = out.get_mut(&key) {
-                g.red_list = list;
+        // Each person into its group's list through a slot per group: a province's RED list
+        // is hundreds of thousands of persons over tens of thousands of groups. A person
+        // whose group the counts, read a moment earlier, did not see yet is left out.
+        let slots: HashMap<&str, usize> = out
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let mut lists: Vec<Vec<(String, String, String)>> = out
+            .values()
+            .map(|g| Vec::with_capacity(usize::try_from(g.red).unwrap_or(0)))
+            .collect();
+        for part in red {
+            for r in part {
+                if let Some(&slot) = slots.get(r.group()) {
+                    lists[slot].push((r.person, r.name, r.unit));
+                }
             }
+        }
+        drop(slots);
+        for (group, list) in out.values_mut().zip(lists) {
+            group.red_list = list;
         }
         Ok(out)
     }
@@ -135,102 +146,6 @@ impl Store {
                     red_list: Vec::new(),
                 },
             );
-        }
-        Ok(out)
-    }
-
-    /// The in-scope RED persons by person key: (group, person key, name, unit). Read as one
-    /// range of person keys per core, side by side, each range's names opened as soon as it
-    /// is read: the database reads one range while another's names are opened.
-    async fn red_persons(
-        &self,
-        col: &str,
-        filter: &StateFilter,
-    ) -> Result<Vec<(String, String, String, String)>> {
-        let ranges = key_ranges(cores().min(4));
-        let reads = ranges
-            .iter()
-            .map(|(from, to)| self.red_range(col, filter, *from, *to));
-        let parts = futures::future::try_join_all(reads).await?;
-        Ok(parts.into_iter().flatten().collect())
-    }
-
-    /// The RED persons whose keys are at least `from` and below `to`, names opened.
-    async fn red_range(
-        &self,
-        col: &str,
-        filter: &StateFilter,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<Vec<(String, String, String, String)>> {
-        let (mut clause, mut binds) = filter.clause(1);
-        for (op, bound) in [(">=", from), ("<", to)] {
-            if let Some(bound) = bound {
-                clause.push_str(&format!(" AND person_key {op} ${}", binds.len() + 1));
-                binds.push(bound.to_owned());
-            }
-        }
-        // By unit, the group is the unit: read it once.
-        let by_unit = col == GroupBy::Unit.column();
-        let group = if by_unit {
-            String::new()
-        } else {
-            format!("{col} AS k, ")
-        };
-        let sql = format!(
-            "SELECT {group}person_key, name, unit_code FROM dossier_state \
-             WHERE in_scope = 1 AND light = 'RED'{clause} ORDER BY person_key"
-        );
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b.as_str());
-        }
-        // Row by row: a province's RED list is hundreds of thousands of rows, and a fetched
-        // row takes several times the room of its four strings.
-        let mut rows = q.fetch(&self.pool);
-        let mut out = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            let unit: String = row.try_get("unit_code")?;
-            let key = if by_unit {
-                unit.clone()
-            } else {
-                row.try_get("k")?
-            };
-            out.push([key, row.try_get("person_key")?, row.try_get("name")?, unit]);
-        }
-        drop(rows);
-        self.open_names(out).await
-    }
-
-    /// The names of `red` opened, in order, a share of them on each core.
-    async fn open_names(
-        &self,
-        red: Vec<[String; 4]>,
-    ) -> Result<Vec<(String, String, String, String)>> {
-        let share = red.len().div_ceil(cores()).max(1024);
-        let mut red = red.into_iter();
-        let mut tasks = Vec::new();
-        loop {
-            let part: Vec<[String; 4]> = red.by_ref().take(share).collect();
-            if part.is_empty() {
-                break;
-            }
-            let keys = self.keys.clone();
-            tasks.push(tokio::task::spawn_blocking(move || {
-                part.into_iter()
-                    .map(|[key, person, name, unit]| {
-                        let name = keys.open_text(column::NAME, &name).map_err(|e| {
-                            Error::Sealed(format!("{} of person {person}", column::NAME), e)
-                        })?;
-                        Ok((key, person, name, unit))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            }));
-        }
-        drop(red);
-        let mut out = Vec::with_capacity(share * tasks.len());
-        for task in tasks {
-            out.extend(crate::joined(task).await?);
         }
         Ok(out)
     }
@@ -326,21 +241,6 @@ impl StateFilter {
 }
 
 /// The cores this process may use.
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// `parts` consecutive ranges of person keys (hex digests), as bounds on the first digit:
-/// together they hold every key once, in key order.
-fn key_ranges(parts: usize) -> Vec<(Option<&'static str>, Option<&'static str>)> {
-    const DIGITS: [&str; 16] = [
-        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f",
-    ];
-    let parts = parts.clamp(1, 16);
-    let bound = |i: usize| (i > 0 && i < parts).then(|| DIGITS[16 * i / parts]);
-    (0..parts).map(|i| (bound(i), bound(i + 1))).collect()
-}
-
 /// The facts of a state row: its packed bytes, else its text (a row written before migration
 /// 0015).
 pub(crate) fn facts_of(keys: &Keyring, row: &AnyRow, person: &str) -> Result<Vec<StoredRecord>> {
@@ -357,32 +257,4 @@ pub(crate) fn facts_of(keys: &Keyring, row: &AnyRow, person: &str) -> Result<Vec
     };
     serde_json::from_slice(&json)
         .map_err(|e| Error::Corrupt(format!("facts of {person}"), e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_ranges;
-
-    #[test]
-    fn the_key_ranges_hold_every_digit_once_in_order() {
-        for parts in [1, 2, 3, 4, 16, 40] {
-            let ranges = key_ranges(parts);
-            assert_eq!(ranges.len(), parts.clamp(1, 16));
-            let mut seen = Vec::new();
-            for digit in "0123456789abcdef".chars() {
-                let key = format!("{digit}00");
-                let within: Vec<usize> = (0..ranges.len())
-                    .filter(|&i| {
-                        let (from, to) = ranges[i];
-                        from.is_none_or(|f| key.as_str() >= f)
-                            && to.is_none_or(|t| key.as_str() < t)
-                    })
-                    .collect();
-                assert_eq!(within.len(), 1, "{key} in {parts} ranges: {within:?}");
-                seen.push(within[0]);
-            }
-            assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{parts}: {seen:?}");
-            assert_eq!(seen.last(), Some(&(ranges.len() - 1)));
-        }
-    }
 }
