@@ -9,7 +9,7 @@
 //! unit or group holds one of those characters does not parse, and is read again row by row,
 //! as SQLite always reads.
 
-use super::state::StateFilter;
+use super::state::{filtered, StateFilter};
 use crate::seal::column;
 use crate::{Backend, Error, Keyring, Result, Store};
 use futures::{StreamExt, TryStreamExt};
@@ -75,9 +75,9 @@ impl Store {
                 binds.push(bound.to_owned());
             }
         }
-        let keys = self.keys.clone();
         if self.backend == Backend::Postgres {
             let text = self.red_text(col, by_unit, &clause, &binds).await?;
+            let keys = self.keys.clone();
             let task = tokio::task::spawn_blocking(move || parse_red(&keys, &text, by_unit));
             if let Some(red) = crate::joined(task).await? {
                 return Ok(red);
@@ -105,15 +105,12 @@ impl Store {
             "SELECT string_agg(person_key || name || {FIELD} || unit_code{group}, {PERSON}) \
              AS red FROM dossier_state WHERE in_scope = 1 AND light = 'RED'{clause}"
         );
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(b.as_str());
-        }
-        let row = q.fetch_one(&self.pool).await?;
+        let row = filtered(&sql, binds).fetch_one(&self.pool).await?;
         Ok(row.try_get::<Option<String>, _>("red")?.unwrap_or_default())
     }
 
-    /// SQLite: the range row by row, names still sealed.
+    /// The range row by row (SQLite, and a PostgreSQL range whose text does not parse), the
+    /// names still sealed: [`open_rows`] opens them.
     async fn red_rows(
         &self,
         col: &str,
@@ -130,11 +127,7 @@ impl Store {
             "SELECT {group}person_key, name, unit_code FROM dossier_state \
              WHERE in_scope = 1 AND light = 'RED'{clause} ORDER BY person_key"
         );
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(b.as_str());
-        }
-        let mut rows = q.fetch(&self.pool);
+        let mut rows = filtered(&sql, binds).fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
             out.push(Red {

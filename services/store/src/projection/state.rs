@@ -117,10 +117,7 @@ impl Store {
              CAST(SUM(CASE WHEN light = 'GREEN' THEN 1 ELSE 0 END) AS BIGINT) AS green \
              FROM dossier_state WHERE in_scope = 1{clause} GROUP BY {col}"
         );
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b.as_str());
-        }
+        let q = filtered(&sql, &binds);
         // On PostgreSQL one backend, the groups in memory (no JIT, as on every hub
         // connection): the RED ranges are read beside this on the other cores, and a parallel
         // plan would take them all. At a million persons grouped by unit (38,000 groups):
@@ -241,6 +238,16 @@ impl StateFilter {
 }
 
 /// The cores this process may use.
+/// `sql` with the values of its filter clause bound, in order.
+pub(super) fn filtered<'q>(
+    sql: &'q str,
+    binds: &'q [String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    binds
+        .iter()
+        .fold(sqlx::query(sql), |q, b| q.bind(b.as_str()))
+}
+
 /// The facts of a state row: its packed bytes, else its text (a row written before migration
 /// 0015).
 pub(crate) fn facts_of(keys: &Keyring, row: &AnyRow, person: &str) -> Result<Vec<StoredRecord>> {
