@@ -64,6 +64,7 @@ pub use seal::Keyring;
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use sqlx::Executor;
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -167,6 +168,9 @@ pub struct Store {
     events: bool,
     /// Seals and opens the columns that hold personal data.
     keys: Arc<Keyring>,
+    /// The state table's written row versions when its indexes were last rebuilt, or when
+    /// this hub connected (`Store::rebuild_state_indexes`).
+    state_rebuilt_at: Arc<AtomicI64>,
 }
 
 impl Store {
@@ -225,12 +229,17 @@ impl Store {
                     .await?
             }
         };
+        let state_rebuilt_at = Arc::new(AtomicI64::new(match backend {
+            Backend::Postgres => statistics::state_writes(&pool).await?,
+            Backend::Sqlite => 0,
+        }));
         Ok(Store {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(Default::default),
             events: false,
             keys: Arc::new(keys),
+            state_rebuilt_at,
         })
     }
 

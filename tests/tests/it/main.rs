@@ -34,6 +34,7 @@ mod replay;
 mod replay_formats;
 mod review;
 mod rules;
+mod state_indexes;
 mod tls;
 mod xapi;
 mod xapi_commit;

@@ -127,7 +127,8 @@ impl Store {
     /// another vacuum asks for). `pending_bodies` is churned the same way by a burst's bodies.
     /// Both are truncated when the vacuum leaves them empty, so that a burst's size does not
     /// stay in their indexes ([`Store::truncate_emptied`]). The mark table last: a bench waits
-    /// for its vacuum to measure. SQLite reuses freed pages by itself; a store created with
+    /// for its vacuum to measure. The state's indexes are rebuilt when rewrites have left them
+    /// mostly empty pages ([`Store::rebuild_state_indexes`]). SQLite reuses freed pages by itself; a store created with
     /// incremental auto-vacuum (every store since migration 0022) also gives a burst's freed
     /// pages back to the disk when there are more than 4 MiB of them.
     pub async fn tidy_projection(&self) -> Result<()> {
@@ -151,6 +152,9 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
             self.truncate_emptied("pending_bodies").await?;
+            if let Err(e) = self.rebuild_state_indexes().await {
+                tracing::warn!(error = %e, "Could not rebuild the dossier state's indexes.");
+            }
             sqlx::query("VACUUM dossier_dirty")
                 .execute(&self.pool)
                 .await?;
