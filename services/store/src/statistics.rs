@@ -22,6 +22,8 @@ const MIN_CHANGED: i64 = 1000;
 /// The first half of the advisory lock a state index rebuild holds (the second is the
 /// schema's hash): one hub at a time rebuilds a store's state indexes.
 const REBUILD_LOCK: i32 = 0x5448_0001;
+/// The longest a state index rebuild waits for a lock or an older transaction.
+const REBUILD_WAIT: &str = "10s";
 
 impl Store {
     /// Gathers the statistics of each table of [`TABLES`] where they are stale: more rows
@@ -195,22 +197,34 @@ impl Store {
 }
 
 /// Drops the state indexes an interrupted `REINDEX … CONCURRENTLY` left invalid (named
-/// `…_ccnew`), then rebuilds every index of the state table.
+/// `…_ccnew` or `…_ccold`, its TOAST table's too), then rebuilds every index of the state table. A concurrent rebuild waits for
+/// every transaction whose snapshot is older than its new index (a `pg_dump` holds one for
+/// as long as it runs): it gives up after [`REBUILD_WAIT`] of waiting rather than hold up the
+/// projector's lane that asked, and the next rebuild drops what it left.
 async fn rebuild_state(conn: &mut sqlx::AnyConnection) -> Result<()> {
+    sqlx::query(&format!("SET lock_timeout = '{REBUILD_WAIT}'"))
+        .execute(&mut *conn)
+        .await?;
+    // The state's TOAST table has an index, rebuilt with the others.
     let left = sqlx::query(
-        "SELECT CAST(c.relname AS TEXT) AS name FROM pg_index i \
-         JOIN pg_class c ON c.oid = i.indexrelid \
-         WHERE i.indrelid = CAST('dossier_state' AS regclass) AND NOT i.indisvalid \
-         AND c.relname LIKE '%\\_ccnew%'",
+        "SELECT CAST(n.nspname AS TEXT) AS schema, CAST(c.relname AS TEXT) AS name \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE i.indrelid IN (CAST('dossier_state' AS regclass), (SELECT reltoastrelid \
+           FROM pg_class WHERE oid = CAST('dossier_state' AS regclass))) \
+         AND NOT i.indisvalid \
+         AND (c.relname LIKE '%\\_ccnew%' OR c.relname LIKE '%\\_ccold%')",
     )
     .fetch_all(&mut *conn)
     .await?;
     for row in left {
-        let name: String = row.try_get("name")?;
+        let (schema, name): (String, String) = (row.try_get("schema")?, row.try_get("name")?);
         tracing::warn!(index = %name, "Dropping an index an interrupted rebuild left invalid.");
-        sqlx::query(&format!("DROP INDEX CONCURRENTLY IF EXISTS \"{name}\""))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(&format!(
+            "DROP INDEX CONCURRENTLY IF EXISTS \"{schema}\".\"{name}\""
+        ))
+        .execute(&mut *conn)
+        .await?;
     }
     sqlx::query("REINDEX TABLE CONCURRENTLY dossier_state")
         .execute(&mut *conn)
