@@ -157,8 +157,9 @@ impl Store {
     /// dead entries out but leaves their pages as they are. In the `bench ingest` mix, whose
     /// 14,934 persons were each written once, the state's indexes held 54 bytes a record after
     /// the drain and 36 after a rebuild (the summary index, which carries the counts and the
-    /// sealed name, 54% full). Half, not all: the live count is an estimate (17,508 there). The state has one row per person, so
-    /// a rebuild is seconds at a million persons. One hub at a time rebuilds a store (an
+    /// sealed name, 54% full). Half, not all: the live count is an estimate (17,508 there).
+    /// The state has one row per person: a rebuild took about a minute at a million persons
+    /// on a slow machine, the projector's first lane waiting meanwhile. One hub at a time rebuilds a store (an
     /// advisory lock; a hub that finds it taken counts the rebuild as done), and indexes an
     /// interrupted rebuild left invalid are dropped first. Asked by the projector's tidy after
     /// a burst; nothing on SQLite. Returns whether it rebuilt.
