@@ -78,16 +78,9 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(false);
         }
-        let row = sqlx::query(
-            "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables \
-             WHERE schemaname = current_schema() AND relname = 'dossier_state'",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        let Some(StateCounts { live, dead, .. }) = state_counts(&self.pool).await? else {
             return Ok(false);
         };
-        let (live, dead): (i64, i64) = (row.try_get("n_live_tup")?, row.try_get("n_dead_tup")?);
         if dead < MIN_CHANGED || dead * 10 < live {
             return Ok(false);
         }
@@ -159,15 +152,15 @@ impl Store {
     /// the drain and 36 after a rebuild (the summary index, which carries the counts and the
     /// sealed name, 54% full). Half, not all: the live count is an estimate (17,508 there).
     /// The state has one row per person: a rebuild took about a minute at a million persons
-    /// on a slow machine, the projector's first lane waiting meanwhile. One hub at a time rebuilds a store (an
-    /// advisory lock; a hub that finds it taken counts the rebuild as done), and indexes an
-    /// interrupted rebuild left invalid are dropped first. Asked by the projector's tidy after
-    /// a burst; nothing on SQLite. Returns whether it rebuilt.
+    /// on a slow machine, the projector's first lane waiting meanwhile. One hub at a time
+    /// rebuilds a store (an advisory lock; a hub that finds it taken counts the rebuild as
+    /// done), and indexes an interrupted rebuild left invalid are dropped first. Asked by the
+    /// projector's tidy after a burst; nothing on SQLite. Returns whether it rebuilt.
     pub(crate) async fn rebuild_state_indexes(&self) -> Result<bool> {
         if self.backend != Backend::Postgres {
             return Ok(false);
         }
-        let Some((writes, live)) = state_counts(&self.pool).await? else {
+        let Some(StateCounts { writes, live, .. }) = state_counts(&self.pool).await? else {
             return Ok(false);
         };
         let since = self.state_rebuilt_at.load(Ordering::Relaxed);
@@ -198,10 +191,11 @@ impl Store {
 }
 
 /// Drops the state indexes an interrupted `REINDEX … CONCURRENTLY` left invalid (named
-/// `…_ccnew` or `…_ccold`, its TOAST table's too), then rebuilds every index of the state table. A concurrent rebuild waits for
-/// every transaction whose snapshot is older than its new index (a `pg_dump` holds one for
-/// as long as it runs): it gives up after [`REBUILD_WAIT`] of waiting rather than hold up the
-/// projector's lane that asked, and the next rebuild drops what it left.
+/// `…_ccnew` or `…_ccold`, its TOAST table's too), then rebuilds every index of the state
+/// table. A concurrent rebuild waits for every transaction whose snapshot is older than its
+/// new index (a `pg_dump` holds one for as long as it runs): it gives up after
+/// [`REBUILD_WAIT`] of waiting rather than hold up the projector's lane that asked, and the
+/// next rebuild drops what it left.
 async fn rebuild_state(conn: &mut sqlx::AnyConnection) -> Result<()> {
     sqlx::query(&format!("SET lock_timeout = '{REBUILD_WAIT}'"))
         .execute(&mut *conn)
@@ -233,20 +227,37 @@ async fn rebuild_state(conn: &mut sqlx::AnyConnection) -> Result<()> {
     Ok(())
 }
 
-/// The state table's row versions written that added index entries (inserts and updates that
-/// were not heap-only), and its live rows; `None` before the table exists.
-async fn state_counts(pool: &AnyPool) -> Result<Option<(i64, i64)>> {
+/// What the database's statistics say of the state table.
+struct StateCounts {
+    /// Row versions written that added index entries: inserts, and updates that were not
+    /// heap-only.
+    writes: i64,
+    /// Live rows (an estimate).
+    live: i64,
+    /// Row versions replaced and not yet vacuumed.
+    dead: i64,
+}
+
+/// The state table's counts; `None` before the table exists.
+async fn state_counts(pool: &AnyPool) -> Result<Option<StateCounts>> {
     let row = sqlx::query(
-        "SELECT n_tup_ins + n_tup_upd - n_tup_hot_upd AS writes, n_live_tup FROM \
-         pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'dossier_state'",
+        "SELECT n_tup_ins + n_tup_upd - n_tup_hot_upd AS writes, n_live_tup, n_dead_tup \
+         FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND relname = 'dossier_state'",
     )
     .fetch_optional(pool)
     .await?;
-    row.map(|r| Ok((r.try_get("writes")?, r.try_get("n_live_tup")?)))
-        .transpose()
+    row.map(|r| {
+        Ok(StateCounts {
+            writes: r.try_get("writes")?,
+            live: r.try_get("n_live_tup")?,
+            dead: r.try_get("n_dead_tup")?,
+        })
+    })
+    .transpose()
 }
 
-/// The state table's written row versions now (see [`state_counts`]), 0 before it exists.
+/// The state table's written row versions now (see [`StateCounts`]), 0 before it exists.
 pub(crate) async fn state_writes(pool: &AnyPool) -> Result<i64> {
-    Ok(state_counts(pool).await?.map_or(0, |(writes, _)| writes))
+    Ok(state_counts(pool).await?.map_or(0, |c| c.writes))
 }

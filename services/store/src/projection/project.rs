@@ -127,10 +127,11 @@ impl Store {
     /// another vacuum asks for). `pending_bodies` is churned the same way by a burst's bodies.
     /// Both are truncated when the vacuum leaves them empty, so that a burst's size does not
     /// stay in their indexes ([`Store::truncate_emptied`]). The mark table last: a bench waits
-    /// for its vacuum to measure. The state's indexes are rebuilt when rewrites have left them
-    /// mostly empty pages ([`Store::rebuild_state_indexes`]). SQLite reuses freed pages by itself; a store created with
-    /// incremental auto-vacuum (every store since migration 0022) also gives a burst's freed
-    /// pages back to the disk when there are more than 4 MiB of them.
+    /// for its vacuum to measure. The state's indexes are rebuilt once writes have left their
+    /// pages part empty ([`Store::rebuild_state_indexes`]). SQLite reuses freed pages by
+    /// itself; a store created with incremental auto-vacuum (every store since migration 0022)
+    /// also gives a burst's freed pages back to the disk when there are more than 4 MiB of
+    /// them.
     pub async fn tidy_projection(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
             let free: i64 = sqlx::query("PRAGMA freelist_count")
