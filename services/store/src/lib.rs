@@ -168,9 +168,9 @@ pub struct Store {
     events: bool,
     /// Seals and opens the columns that hold personal data.
     keys: Arc<Keyring>,
-    /// The state table's written row versions when its indexes were last rebuilt, or when
-    /// this hub connected (`Store::rebuild_state_indexes`).
-    state_rebuilt_at: Arc<AtomicI64>,
+    /// Each table of `statistics::REBUILT`: its written row versions when its indexes were
+    /// last rebuilt, or when this hub connected (`Store::rebuild_indexes`).
+    rebuilt_at: Arc<[AtomicI64; 2]>,
 }
 
 impl Store {
@@ -229,17 +229,20 @@ impl Store {
                     .await?
             }
         };
-        let state_rebuilt_at = Arc::new(AtomicI64::new(match backend {
-            Backend::Postgres => statistics::state_writes(&pool).await?,
-            Backend::Sqlite => 0,
-        }));
+        let mut rebuilt_at = [0, 0];
+        if backend == Backend::Postgres {
+            for (at, table) in rebuilt_at.iter_mut().zip(statistics::REBUILT) {
+                *at = statistics::table_writes(&pool, table).await?;
+            }
+        }
+        let rebuilt_at = Arc::new(rebuilt_at.map(AtomicI64::new));
         Ok(Store {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(Default::default),
             events: false,
             keys: Arc::new(keys),
-            state_rebuilt_at,
+            rebuilt_at,
         })
     }
 

@@ -19,10 +19,13 @@ const TABLES: [&str; 4] = [
 ];
 /// Rows changed since the last `ANALYZE` below which a table's statistics are left as they are.
 const MIN_CHANGED: i64 = 1000;
-/// The first half of the advisory lock a state index rebuild holds (the second is the
-/// schema's hash): one hub at a time rebuilds a store's state indexes.
+/// The tables whose indexes the projector's tidy rebuilds after a load
+/// ([`Store::rebuild_indexes`]): the state, then the records.
+pub(crate) const REBUILT: [&str; 2] = ["dossier_state", "source_records"];
+/// The first half of the advisory lock an index rebuild holds (the second is the schema's
+/// hash): one hub at a time rebuilds a store's indexes.
 const REBUILD_LOCK: i32 = 0x5448_0001;
-/// The longest a state index rebuild waits for a lock or an older transaction.
+/// The longest an index rebuild waits for a lock or an older transaction.
 const REBUILD_WAIT: &str = "10s";
 
 impl Store {
@@ -78,7 +81,9 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(false);
         }
-        let Some(StateCounts { live, dead, .. }) = state_counts(&self.pool).await? else {
+        let Some(TableCounts { live, dead, .. }) =
+            table_counts(&self.pool, "dossier_state").await?
+        else {
             return Ok(false);
         };
         if dead < MIN_CHANGED || dead * 10 < live {
@@ -142,35 +147,42 @@ impl Store {
         Ok(empty)
     }
 
-    /// Rebuilds the state table's indexes once it has had new row versions for half its rows
-    /// since the last rebuild (or since this hub connected), and at least [`MIN_CHANGED`]
-    /// rows: PostgreSQL `REINDEX TABLE CONCURRENTLY`, which neither blocks reads nor writes.
-    /// Each new state, and each rewrite that is not a heap-only update, adds an entry to every
-    /// index, in no particular key order; pages split as they fill, and a vacuum takes the
-    /// dead entries out but leaves their pages as they are. In the `bench ingest` mix, whose
-    /// 14,934 persons were each written once, the state's indexes held 54 bytes a record after
-    /// the drain and 36 after a rebuild (the summary index, which carries the counts and the
-    /// sealed name, 54% full). Half, not all: the live count is an estimate (17,508 there).
-    /// The state has one row per person: a rebuild took about a minute at a million persons
-    /// on a slow machine, the projector's first lane waiting meanwhile. One hub at a time
-    /// rebuilds a store (an advisory lock; a hub that finds it taken counts the rebuild as
-    /// done), and indexes an interrupted rebuild left invalid are dropped first. Asked by the
-    /// projector's tidy after a burst; nothing on SQLite. Returns whether it rebuilt.
-    pub(crate) async fn rebuild_state_indexes(&self) -> Result<bool> {
+    /// Rebuilds the indexes of each table of [`REBUILT`] once it has had new row versions for
+    /// half its rows since its last rebuild (or since this hub connected), and at least
+    /// [`MIN_CHANGED`] rows: PostgreSQL `REINDEX TABLE CONCURRENTLY`, which neither blocks
+    /// reads nor writes. Each new row, and each rewrite that is not a heap-only update, adds
+    /// an entry to every index, in no particular key order (person keys and record ids are
+    /// not written in order); pages split as they fill, and a vacuum takes the dead entries
+    /// out but leaves their pages as they are. In the `bench ingest` mix, whose 14,934
+    /// persons were each written once, the state's indexes held 54 bytes a record after the
+    /// drain and 36 after a rebuild (the summary index, which carries the counts and the
+    /// sealed name, 54% full); the records' indexes 136 and 105. Half, not all: the live
+    /// count is an estimate (17,508 states there). Half also bounds the work: a table
+    /// rebuilt each time it grew by half is rebuilt a few times over its life, not once per
+    /// load. One hub at a time rebuilds a store's indexes (an advisory lock; a hub that finds
+    /// it taken counts the rebuild as done), and indexes an interrupted rebuild left invalid
+    /// are dropped first. Asked by the projector's tidy after a burst; a table that fails is
+    /// logged and the next one rebuilt. Nothing on SQLite. Returns the tables rebuilt.
+    pub(crate) async fn rebuild_indexes(&self) -> Result<Vec<&'static str>> {
         if self.backend != Backend::Postgres {
-            return Ok(false);
+            return Ok(Vec::new());
         }
-        let Some(StateCounts { writes, live, .. }) = state_counts(&self.pool).await? else {
-            return Ok(false);
-        };
-        let since = self.state_rebuilt_at.load(Ordering::Relaxed);
-        if writes < since {
-            // The statistics were reset: count from here.
-            self.state_rebuilt_at.store(writes, Ordering::Relaxed);
-            return Ok(false);
+        let mut due = Vec::new();
+        for (table, rebuilt_at) in REBUILT.into_iter().zip(self.rebuilt_at.iter()) {
+            let Some(TableCounts { writes, live, .. }) = table_counts(&self.pool, table).await?
+            else {
+                continue;
+            };
+            let since = rebuilt_at.load(Ordering::Relaxed);
+            if writes < since {
+                // The statistics were reset: count from here.
+                rebuilt_at.store(writes, Ordering::Relaxed);
+            } else if live >= MIN_CHANGED && (writes - since) * 2 >= live {
+                due.push((table, rebuilt_at, writes));
+            }
         }
-        if live < MIN_CHANGED || (writes - since) * 2 < live {
-            return Ok(false);
+        if due.is_empty() {
+            return Ok(Vec::new());
         }
         let mut conn = self.pool.acquire().await?;
         let locked: bool = sqlx::query(&format!(
@@ -179,37 +191,47 @@ impl Store {
         .fetch_one(&mut *conn)
         .await?
         .try_get("locked")?;
-        self.state_rebuilt_at.store(writes, Ordering::Relaxed);
-        if !locked {
-            return Ok(false);
+        for (_, rebuilt_at, writes) in &due {
+            rebuilt_at.store(*writes, Ordering::Relaxed);
         }
-        let rebuilt = rebuild_state(&mut conn).await;
+        let mut rebuilt = Vec::new();
+        if locked {
+            for (table, ..) in due {
+                match rebuild(&mut conn, table).await {
+                    Ok(()) => rebuilt.push(table),
+                    Err(e) => tracing::warn!(
+                        table, error = %e, "Could not rebuild the table's indexes."
+                    ),
+                }
+            }
+        }
         // Closing the session releases the lock whatever happened.
         let _ = conn.close().await;
-        rebuilt.map(|()| true)
+        Ok(rebuilt)
     }
 }
 
-/// Drops the state indexes an interrupted `REINDEX … CONCURRENTLY` left invalid (named
-/// `…_ccnew` or `…_ccold`, its TOAST table's too), then rebuilds every index of the state
-/// table. A concurrent rebuild waits for every transaction whose snapshot is older than its
-/// new index (a `pg_dump` holds one for as long as it runs): it gives up after
-/// [`REBUILD_WAIT`] of waiting rather than hold up the projector's lane that asked, and the
-/// next rebuild drops what it left.
-async fn rebuild_state(conn: &mut sqlx::AnyConnection) -> Result<()> {
+/// Drops the indexes an interrupted `REINDEX … CONCURRENTLY` left invalid on `table` (named
+/// `…_ccnew` or `…_ccold`, its TOAST table's too), then rebuilds every index of the table. A
+/// concurrent rebuild waits for every transaction whose snapshot is older than its new index
+/// (a `pg_dump` holds one for as long as it runs): it gives up after [`REBUILD_WAIT`] of
+/// waiting rather than hold up the projector's lane that asked, and the next rebuild drops
+/// what it left. `table` is one of [`REBUILT`].
+async fn rebuild(conn: &mut sqlx::AnyConnection, table: &str) -> Result<()> {
     sqlx::query(&format!("SET lock_timeout = '{REBUILD_WAIT}'"))
         .execute(&mut *conn)
         .await?;
-    // The state's TOAST table has an index, rebuilt with the others.
+    // The table's TOAST table has an index, rebuilt with the others.
     let left = sqlx::query(
         "SELECT CAST(n.nspname AS TEXT) AS schema, CAST(c.relname AS TEXT) AS name \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE i.indrelid IN (CAST('dossier_state' AS regclass), (SELECT reltoastrelid \
-           FROM pg_class WHERE oid = CAST('dossier_state' AS regclass))) \
+         WHERE i.indrelid IN (CAST($1 AS regclass), (SELECT reltoastrelid \
+           FROM pg_class WHERE oid = CAST($1 AS regclass))) \
          AND NOT i.indisvalid \
          AND (c.relname LIKE '%\\_ccnew%' OR c.relname LIKE '%\\_ccold%')",
     )
+    .bind(table)
     .fetch_all(&mut *conn)
     .await?;
     for row in left {
@@ -221,14 +243,14 @@ async fn rebuild_state(conn: &mut sqlx::AnyConnection) -> Result<()> {
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("REINDEX TABLE CONCURRENTLY dossier_state")
+    sqlx::query(&format!("REINDEX TABLE CONCURRENTLY {table}"))
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// What the database's statistics say of the state table.
-struct StateCounts {
+/// What the database's statistics say of a table.
+struct TableCounts {
     /// Row versions written that added index entries: inserts, and updates that were not
     /// heap-only.
     writes: i64,
@@ -238,17 +260,17 @@ struct StateCounts {
     dead: i64,
 }
 
-/// The state table's counts; `None` before the table exists.
-async fn state_counts(pool: &AnyPool) -> Result<Option<StateCounts>> {
+/// `table`'s counts; `None` before the table exists.
+async fn table_counts(pool: &AnyPool, table: &str) -> Result<Option<TableCounts>> {
     let row = sqlx::query(
         "SELECT n_tup_ins + n_tup_upd - n_tup_hot_upd AS writes, n_live_tup, n_dead_tup \
-         FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND relname = 'dossier_state'",
+         FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1",
     )
+    .bind(table)
     .fetch_optional(pool)
     .await?;
     row.map(|r| {
-        Ok(StateCounts {
+        Ok(TableCounts {
             writes: r.try_get("writes")?,
             live: r.try_get("n_live_tup")?,
             dead: r.try_get("n_dead_tup")?,
@@ -257,7 +279,7 @@ async fn state_counts(pool: &AnyPool) -> Result<Option<StateCounts>> {
     .transpose()
 }
 
-/// The state table's written row versions now (see [`StateCounts`]), 0 before it exists.
-pub(crate) async fn state_writes(pool: &AnyPool) -> Result<i64> {
-    Ok(state_counts(pool).await?.map_or(0, |c| c.writes))
+/// `table`'s written row versions now (see [`TableCounts`]), 0 before it exists.
+pub(crate) async fn table_writes(pool: &AnyPool, table: &str) -> Result<i64> {
+    Ok(table_counts(pool, table).await?.map_or(0, |c| c.writes))
 }

@@ -127,11 +127,11 @@ impl Store {
     /// another vacuum asks for). `pending_bodies` is churned the same way by a burst's bodies.
     /// Both are truncated when the vacuum leaves them empty, so that a burst's size does not
     /// stay in their indexes ([`Store::truncate_emptied`]). The mark table last: a bench waits
-    /// for its vacuum to measure. The state's indexes are rebuilt once writes have left their
-    /// pages part empty ([`Store::rebuild_state_indexes`]). SQLite reuses freed pages by
-    /// itself; a store created with incremental auto-vacuum (every store since migration 0022)
-    /// also gives a burst's freed pages back to the disk when there are more than 4 MiB of
-    /// them.
+    /// for its vacuum to measure. The state's and the records' indexes are rebuilt once
+    /// writes have left their pages part empty ([`Store::rebuild_indexes`]). SQLite reuses
+    /// freed pages by itself; a store created with incremental auto-vacuum (every store since
+    /// migration 0022) also gives a burst's freed pages back to the disk when there are more
+    /// than 4 MiB of them.
     pub async fn tidy_projection(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
             let free: i64 = sqlx::query("PRAGMA freelist_count")
@@ -153,8 +153,8 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
             self.truncate_emptied("pending_bodies").await?;
-            if let Err(e) = self.rebuild_state_indexes().await {
-                tracing::warn!(error = %e, "Could not rebuild the dossier state's indexes.");
+            if let Err(e) = self.rebuild_indexes().await {
+                tracing::warn!(error = %e, "Could not rebuild the store's indexes.");
             }
             sqlx::query("VACUUM dossier_dirty")
                 .execute(&self.pool)
