@@ -170,7 +170,7 @@ pub struct Store {
     keys: Arc<Keyring>,
     /// Each table of `statistics::REBUILT`: its written row versions when its indexes were
     /// last rebuilt, or when this hub connected (`Store::rebuild_indexes`).
-    rebuilt_at: Arc<[AtomicI64; 2]>,
+    rebuilt_at: Arc<[AtomicI64; statistics::REBUILT.len()]>,
 }
 
 impl Store {
@@ -229,7 +229,7 @@ impl Store {
                     .await?
             }
         };
-        let mut rebuilt_at = [0, 0];
+        let mut rebuilt_at = [0; statistics::REBUILT.len()];
         if backend == Backend::Postgres {
             for (at, table) in rebuilt_at.iter_mut().zip(statistics::REBUILT) {
                 *at = statistics::table_writes(&pool, table).await?;

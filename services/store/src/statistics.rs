@@ -162,10 +162,11 @@ impl Store {
     /// load. One hub at a time rebuilds a store's indexes (an advisory lock; a hub that finds
     /// it taken counts the rebuild as done), and indexes an interrupted rebuild left invalid
     /// are dropped first. Asked by the projector's tidy after a burst; a table that fails is
-    /// logged and the next one rebuilt. Nothing on SQLite. Returns the tables rebuilt.
-    pub(crate) async fn rebuild_indexes(&self) -> Result<Vec<&'static str>> {
+    /// logged and the next one rebuilt; each rebuild is logged with its time. Nothing on
+    /// SQLite.
+    pub(crate) async fn rebuild_indexes(&self) -> Result<()> {
         if self.backend != Backend::Postgres {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut due = Vec::new();
         for (table, rebuilt_at) in REBUILT.into_iter().zip(self.rebuilt_at.iter()) {
@@ -182,7 +183,7 @@ impl Store {
             }
         }
         if due.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut conn = self.pool.acquire().await?;
         let locked: bool = sqlx::query(&format!(
@@ -194,21 +195,36 @@ impl Store {
         for (_, rebuilt_at, writes) in &due {
             rebuilt_at.store(*writes, Ordering::Relaxed);
         }
-        let mut rebuilt = Vec::new();
-        if locked {
-            for (table, ..) in due {
-                match rebuild(&mut conn, table).await {
-                    Ok(()) => rebuilt.push(table),
-                    Err(e) => tracing::warn!(
-                        table, error = %e, "Could not rebuild the table's indexes."
-                    ),
-                }
-            }
-        }
+        let tables: Vec<&str> = due.iter().map(|(table, ..)| *table).collect();
+        let done = if locked {
+            rebuild_each(&mut conn, &tables).await
+        } else {
+            Ok(())
+        };
         // Closing the session releases the lock whatever happened.
         let _ = conn.close().await;
-        Ok(rebuilt)
+        done
     }
+}
+
+/// Rebuilds the indexes of each of `tables` ([`rebuild`]), each logged with its time; a table
+/// that fails is logged and the next one rebuilt.
+async fn rebuild_each(conn: &mut sqlx::AnyConnection, tables: &[&str]) -> Result<()> {
+    sqlx::query(&format!("SET lock_timeout = '{REBUILD_WAIT}'"))
+        .execute(&mut *conn)
+        .await?;
+    for &table in tables {
+        let started = std::time::Instant::now();
+        match rebuild(conn, table).await {
+            Ok(()) => tracing::info!(
+                table,
+                seconds = started.elapsed().as_secs_f64(),
+                "Rebuilt the table's indexes."
+            ),
+            Err(e) => tracing::warn!(table, error = %e, "Could not rebuild the table's indexes."),
+        }
+    }
+    Ok(())
 }
 
 /// Drops the indexes an interrupted `REINDEX … CONCURRENTLY` left invalid on `table` (named
@@ -216,11 +232,9 @@ impl Store {
 /// concurrent rebuild waits for every transaction whose snapshot is older than its new index
 /// (a `pg_dump` holds one for as long as it runs): it gives up after [`REBUILD_WAIT`] of
 /// waiting rather than hold up the projector's lane that asked, and the next rebuild drops
-/// what it left. `table` is one of [`REBUILT`].
+/// what it left (the session's `lock_timeout`, set by the caller). `table` is one of
+/// [`REBUILT`].
 async fn rebuild(conn: &mut sqlx::AnyConnection, table: &str) -> Result<()> {
-    sqlx::query(&format!("SET lock_timeout = '{REBUILD_WAIT}'"))
-        .execute(&mut *conn)
-        .await?;
     // The table's TOAST table has an index, rebuilt with the others.
     let left = sqlx::query(
         "SELECT CAST(n.nspname AS TEXT) AS schema, CAST(c.relname AS TEXT) AS name \
