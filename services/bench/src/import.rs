@@ -204,7 +204,7 @@ async fn copy_what_import_stored(
         ("raw_batches", "received_at, connector, records, packed"),
         (
             "source_records",
-            "system, kind, record_id, version, deleted, content_hash, hash, person_key, \
+            "system, kind, record_id, version, deleted, content_hash, hash, person, \
              account_system, account_id, class_id, content, profile, received_at, received",
         ),
         (

@@ -120,7 +120,8 @@ impl Store {
 }
 
 /// A plain (unsealed) text column of `source_records` whose values move into a compact column:
-/// content hashes into bytes (migration 0024), received times into milliseconds (0025).
+/// content hashes into bytes (migration 0024), received times into milliseconds (0025), person
+/// keys into bytes (0027).
 struct Plain {
     from: Target,
     /// The rows whose value is still text.
@@ -143,15 +144,17 @@ const fn plain_text(column: &'static str, label: &'static str) -> Target {
     }
 }
 
-const PLAIN_MOVES: [Plain; 2] = [
+const PLAIN_MOVES: [Plain; 3] = [
     Plain {
         from: plain_text("content_hash", "source_records.content_hash"),
         pending: "content_hash <> ''",
         set: "hash = $1, content_hash = ''",
         convert: |key, hex| {
-            let bytes = hex::decode(&hex).map_err(|e| {
+            let mut bytes = hex::decode(&hex).map_err(|e| {
                 Error::Corrupt(format!("content_hash of {}", describe(key)), e.to_string())
             })?;
+            // All a hash keeps since migration 0027.
+            bytes.truncate(crate::prepared::HASH_BYTES);
             Ok(Some(Value::Bytes(bytes)))
         },
     },
@@ -160,6 +163,12 @@ const PLAIN_MOVES: [Plain; 2] = [
         pending: crate::received::AS_TEXT,
         set: "received = $1, received_at = ''",
         convert: |_, text| Ok(crate::received::millis(&text).map(Value::Int)),
+    },
+    Plain {
+        from: plain_text("person_key", "source_records.person_key"),
+        pending: "person_key IS NOT NULL",
+        set: "person = $1, person_key = NULL",
+        convert: |_, hex| Ok(Some(Value::Bytes(crate::person::to_bytes(&hex)?))),
     },
 ];
 

@@ -4,6 +4,8 @@
 use crate::ingest::{key_of, row_key, Key};
 use crate::marks::Touched;
 use crate::pending::PendingRow;
+use crate::person;
+use crate::prepared::HASH_BYTES;
 use crate::seal::column;
 use crate::sql::{tuples, MAX_PARAMS};
 use crate::{Backend, PreparedRecord, Result, Store};
@@ -85,26 +87,35 @@ pub(crate) async fn insert_pending(
     crate::pending::upsert(backend, tx, &rows).await
 }
 
+/// The columns a record writes; its person as bytes in `person` (migration 0027).
 const COLUMNS: &str = "system, kind, record_id, version, deleted, content_hash, hash, \
-                       person_key, account_system, account_id, class_id, content, profile, \
+                       person, account_system, account_id, class_id, content, profile, \
                        received_at, received";
 
 /// A stored row's content hash as bytes: `hash`, or the hex text of a row written before
-/// migration 0024 and not yet rewritten. Bytes compare as their hex text did.
+/// migration 0024 and not yet rewritten; its first [`HASH_BYTES`], all a hash keeps since
+/// migration 0027. Bytes compare as their hex text did.
 fn stored_hash(backend: Backend, table: &str) -> String {
+    let n = HASH_BYTES;
     match backend {
-        Backend::Postgres => format!("COALESCE({table}.hash, decode({table}.content_hash, 'hex'))"),
-        Backend::Sqlite => format!("COALESCE({table}.hash, unhex({table}.content_hash))"),
+        Backend::Postgres => {
+            format!("substr(COALESCE({table}.hash, decode({table}.content_hash, 'hex')), 1, {n})")
+        }
+        Backend::Sqlite => {
+            format!("substr(COALESCE({table}.hash, unhex({table}.content_hash)), 1, {n})")
+        }
     }
 }
 
-/// What follows the rows: replace only a greater version, and give back what was written.
+/// What follows the rows: replace only a greater version, and give back what was written. A
+/// replaced row keeps its person as bytes, whichever form it was stored in.
 fn on_conflict(backend: Backend) -> String {
+    let table = "source_records";
     format!(
         "ON CONFLICT (system, kind, record_id) DO UPDATE SET \
          version = excluded.version, deleted = excluded.deleted, \
          content_hash = '', hash = excluded.hash, \
-         person_key = COALESCE(excluded.person_key, source_records.person_key), \
+         person = COALESCE(excluded.person, {}), person_key = NULL, \
          account_system = COALESCE(excluded.account_system, source_records.account_system), \
          account_id = COALESCE(excluded.account_id, source_records.account_id), \
          class_id = COALESCE(excluded.class_id, source_records.class_id), \
@@ -112,8 +123,10 @@ fn on_conflict(backend: Backend) -> String {
          received_at = excluded.received_at, received = excluded.received \
          WHERE (excluded.version, excluded.deleted, excluded.hash) > \
                (source_records.version, source_records.deleted, {}) \
-         RETURNING system, kind, record_id, person_key, account_id, class_id{}",
-        stored_hash(backend, "source_records"),
+         RETURNING system, kind, record_id, {} AS person_key, account_id, class_id{}",
+        person::bytes(backend, table),
+        stored_hash(backend, table),
+        person::key(backend, table),
         replaced_owner(backend)
     )
 }
@@ -126,19 +139,20 @@ fn on_conflict(backend: Backend) -> String {
 /// load of new records pays nothing for them. On SQLite, whose `RETURNING` subqueries would
 /// see the new row, the owners are read before the upsert instead ([`owners_before`]); its
 /// writers take turns, so nothing comes between either.
-fn replaced_owner(backend: Backend) -> &'static str {
+fn replaced_owner(backend: Backend) -> String {
     match backend {
-        Backend::Postgres => {
+        Backend::Postgres => format!(
             ", CASE WHEN source_records.xmax = 0 THEN NULL ELSE \
-             (SELECT o.person_key FROM source_records o WHERE o.system = source_records.system \
+             (SELECT {} FROM source_records o WHERE o.system = source_records.system \
              AND o.kind = source_records.kind AND o.record_id = source_records.record_id) END \
              AS was_person, \
              CASE WHEN source_records.xmax = 0 THEN NULL ELSE \
              (SELECT o.account_id FROM source_records o WHERE o.system = source_records.system \
              AND o.kind = source_records.kind AND o.record_id = source_records.record_id) END \
-             AS was_account"
-        }
-        Backend::Sqlite => "",
+             AS was_account",
+            person::key(backend, "o")
+        ),
+        Backend::Sqlite => String::new(),
     }
 }
 
@@ -152,7 +166,8 @@ async fn owners_before(
     records: &[PreparedRecord],
     chunk: &[usize],
 ) -> Result<HashMap<Key, Owner>> {
-    let rows = stored_rows(backend, tx, records, chunk, "s.person_key, s.account_id").await?;
+    let columns = format!("{} AS person_key, s.account_id", person::key(backend, "s"));
+    let rows = stored_rows(backend, tx, records, chunk, &columns).await?;
     rows.iter()
         .map(|row| {
             Ok((
@@ -290,7 +305,7 @@ async fn upsert_chunk(
             .bind(hex::decode(&r.content_hash).map_err(|e| {
                 crate::Error::Corrupt(r.source.record_id.clone(), format!("content hash: {e}"))
             })?)
-            .bind(r.person_key.as_deref())
+            .bind(r.person_key.as_deref().map(person::to_bytes).transpose()?)
             .bind(r.account.as_ref().map(|a| a.0.as_str()))
             .bind(r.account.as_ref().map(|a| a.1.as_str()))
             .bind(r.class_id.as_deref())

@@ -3,6 +3,7 @@
 
 use crate::current::upsert_current;
 use crate::marks::Touched;
+use crate::prepared::HASH_BYTES;
 use crate::seal::column;
 use crate::sql::fetch_in;
 use crate::Backend;
@@ -269,9 +270,13 @@ async fn stored_versions(
             VersionKey {
                 version: row.try_get("version")?,
                 deleted: deleted != 0,
+                // Hashes stored before migration 0027 are compared by the bytes kept since.
                 content_hash: match row.try_get::<Option<Vec<u8>>, _>("hash")? {
-                    Some(hash) => hex::encode(hash),
-                    None => row.try_get("content_hash")?,
+                    Some(hash) => hex::encode(&hash[..hash.len().min(HASH_BYTES)]),
+                    None => {
+                        let text: String = row.try_get("content_hash")?;
+                        text.get(..2 * HASH_BYTES).unwrap_or(&text).to_owned()
+                    }
                 },
             },
         );
@@ -303,9 +308,13 @@ async fn known_persons(
     accounts.sort_unstable();
     accounts.dedup();
     let mut known = Known::default();
-    let sql = "SELECT DISTINCT person_key FROM source_records WHERE kind = 'person' \
-               AND deleted = 0 AND person_key IN ({in})";
-    for row in fetch_in(backend, tx, sql, &keys).await? {
+    let sql = format!(
+        "SELECT DISTINCT {} AS person_key FROM source_records WHERE kind = 'person' \
+         AND deleted = 0 AND {} IN ({{keys}})",
+        crate::person::key(backend, "source_records"),
+        crate::person::bytes(backend, "source_records")
+    );
+    for row in fetch_in(backend, tx, &sql, &keys).await? {
         known.persons.insert(row.try_get("person_key")?);
     }
     let owners = account_owners(backend, tx, &accounts, &mut known).await?;
@@ -352,10 +361,13 @@ async fn account_owners(
 ) -> Result<HashMap<(String, String), HashSet<String>>> {
     let wanted: HashSet<&(String, String)> = accounts.iter().copied().collect();
     let ids: Vec<&str> = accounts.iter().map(|(_, a)| a.as_str()).collect();
-    let sql = "SELECT account_system, account_id, person_key FROM source_records \
-               WHERE kind = 'link' AND deleted = 0 AND account_id IN ({in})";
+    let sql = format!(
+        "SELECT account_system, account_id, {} AS person_key FROM source_records \
+         WHERE kind = 'link' AND deleted = 0 AND account_id IN ({{in}})",
+        crate::person::key(backend, "source_records")
+    );
     let mut owners: HashMap<(String, String), HashSet<String>> = HashMap::new();
-    for row in fetch_in(backend, tx, sql, &ids).await? {
+    for row in fetch_in(backend, tx, &sql, &ids).await? {
         let pair = (row.try_get("account_system")?, row.try_get("account_id")?);
         if wanted.contains(&pair) {
             let owner: Option<String> = row.try_get("person_key")?;

@@ -43,6 +43,7 @@ mod marks;
 pub mod outbox;
 mod pack;
 mod pending;
+mod person;
 pub mod prepared;
 pub mod projection;
 pub mod raw;

@@ -38,11 +38,12 @@ pub(crate) async fn mark_dirty(
         ("kind = 'link' AND account_id", &touched.accounts),
         ("kind = 'enrollment' AND class_id", &touched.classes),
     ];
+    let person = crate::person::key(backend, "source_records");
     for (condition, values) in derived {
         let values: Vec<&str> = values.iter().map(String::as_str).collect();
         let sql = format!(
-            "SELECT DISTINCT person_key FROM source_records WHERE {condition} IN ({{in}}) \
-             AND person_key IS NOT NULL"
+            "SELECT DISTINCT {person} AS person_key FROM source_records \
+             WHERE {condition} IN ({{in}}) AND {person} IS NOT NULL"
         );
         for row in fetch_in(backend, tx, &sql, &values).await? {
             persons.insert(row.try_get("person_key")?);
@@ -165,14 +166,15 @@ fn resolved_sql(backend: Backend) -> Vec<String> {
         Backend::Postgres => " COLLATE \"default\"",
         Backend::Sqlite => "",
     };
+    let person = crate::person::key(backend, "s");
     DEFERRED
         .iter()
         .map(|(prefix, records, column)| {
             format!(
-                "SELECT s.person_key FROM dossier_dirty d JOIN source_records s \
+                "SELECT {person} AS person_key FROM dossier_dirty d JOIN source_records s \
                  ON {records} AND {column} IS NOT NULL \
                  AND {column} = substr(d.person_key, {}){collate} \
-                 WHERE d.person_key LIKE '{prefix}%' AND s.person_key IS NOT NULL",
+                 WHERE d.person_key LIKE '{prefix}%' AND {person} IS NOT NULL",
                 prefix.len() + 1
             )
         })
@@ -186,11 +188,12 @@ pub(crate) fn deferred_prefixes() -> impl Iterator<Item = &'static str> {
 
 /// Per kind of deferred mark, its prefix and the lookup of the persons its marks stand for,
 /// by the list of their accounts or classes (`{in}`, see [`crate::sql::fetch_in`]).
-pub(crate) fn resolvers() -> impl Iterator<Item = (&'static str, String)> {
-    DEFERRED.iter().map(|(prefix, records, column)| {
+pub(crate) fn resolvers(backend: Backend) -> impl Iterator<Item = (&'static str, String)> {
+    let person = crate::person::key(backend, "source_records");
+    DEFERRED.iter().map(move |(prefix, records, column)| {
         let sql = format!(
-            "SELECT DISTINCT person_key FROM source_records WHERE {records} \
-             AND {column} IN ({{in}}) AND person_key IS NOT NULL"
+            "SELECT DISTINCT {person} AS person_key FROM source_records WHERE {records} \
+             AND {column} IN ({{in}}) AND {person} IS NOT NULL"
         );
         (*prefix, sql)
     })

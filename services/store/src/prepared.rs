@@ -3,6 +3,13 @@
 use sha2::{Digest, Sha256};
 use trainhub_model::record::{Body, CanonicalRecord, PersonRef, SourceRef};
 
+/// How many bytes of a record's SHA-256 its content hash keeps (migration 0027; 32 before).
+/// 128 bits tell a repeated record from a changed one as surely as 256 would (two different
+/// contents of one record collide with a chance under one in 2^64 even after 2^32 versions); the
+/// other half cost 16 bytes a record. A hash stored before is compared by its first 16 bytes,
+/// which order as the whole did wherever the two differ.
+pub const HASH_BYTES: usize = 16;
+
 /// The rows one record writes: raw log entry plus current-version candidate.
 #[derive(Debug, Clone)]
 pub struct PreparedRecord {
@@ -10,7 +17,8 @@ pub struct PreparedRecord {
     pub source: SourceRef,
     /// Tombstone.
     pub deleted: bool,
-    /// Hex SHA-256 of the canonical content (kind, tombstone, body); breaks version ties.
+    /// Hex content hash: the first [`HASH_BYTES`] of the SHA-256 of the canonical content
+    /// (kind, tombstone, body); tells a repeat from a change and breaks version ties.
     pub content_hash: String,
     /// The person the record belongs to (a person's own key, a link's person, or a reference
     /// by national ID).
@@ -62,7 +70,7 @@ impl PreparedRecord {
         PreparedRecord {
             source: record.source.clone(),
             deleted: record.deleted,
-            content_hash: hex::encode(content.finalize()),
+            content_hash: hex::encode(&content.finalize()[..HASH_BYTES]),
             person_key,
             account,
             class_id: record

@@ -43,10 +43,14 @@ pub(crate) async fn claims_of(
         .into_iter()
         .collect();
     let mut out = Claims::new();
-    let sql = "SELECT system, kind, record_id, version, received_at, received, person_key, \
-               account_system, account_id FROM source_records WHERE kind = 'link' \
-               AND deleted = 0 AND person_key IS NOT NULL AND account_id IN ({in})";
-    for row in fetch_in(backend, conn, sql, &ids).await? {
+    let person = crate::person::key(backend, "source_records");
+    let sql = format!(
+        "SELECT system, kind, record_id, version, received_at, received, \
+         {person} AS person_key, account_system, account_id FROM source_records \
+         WHERE kind = 'link' AND deleted = 0 AND {person} IS NOT NULL \
+         AND account_id IN ({{in}})"
+    );
+    for row in fetch_in(backend, conn, &sql, &ids).await? {
         let account = (row.try_get("account_system")?, row.try_get("account_id")?);
         if !accounts.contains(&account) {
             continue;
@@ -387,9 +391,13 @@ impl Store {
         let links = "FROM source_records l WHERE l.kind = 'link' AND l.deleted = 0 \
                      AND l.account_id IS NOT NULL \
                      AND l.account_id = s.account_id AND l.account_system = s.account_system";
+        let (person, linked) = (
+            crate::person::key(self.backend, "s"),
+            crate::person::key(self.backend, "l"),
+        );
         let sql = format!(
             "SELECT s.system, s.kind, s.record_id, s.version, s.received_at, s.received, \
-             s.person_key, \
+             {person} AS person_key, \
              s.account_system, s.account_id, (SELECT MIN(h.conflict_id) {held}) AS conflict_id, \
              CASE WHEN EXISTS (SELECT 1 {links}) THEN 1 ELSE 0 END AS linked \
              FROM source_records s \
@@ -397,11 +405,11 @@ impl Store {
              AND (s.system > $1 OR (s.system = $1 AND (s.kind > $2 \
                   OR (s.kind = $2 AND s.record_id > $3)))) \
              AND (EXISTS (SELECT 1 {held}) \
-                  OR (s.person_key IS NULL AND s.account_id IS NOT NULL AND s.kind <> 'link' \
+                  OR ({person} IS NULL AND s.account_id IS NOT NULL AND s.kind <> 'link' \
                       AND NOT EXISTS (SELECT 1 {links} AND EXISTS (SELECT 1 FROM dossier_state d \
-                      WHERE d.person_key = l.person_key))) \
-                  OR (s.person_key IS NOT NULL AND s.kind <> 'person' AND NOT EXISTS \
-                      (SELECT 1 FROM dossier_state d WHERE d.person_key = s.person_key))) \
+                      WHERE d.person_key = {linked}))) \
+                  OR ({person} IS NOT NULL AND s.kind <> 'person' AND NOT EXISTS \
+                      (SELECT 1 FROM dossier_state d WHERE d.person_key = {person}))) \
              ORDER BY s.system, s.kind, s.record_id LIMIT {limit}"
         );
         let rows = sqlx::query(&sql)

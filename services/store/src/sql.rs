@@ -56,8 +56,20 @@ pub(crate) fn param(backend: Backend, n: usize) -> String {
 /// Most rows a single statement binds, keeping well under both databases' parameter limits.
 pub(crate) const MAX_PARAMS: usize = 30_000;
 
+/// `sql` for a chunk of `n` values: their placeholders where it says `{in}`, or as person keys
+/// turned into bytes where it says `{keys}` ([`crate::person::param`]).
+fn for_chunk(backend: Backend, sql: &str, n: usize) -> String {
+    if sql.contains("{keys}") {
+        let keys: Vec<String> = (1..=n).map(|i| crate::person::param(backend, i)).collect();
+        sql.replace("{keys}", &keys.join(","))
+    } else {
+        sql.replace("{in}", &list(backend, n))
+    }
+}
+
 /// Runs `sql` once per chunk of `values`, with the chunk's placeholders where `sql` says
-/// `{in}`, and returns every row: a lookup by a key list of any length.
+/// `{in}` (or `{keys}`, see [`for_chunk`]), and returns every row: a lookup by a key list of
+/// any length.
 pub(crate) async fn fetch_in(
     backend: Backend,
     conn: &mut AnyConnection,
@@ -66,7 +78,7 @@ pub(crate) async fn fetch_in(
 ) -> crate::Result<Vec<AnyRow>> {
     let mut out = Vec::new();
     for chunk in values.chunks(MAX_PARAMS) {
-        let statement = sql.replace("{in}", &list(backend, chunk.len()));
+        let statement = for_chunk(backend, sql, chunk.len());
         let mut q = sqlx::query(&statement);
         for v in chunk {
             q = q.bind(*v);
@@ -84,7 +96,7 @@ pub(crate) async fn execute_in(
     values: &[&str],
 ) -> crate::Result<()> {
     for chunk in values.chunks(MAX_PARAMS) {
-        let statement = sql.replace("{in}", &list(backend, chunk.len()));
+        let statement = for_chunk(backend, sql, chunk.len());
         let mut q = sqlx::query(&statement);
         for v in chunk {
             q = q.bind(*v);
@@ -106,5 +118,10 @@ mod tests {
         assert_eq!(super::list(Postgres, 2), "$1,$2");
         assert_eq!(super::list_from(Postgres, 4, 2), "$4,$5");
         assert_eq!(super::param(Sqlite, 4), "?");
+        assert_eq!(
+            super::for_chunk(Postgres, "x IN ({keys})", 2),
+            "x IN (decode($1, 'hex'),decode($2, 'hex'))"
+        );
+        assert_eq!(super::for_chunk(Sqlite, "x IN ({in})", 2), "x IN (?,?)");
     }
 }

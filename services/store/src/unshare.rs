@@ -23,7 +23,12 @@ use trainhub_model::record::{Kind, SourceRef};
 const PAGE: i64 = 500;
 
 /// The rows whose body is still in `source_records` although they name a person.
-const SHARED: &str = "person_key IS NOT NULL AND deleted = 0 AND content IS NOT NULL";
+fn shared(backend: crate::Backend) -> String {
+    format!(
+        "{} IS NOT NULL AND deleted = 0 AND content IS NOT NULL",
+        crate::person::key(backend, "source_records")
+    )
+}
 
 /// A row to move: its person, source identity and version, its body packed for
 /// `pending_bodies`.
@@ -36,7 +41,10 @@ struct Moving {
 impl Store {
     /// How many rows name a person and still keep their body in `source_records`.
     pub async fn shared_bodies(&self) -> Result<u64> {
-        let sql = format!("SELECT COUNT(*) AS n FROM source_records WHERE {SHARED}");
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM source_records WHERE {}",
+            shared(self.backend)
+        );
         let n: i64 = sqlx::query(&sql)
             .fetch_one(&self.pool)
             .await?
@@ -85,13 +93,15 @@ impl Store {
     }
 
     async fn shared_page(&self, after: Option<&(String, String, String)>) -> Result<Vec<AnyRow>> {
+        let shared = shared(self.backend);
         let clause = match after {
-            Some(_) => format!("{SHARED} AND (system, kind, record_id) > ($1, $2, $3)"),
-            None => SHARED.to_owned(),
+            Some(_) => format!("{shared} AND (system, kind, record_id) > ($1, $2, $3)"),
+            None => shared,
         };
         let sql = format!(
-            "SELECT system, kind, record_id, version, person_key, content FROM source_records \
-             WHERE {clause} ORDER BY system, kind, record_id LIMIT {PAGE}"
+            "SELECT system, kind, record_id, version, {} AS person_key, content \
+             FROM source_records WHERE {clause} ORDER BY system, kind, record_id LIMIT {PAGE}",
+            crate::person::key(self.backend, "source_records")
         );
         let mut q = sqlx::query(&sql);
         if let Some((system, kind, record_id)) = after {
@@ -132,20 +142,22 @@ impl Store {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         let mut moved = Vec::with_capacity(rows.len());
+        let sql = format!(
+            "UPDATE source_records SET content = NULL WHERE system = $1 AND kind = $2 \
+             AND record_id = $3 AND version = $4 AND {} = $5 AND deleted = 0 \
+             AND content IS NOT NULL",
+            crate::person::key(self.backend, "source_records")
+        );
         for r in rows {
-            let n = sqlx::query(
-                "UPDATE source_records SET content = NULL WHERE system = $1 AND kind = $2 \
-                 AND record_id = $3 AND version = $4 AND person_key = $5 AND deleted = 0 \
-                 AND content IS NOT NULL",
-            )
-            .bind(&r.source.system)
-            .bind(r.source.kind.as_str())
-            .bind(&r.source.record_id)
-            .bind(r.source.version)
-            .bind(&r.person)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let n = sqlx::query(&sql)
+                .bind(&r.source.system)
+                .bind(r.source.kind.as_str())
+                .bind(&r.source.record_id)
+                .bind(r.source.version)
+                .bind(&r.person)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if n == 1 {
                 moved.push(PendingRow {
                     person: &r.person,

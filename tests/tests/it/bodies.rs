@@ -43,12 +43,16 @@ async fn copies(store: &Store) -> BTreeMap<Id, usize> {
         pending.insert((r.get("person_key"), id), (r.get("version"), body.unwrap()));
     }
     let mut out = BTreeMap::new();
-    let rows = "SELECT system, kind, record_id, version, person_key, content FROM source_records \
-                WHERE deleted = 0";
+    let rows = "SELECT system, kind, record_id, version, person, person_key, content \
+                FROM source_records WHERE deleted = 0";
     for r in sqlx::query(rows).fetch_all(store.pool()).await.unwrap() {
         let id: Id = (r.get("system"), r.get("kind"), r.get("record_id"));
         let version: i64 = r.get("version");
-        let person: Option<String> = r.get("person_key");
+        // As bytes since migration 0027, as hex text before.
+        let person: Option<String> = r
+            .get::<Option<Vec<u8>>, _>("person")
+            .map(hex::encode)
+            .or_else(|| r.get("person_key"));
         let content = r.get::<Option<Vec<u8>>, _>("content");
         let mut n = usize::from(content.is_some());
         let waiting = person

@@ -9,6 +9,7 @@
 use prost::Message;
 use std::collections::BTreeMap;
 use trainhub_connectors::synthetic;
+use trainhub_proto::v1 as pb;
 use trainhub_store::seal::column;
 use trainhub_store::Store;
 use trainhub_tests::{count, projected, Backend, TestHub, TestStore};
@@ -41,14 +42,16 @@ async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
 /// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
 /// facts as packed sealed text (`th1:z:`) deflated without a dictionary, no `content`/`packed`
 /// columns, a raw log row per record, the person index on (person key, kind), and migrations
-/// 0015, 0018, 0019, 0020, 0022, 0024 and 0025 not applied (every body back in
-/// `source_records`, content hashes as hex text, received times as text).
+/// 0015, 0018, 0019, 0020, 0022, 0024, 0025 and 0027 not applied (every body back in
+/// `source_records`, whole content hashes as hex text, received times and person keys as
+/// text).
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
     let raw = received(store).await;
     let held = held_bodies(store).await;
     let rows = sqlx::query(
-        "SELECT system, kind, record_id, content, received_at, received FROM source_records",
+        "SELECT system, kind, record_id, deleted, content, received_at, received \
+         FROM source_records",
     )
     .fetch_all(store.pool())
     .await
@@ -61,6 +64,15 @@ async fn to_previous_layout(store: &Store) {
             Some(packed) => Some(keys.open_packed(column::CONTENT, &packed).unwrap()),
             None => held.get(&id).cloned(),
         };
+        // The whole SHA-256 as hex text (migrations 0024 and 0027 not applied).
+        let hash = {
+            use sha2::Digest;
+            let mut hash = sha2::Sha256::new();
+            hash.update(r.get::<String, _>("kind"));
+            hash.update([r.get::<i64, _>("deleted") as u8]);
+            hash.update(body.as_deref().unwrap_or_default());
+            hex::encode(hash.finalize())
+        };
         let body = body.map(|b| keys.seal_text(column::BODY, std::str::from_utf8(&b).unwrap()));
         // The received time as text (migration 0025 not applied).
         let received_at = match r.get::<Option<i64>, _>("received") {
@@ -70,7 +82,7 @@ async fn to_previous_layout(store: &Store) {
             None => r.get("received_at"),
         };
         sqlx::query(
-            "UPDATE source_records SET body = $1, received_at = $5 \
+            "UPDATE source_records SET body = $1, received_at = $5, content_hash = $6 \
              WHERE system = $2 AND kind = $3 AND record_id = $4",
         )
         .bind(body)
@@ -78,6 +90,7 @@ async fn to_previous_layout(store: &Store) {
         .bind(r.get::<String, _>("kind"))
         .bind(r.get::<String, _>("record_id"))
         .bind(received_at)
+        .bind(hash)
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -118,13 +131,18 @@ async fn to_previous_layout(store: &Store) {
         .unwrap();
     }
     let hex = match store.backend() {
-        trainhub_store::Backend::Postgres => "encode(hash, 'hex')",
-        trainhub_store::Backend::Sqlite => "lower(hex(hash))",
+        trainhub_store::Backend::Postgres => "encode(person, 'hex')",
+        trainhub_store::Backend::Sqlite => "lower(hex(person))",
     };
-    let hashes_as_text =
-        format!("UPDATE source_records SET content_hash = {hex} WHERE hash IS NOT NULL");
+    let persons_as_text =
+        format!("UPDATE source_records SET person_key = {hex} WHERE person IS NOT NULL");
     for sql in [
-        &hashes_as_text,
+        &persons_as_text,
+        "DROP INDEX source_records_person_key",
+        "DROP INDEX source_records_persons",
+        "ALTER TABLE source_records DROP COLUMN person",
+        "DELETE FROM store_features WHERE feature = 'binary_person'",
+        "DELETE FROM _sqlx_migrations WHERE version = 27",
         "ALTER TABLE source_records DROP COLUMN received",
         "DELETE FROM store_features WHERE feature = 'received_time'",
         "DELETE FROM _sqlx_migrations WHERE version = 25",
@@ -143,8 +161,6 @@ async fn to_previous_layout(store: &Store) {
         "DELETE FROM _sqlx_migrations WHERE version = 18",
         "DELETE FROM store_features WHERE feature = 'packed_dictionary'",
         "DELETE FROM _sqlx_migrations WHERE version = 19",
-        "DROP INDEX source_records_person_key",
-        "DROP INDEX source_records_persons",
         "CREATE INDEX source_records_person ON source_records (person_key, kind)",
         "DELETE FROM _sqlx_migrations WHERE version = 20",
     ] {
@@ -250,11 +266,23 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     let test_store = hub.stop_keeping_store().await;
 
     // This release opens it (migrations 0015 and 0018 add the columns and the batch table,
-    // 0020 the person indexes)
-    // and reads the text and the raw log rows as they are.
+    // 0020 and 0027 the person indexes) and reads the text and the raw log rows as they are.
     let hub = TestHub::start_on(test_store).await;
     assert_eq!(dossiers(&hub, &population.persons[..BEFORE]).await, before);
     assert_eq!(received(&hub.store).await, early_received);
+    // Records sent again repeat what is stored: a whole hash of the earlier layout and the
+    // cut one of this release compare equal, and no row is replaced.
+    let as_text = "SELECT COUNT(*) AS n FROM source_records WHERE content_hash <> ''";
+    let stored = count(&hub.store, as_text).await;
+    assert!(stored > 0);
+    let resent = &early[..100];
+    let again = hub.stream(resent, 50).await;
+    let outcomes: Vec<_> = again.iter().flat_map(|r| &r.outcomes).collect();
+    assert_eq!(outcomes.len(), 100);
+    for o in outcomes {
+        assert_eq!(o.status(), pb::RecordStatus::Duplicate, "{o:?}");
+    }
+    assert_eq!(count(&hub.store, as_text).await, stored);
 
     // The rewrite runs while the hub takes the other persons.
     let rewrite = migrate_rewrite(&hub.test_store);
@@ -291,16 +319,20 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
     // And each content hash as bytes.
     let hex = "SELECT COUNT(*) AS n FROM source_records WHERE content_hash <> '' OR hash IS NULL";
     assert_eq!(count(&hub.store, hex).await, 0);
+    // And each person key as bytes.
+    let text_person = "SELECT COUNT(*) AS n FROM source_records WHERE person_key IS NOT NULL";
+    assert_eq!(count(&hub.store, text_person).await, 0);
     // And each received time as milliseconds.
     let text_time =
         "SELECT COUNT(*) AS n FROM source_records WHERE received_at <> '' OR received IS NULL";
     assert_eq!(count(&hub.store, text_time).await, 0);
     let late_dossiers = dossiers(&hub, &population.persons[BEFORE..]).await;
     assert_eq!(late_dossiers.len(), PERSONS - BEFORE);
-    // The raw log: the old rows, then the batches received since, every record once.
+    // The raw log: the old rows, then the batches received since, every record once as often
+    // as it was sent.
     let all = received(&hub.store).await;
     assert_eq!(all[..early.len()], early_received[..]);
-    assert_eq!(all.len(), early.len() + late.len());
+    assert_eq!(all.len(), early.len() + resent.len() + late.len());
     let raw = trainhub_store::read::Table::RawLog;
     assert_eq!(hub.store.table_count(raw).await.unwrap(), all.len() as i64);
 
@@ -322,12 +354,13 @@ async fn a_previous_layout_is_rewritten_online(backend: Backend) {
                 "dossier_state.facts ",
                 "source_records.content ",
                 "source_records.content_hash ",
+                "source_records.person_key ",
             ]
             .iter()
             .any(|c| l.starts_with(c))
         })
         .collect();
-    assert_eq!(rewritten.len(), 4, "{said}");
+    assert_eq!(rewritten.len(), 5, "{said}");
     for line in rewritten {
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(fields[1..], ["0", "0", "0"], "{said}");

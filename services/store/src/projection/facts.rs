@@ -66,8 +66,10 @@ pub(crate) async fn records_of(
     let mut bare: BTreeMap<String, Vec<Bare>> = BTreeMap::new();
     let keys_of: Vec<&str> = persons.iter().map(String::as_str).collect();
     let sql = format!(
-        "SELECT {COLUMNS}, person_key, account_system, account_id FROM source_records \
-         WHERE person_key IN ({{in}}) AND deleted = 0"
+        "SELECT {COLUMNS}, {} AS person_key, account_system, account_id \
+         FROM source_records WHERE {} IN ({{keys}}) AND deleted = 0",
+        crate::person::key(backend, "source_records"),
+        crate::person::bytes(backend, "source_records")
     );
     for row in fetch_in(backend, conn, &sql, &keys_of).await? {
         let person: String = row.try_get("person_key")?;
@@ -87,7 +89,8 @@ pub(crate) async fn records_of(
     let account_ids: Vec<&str> = accounts.keys().map(|(_, id)| id.as_str()).collect();
     let sql = format!(
         "SELECT {COLUMNS}, account_system, account_id FROM source_records \
-         WHERE person_key IS NULL AND deleted = 0 AND {HAS_BODY} AND kind <> 'link' \
+         WHERE person IS NULL AND person_key IS NULL AND deleted = 0 AND {HAS_BODY} \
+         AND kind <> 'link' \
          AND account_id IN ({{in}})"
     );
     for row in fetch_in(backend, conn, &sql, &account_ids).await? {

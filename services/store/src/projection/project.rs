@@ -298,7 +298,7 @@ impl Store {
     async fn expand_deferred(&self, deferred: &[Mark]) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let mut persons = BTreeSet::new();
-        for (prefix, sql) in crate::marks::resolvers() {
+        for (prefix, sql) in crate::marks::resolvers(self.backend) {
             let values: Vec<&str> = deferred
                 .iter()
                 .filter_map(|(key, _)| key.strip_prefix(prefix))

@@ -150,10 +150,12 @@ impl Store {
     /// The person an account is linked to, if any. When live links tie it to several persons
     /// it is the owner a reviewer chose (`ACCOUNT_LINKED_TWICE`), and nobody until then.
     pub async fn person_for_account(&self, system: &str, id: &str) -> Result<Option<PersonKey>> {
-        let owners: Vec<String> = sqlx::query(
-            "SELECT DISTINCT person_key FROM source_records WHERE kind = 'link' AND deleted = 0 \
-             AND account_system = $1 AND account_id = $2 AND person_key IS NOT NULL",
-        )
+        let person = crate::person::key(self.backend, "source_records");
+        let owners: Vec<String> = sqlx::query(&format!(
+            "SELECT DISTINCT {person} AS person_key FROM source_records WHERE kind = 'link' \
+             AND deleted = 0 AND account_system = $1 AND account_id = $2 \
+             AND {person} IS NOT NULL"
+        ))
         .bind(system)
         .bind(id)
         .fetch_all(&self.pool)
