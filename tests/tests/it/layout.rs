@@ -148,6 +148,8 @@ async fn to_previous_layout(store: &Store) {
         }
     };
     for sql in [
+        // Index fill (0029, PostgreSQL only): applied again, over the indexes of this layout.
+        "DELETE FROM _sqlx_migrations WHERE version = 29",
         one_mark_each,
         "INSERT INTO marks_before (person_key, seq) \
          SELECT person_key, MAX(seq) FROM dossier_dirty GROUP BY person_key",
