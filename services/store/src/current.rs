@@ -49,9 +49,9 @@ impl Store {
 }
 
 /// Writes the bodies of the `written` records that name a person to `pending_bodies`, where
-/// the projector finds them, in key order. A projector giving bodies of the same persons back
-/// at the same moment may wait for this transaction, or this for it; in the rare case that
-/// each waits for the other, the database ends one of them and it is tried again whole.
+/// the projector finds them. Runs after the marks: a projector clearing a mark locks it before
+/// it touches the person's pending rows, and so does this, so the two never wait on each
+/// other in opposite orders.
 pub(crate) async fn insert_pending(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,

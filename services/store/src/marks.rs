@@ -15,8 +15,19 @@ pub(crate) struct Touched {
     pub(crate) classes: HashSet<String>,
 }
 
+/// The conflict clause of every mark: a fresh `seq`, so a projection that read the person's
+/// records before this mark cannot clear it.
+pub(crate) fn bump(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "ON CONFLICT (person_key) DO UPDATE SET seq = nextval('dossier_mark')",
+        Backend::Sqlite => "ON CONFLICT (person_key) DO UPDATE SET seq = random()",
+    }
+}
+
 /// Marks the persons whose dossiers `touched` changes: the persons themselves, whoever the
-/// touched accounts are linked to, and everyone enrolled in a touched class, in one statement.
+/// touched accounts are linked to, and everyone enrolled in a touched class. The keys are
+/// collected first and marked in one sorted statement, so concurrent transactions take the
+/// mark rows' locks in the same order and cannot deadlock on them.
 pub(crate) async fn mark_dirty(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
@@ -67,11 +78,8 @@ pub(crate) const ACCOUNT_MARK: &str = "acct:";
 /// Prefix of a deferred mark: the persons enrolled in a class.
 pub(crate) const CLASS_MARK: &str = "class:";
 
-/// Marks `keys` dirty: one new mark each, with a fresh `seq` (migration 0028). A person may
-/// hold several marks; none is updated, so marking never waits for another transaction that
-/// marked the same person (until 0028 a mark was updated in place, and a batch waited for the
-/// commit of every batch before it that touched one of its persons). The projector reads all
-/// marks of the persons it takes and deletes exactly those it read.
+/// Marks `keys` dirty (a fresh `seq` for those already marked), in one sorted statement per
+/// chunk.
 pub(crate) async fn insert_marks(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
@@ -80,8 +88,9 @@ pub(crate) async fn insert_marks(
     let persons: Vec<String> = keys.into_iter().collect();
     for chunk in persons.chunks(MAX_PARAMS) {
         let sql = format!(
-            "INSERT INTO dossier_dirty (person_key) VALUES {}",
-            tuples(backend, 1, chunk.len(), 1)
+            "INSERT INTO dossier_dirty (person_key) VALUES {} {}",
+            tuples(backend, 1, chunk.len(), 1),
+            bump(backend)
         );
         let mut q = sqlx::query(&sql);
         for k in chunk {
@@ -100,16 +109,15 @@ const DEFERRED: [(&str, &str, &str); 2] = [
     (CLASS_MARK, "kind = 'enrollment'", "class_id"),
 ];
 
-/// The marks waiting: (persons marked themselves, shared marks), each counted once however
-/// many marks it holds, in one pass of the marks.
+/// The marks waiting: (persons marked themselves, shared marks), in one pass of the marks.
 pub(crate) async fn mark_counts(pool: &sqlx::AnyPool) -> Result<(i64, i64)> {
     let shared: Vec<String> = DEFERRED
         .iter()
         .map(|(prefix, ..)| format!("person_key LIKE '{prefix}%'"))
         .collect();
     let sql = format!(
-        "SELECT COUNT(DISTINCT person_key) AS total, \
-         COUNT(DISTINCT CASE WHEN {} THEN person_key END) AS shared \
+        "SELECT COUNT(*) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS shared \
          FROM dossier_dirty",
         shared.join(" OR ")
     );

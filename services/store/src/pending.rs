@@ -23,10 +23,7 @@ pub(crate) struct PendingRow<'a> {
 /// A record's identity without its version: `(system, kind, record_id)`.
 pub(crate) type RecordId = (String, String, String);
 
-/// Inserts `rows`, replacing the stored body of the same record of the same person unless
-/// that is of a later version: a projector giving a body back from a person's state may run
-/// alongside a batch writing the record's next version (marks do not make them wait for each
-/// other since migration 0028), and the later version stays.
+/// Inserts `rows`, replacing the stored body of the same record of the same person.
 pub(crate) async fn upsert(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
@@ -37,8 +34,7 @@ pub(crate) async fn upsert(
         let sql = format!(
             "INSERT INTO pending_bodies (person_key, system, kind, record_id, version, content) \
              VALUES {} ON CONFLICT (person_key, system, kind, record_id) DO UPDATE SET \
-             version = excluded.version, content = excluded.content \
-             WHERE excluded.version >= pending_bodies.version",
+             version = excluded.version, content = excluded.content",
             tuples(backend, 1, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);

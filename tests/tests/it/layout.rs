@@ -42,9 +42,9 @@ async fn received(store: &Store) -> Vec<trainhub_store::raw::RawRecord> {
 /// Rewrites `store` into the layout an earlier release wrote: bodies as sealed text (`th1:`),
 /// facts as packed sealed text (`th1:z:`) deflated without a dictionary, no `content`/`packed`
 /// columns, a raw log row per record, the person index on (person key, kind), and migrations
-/// 0015, 0018, 0019, 0020, 0022, 0024, 0025, 0027 and 0028 not applied (every body back in
+/// 0015, 0018, 0019, 0020, 0022, 0024, 0025 and 0027 not applied (every body back in
 /// `source_records`, whole content hashes as hex text, received times and person keys as
-/// text, one dirty mark per person).
+/// text).
 async fn to_previous_layout(store: &Store) {
     let keys = store.keys().clone();
     let raw = received(store).await;
@@ -136,26 +136,8 @@ async fn to_previous_layout(store: &Store) {
     };
     let persons_as_text =
         format!("UPDATE source_records SET person_key = {hex} WHERE person IS NOT NULL");
-    // One mark row per person, updated in place (migration 0028 not applied).
-    let one_mark_each = match store.backend() {
-        trainhub_store::Backend::Postgres => {
-            "CREATE TABLE marks_before (person_key TEXT COLLATE \"C\" PRIMARY KEY, \
-             seq BIGINT NOT NULL DEFAULT nextval('dossier_mark'))"
-        }
-        trainhub_store::Backend::Sqlite => {
-            "CREATE TABLE marks_before (person_key TEXT PRIMARY KEY, \
-             seq INTEGER NOT NULL DEFAULT (random()))"
-        }
-    };
     for sql in [
-        // Index fill (0029, PostgreSQL only): applied again, over the indexes of this layout.
-        "DELETE FROM _sqlx_migrations WHERE version = 29",
-        one_mark_each,
-        "INSERT INTO marks_before (person_key, seq) \
-         SELECT person_key, MAX(seq) FROM dossier_dirty GROUP BY person_key",
-        "DROP TABLE dossier_dirty",
-        "ALTER TABLE marks_before RENAME TO dossier_dirty",
-        "DELETE FROM store_features WHERE feature = 'mark_log'",
+        // Index fill (0028, PostgreSQL only): applied again, over the indexes of this layout.
         "DELETE FROM _sqlx_migrations WHERE version = 28",
         &persons_as_text,
         "DROP INDEX source_records_person_key",

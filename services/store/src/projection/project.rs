@@ -5,7 +5,7 @@
 use super::bodies::Settled;
 use super::facts::reviewed_of;
 use super::Lane;
-use crate::marks::{insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
+use crate::marks::{bump, insert_marks, Mark, ACCOUNT_MARK, CLASS_MARK};
 use crate::review;
 use crate::seal::column;
 use crate::sql::{execute_in, fetch_in, list, tuples, MAX_PARAMS};
@@ -86,11 +86,8 @@ impl Store {
             self.expand_deferred(&deferred).await?;
             return Ok(deferred.len());
         }
-        // Every mark of the first `limit` persons marked: a person may hold several, and the
-        // round clears exactly the marks it read (migration 0028).
         let marks: Vec<Mark> = sqlx::query(&format!(
-            "SELECT person_key, seq FROM dossier_dirty WHERE person_key IN \
-             (SELECT DISTINCT person_key FROM dossier_dirty{} ORDER BY person_key LIMIT {limit})",
+            "SELECT person_key, seq FROM dossier_dirty{} ORDER BY person_key LIMIT {limit}",
             lane.clause()
         ))
         .fetch_all(&self.pool)
@@ -110,15 +107,14 @@ impl Store {
         if marks.is_empty() {
             return Ok(deferred.len());
         }
-        let persons: BTreeSet<String> = marks.iter().map(|(k, _)| k.clone()).collect();
-        let round = self.compute_round(policy, today, &persons).await?;
+        let round = self.compute_round(policy, today, &marks).await?;
         let _guard = self.write_guard().await;
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
         let cleared = clear_marks(self.backend, &mut tx, &marks).await?;
         self.write_round(&mut tx, &round, &cleared, &now).await?;
         tx.commit().await?;
-        Ok(persons.len())
+        Ok(marks.len())
     }
 
     /// After a burst: reclaims the row versions re-projection left behind in the state and
@@ -174,9 +170,9 @@ impl Store {
         &self,
         policy: &Policy,
         today: NaiveDate,
-        persons: &BTreeSet<String>,
+        marks: &[Mark],
     ) -> Result<Round> {
-        let keys: Vec<String> = persons.iter().cloned().collect();
+        let keys: Vec<String> = marks.iter().map(|(k, _)| k.clone()).collect();
         let (reviewed, bodies, in_review, names) = {
             let mut tx = self.snapshot().await?;
             let (reviewed, bodies) = reviewed_of(self.backend, &mut tx, &self.keys, &keys).await?;
@@ -306,8 +302,6 @@ impl Store {
             let values: Vec<&str> = deferred
                 .iter()
                 .filter_map(|(key, _)| key.strip_prefix(prefix))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
                 .collect();
             if values.is_empty() {
                 continue;
@@ -340,10 +334,11 @@ impl Store {
     /// changes.
     pub async fn mark_other_days(&self, today: NaiveDate) -> Result<()> {
         let _guard = self.write_guard().await;
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT INTO dossier_dirty (person_key) SELECT person_key FROM dossier_state \
-             WHERE (as_of < $1 OR as_of > $1) ORDER BY person_key",
-        )
+             WHERE (as_of < $1 OR as_of > $1) ORDER BY person_key {}",
+            bump(self.backend)
+        ))
         .bind(today.to_string())
         .execute(&self.pool)
         .await?;
@@ -369,22 +364,18 @@ impl Store {
             .is_some())
     }
 
-    /// How many persons wait for projection (marks, each person once).
+    /// How many persons wait for projection.
     pub async fn dirty_count(&self) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(DISTINCT person_key) AS n FROM dossier_dirty")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM dossier_dirty")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 }
 
-/// Clears exactly the `marks` read (a mark written since stays, and its person is projected
-/// again); returns the keys of which a mark was cleared. A key none of whose marks is left was
-/// cleared by another projector meanwhile. On PostgreSQL the marks are locked in key order
-/// first: projectors of several hubs then always wait on each other in the same order and
-/// never deadlock.
+/// Clears the marks whose `seq` is unchanged; returns their keys. On PostgreSQL the marks are
+/// locked in key order first: projectors of several hubs (and writers re-marking) then always
+/// wait on each other in the same order and never deadlock.
 async fn clear_marks(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
@@ -405,9 +396,8 @@ async fn clear_marks(
         }
     }
     let mut cleared = BTreeSet::new();
-    // Three parameters a mark: its key in the list, and the pair.
-    for chunk in marks.chunks(MAX_PARAMS / 3) {
-        // The key list lets both databases use the key's index; the pairs pick the marks.
+    for chunk in marks.chunks(MAX_PARAMS / 2) {
+        // The key list lets both databases use the primary key; the pairs check the seq.
         let sql = format!(
             "DELETE FROM dossier_dirty WHERE person_key IN ({}) \
              AND (person_key, seq) IN (VALUES {}) RETURNING person_key",

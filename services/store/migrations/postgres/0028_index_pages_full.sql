@@ -3,8 +3,7 @@
 -- have added entries for half a table's rows since its last rebuild (`Store::rebuild_indexes`),
 -- so an index is built full after a load, and a later load splits its pages as they fill until
 -- the next rebuild packs them again. In the `bench ingest` mix the full indexes hold 11.6 bytes
--- a record less (602 -> 590 bytes a record of the whole database). An index takes the setting
--- at its next rebuild; nothing is rewritten here.
+-- a record less. An index takes the setting at its next rebuild; nothing is rewritten here.
 DO $$
 DECLARE
     i regclass;
