@@ -90,7 +90,11 @@ pub async fn run(args: ImportBenchArgs) -> Result<()> {
         .await
         .context("creating the benchmark database")?;
     let result = measure(&args, &dir, &file, &url).await;
-    let _ = trainhub_store::drop_postgres_database(&args.server.postgres, &db).await;
+    if args.keep_database {
+        println!("kept the database {url}");
+    } else {
+        let _ = trainhub_store::drop_postgres_database(&args.server.postgres, &db).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

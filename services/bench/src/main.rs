@@ -4,11 +4,13 @@
 //! Layout: [`ingest`] (gRPC streaming ingest against the raw store), [`dossier`] (GetDossier
 //! and GetCoverage over a large population), [`amqp`] (the AMQP connector against a bare
 //! consumer), [`import`] (`trainhub import` against `COPY`), [`xapi`] (statements posted to
-//! the LRS endpoint against gRPC `Submit` of the same records).
+//! the LRS endpoint against gRPC `Submit` of the same records), [`ceiling`] (the database
+//! alone doing the contract's writes, step by step from the plain limit).
 
 #![forbid(unsafe_code)]
 
 mod amqp;
+mod ceiling;
 mod dossier;
 mod import;
 mod ingest;
@@ -35,6 +37,23 @@ enum Cli {
     /// Statements POSTed to `/xapi/statements` in batches (committed) against gRPC `Submit`
     /// of the same records, SQLite and PostgreSQL.
     Xapi(XapiBenchArgs),
+    /// What the database alone does for the contract's writes, step by step from the plain
+    /// limit: the ceiling of any hub storing that much (SQLite and PostgreSQL).
+    Ceiling(CeilingBenchArgs),
+}
+
+/// `bench ceiling`.
+#[derive(Debug, Args)]
+pub struct CeilingBenchArgs {
+    /// Records to generate.
+    #[arg(long, default_value_t = 200_000)]
+    pub records: i64,
+    /// The PostgreSQL server to measure.
+    #[command(flatten)]
+    pub server: BenchPostgres,
+    /// Skip PostgreSQL.
+    #[arg(long)]
+    pub no_postgres: bool,
 }
 
 /// `bench xapi`.
@@ -63,6 +82,10 @@ pub struct ImportBenchArgs {
     /// Records per transaction.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Keep the imported database afterwards (its URL is printed), to look at where its bytes
+    /// are; drop it with `DROP DATABASE`.
+    #[arg(long)]
+    pub keep_database: bool,
     /// The PostgreSQL server to measure.
     #[command(flatten)]
     pub server: BenchPostgres,
@@ -164,5 +187,6 @@ async fn main() -> anyhow::Result<()> {
         Cli::Amqp(args) => amqp::run(args).await,
         Cli::Import(args) => import::run(args).await,
         Cli::Xapi(args) => xapi::run(args).await,
+        Cli::Ceiling(args) => ceiling::run(args).await,
     }
 }
