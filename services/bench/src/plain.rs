@@ -72,9 +72,17 @@ impl BenchStore {
             return Ok(row.try_get::<i64, _>("n")? as u64);
         }
         let mut c = sqlx::SqliteConnection::connect(&self.url).await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut c)
-            .await?;
+        // A hub still open may be checkpointing at that moment (its store does in the
+        // background): the truncating checkpoint then reports busy and is tried again.
+        for _ in 0..100 {
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut c)
+                .await?;
+            if row.try_get::<i64, _>(0)? == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         c.close().await?;
         let mut total = 0;
         for entry in std::fs::read_dir(&self.dir)? {

@@ -22,6 +22,8 @@
 //!   trail; [`cluster`]: hub instances sharing the store; `sql`: placeholders and chunked
 //!   `IN (…)` lookups.
 //!
+//! - `checkpoint` (SQLite): the write-ahead log copied into the database by a task, off
+//!   the writer's path.
 //! - [`raw`]: the raw log, a committed batch's records as received in one packed row.
 //!
 //! Tables: `raw_batches` (append-only, every received record; `raw_log` before migration
@@ -34,6 +36,7 @@
 
 mod aead;
 pub mod audit;
+mod checkpoint;
 pub mod cluster;
 pub mod compact;
 mod current;
@@ -207,6 +210,17 @@ impl Store {
                                  PRAGMA cache_size=-32768;",
                             )
                             .await?;
+                            // See `checkpoint`: the task checkpoints, this is the backstop;
+                            // and the log file shrinks back when it starts over.
+                            conn.execute(
+                                format!(
+                                    "PRAGMA wal_autocheckpoint={}; PRAGMA journal_size_limit={}",
+                                    checkpoint::BACKSTOP_PAGES,
+                                    checkpoint::LOG_LIMIT_BYTES
+                                )
+                                .as_str(),
+                            )
+                            .await?;
                             Ok(())
                         })
                     })
@@ -237,10 +251,15 @@ impl Store {
             }
         }
         let rebuilt_at = Arc::new(rebuilt_at.map(AtomicI64::new));
+        let write_lock: Option<Arc<tokio::sync::Mutex<()>>> =
+            (backend == Backend::Sqlite).then(Default::default);
+        if let Some(lock) = &write_lock {
+            checkpoint::spawn(pool.clone(), Arc::downgrade(lock));
+        }
         Ok(Store {
             pool,
             backend,
-            write_lock: (backend == Backend::Sqlite).then(Default::default),
+            write_lock,
             events: false,
             keys: Arc::new(keys),
             rebuilt_at,

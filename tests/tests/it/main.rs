@@ -9,6 +9,7 @@ mod authority;
 mod backlog;
 mod bad_input;
 mod bodies;
+mod checkpoint;
 mod cli;
 mod cluster;
 mod concurrent;
