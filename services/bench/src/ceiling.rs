@@ -16,7 +16,9 @@
 //! 4. `+ dossier marks`: the persons a batch changed, for the projection to find.
 //!
 //! What each step leaves of the plain limit is the ceiling for a hub that does that much: the
-//! hub also decodes, validates, seals and projects, on the same cores.
+//! hub also decodes, validates, seals and projects, on the same cores. Two last steps write
+//! the hub's own layout beyond that (bodies apart until projected, a second person index), to
+//! tell what the layout costs from what the contract does.
 
 use crate::plain::BenchStore;
 use anyhow::Result;
@@ -44,6 +46,17 @@ const RAW: &str = "CREATE TABLE raw (id {SERIAL}, packed {BLOB} NOT NULL)";
 const MARKS: &str = "CREATE TABLE marks (person {BLOB} PRIMARY KEY, seq BIGINT NOT NULL)";
 const PERSON_INDEX: &str = "CREATE INDEX cur_person ON cur (person)";
 
+// The hub's own layout beyond the contract (migrations 0020, 0022): a body that names a person
+// waits in a table of its own until the projector folds it into the person's state, and the
+// persons' own records have an index of their own.
+const CURRENT_APART: &str = "CREATE TABLE cur (system TEXT NOT NULL, kind TEXT NOT NULL, \
+     record_id TEXT NOT NULL, version BIGINT NOT NULL, person {BLOB}, body {BLOB}, \
+     PRIMARY KEY (system, kind, record_id))";
+const PENDING: &str = "CREATE TABLE pending (person {BLOB} NOT NULL, system TEXT NOT NULL, \
+     kind TEXT NOT NULL, record_id TEXT NOT NULL, version BIGINT NOT NULL, body {BLOB} NOT NULL, \
+     PRIMARY KEY (person, system, kind, record_id))";
+const PERSONS_INDEX: &str = "CREATE INDEX cur_persons ON cur (person) WHERE kind = 'person'";
+
 /// As the plain limit of `bench ingest` writes: a record already there is left as it is.
 const INSERT_PLAIN: &str = "INSERT INTO plain SELECT system, kind, record_id, 1, body FROM src \
      WHERE i > {lo} AND i <= {hi} ON CONFLICT DO NOTHING";
@@ -54,10 +67,17 @@ const UPSERT_CURRENT: &str = "INSERT INTO cur SELECT system, kind, record_id, 1,
      FROM src WHERE i > {lo} AND i <= {hi} ON CONFLICT (system, kind, record_id) DO UPDATE \
      SET version = excluded.version, person = excluded.person, body = excluded.body \
      WHERE excluded.version > cur.version";
+const UPSERT_APART: &str = "INSERT INTO cur SELECT system, kind, record_id, 1, person, NULL \
+     FROM src WHERE i > {lo} AND i <= {hi} ON CONFLICT (system, kind, record_id) DO UPDATE \
+     SET version = excluded.version, person = excluded.person \
+     WHERE excluded.version > cur.version";
+const UPSERT_PENDING: &str = "INSERT INTO pending SELECT person, system, kind, record_id, 1, \
+     body FROM src WHERE i > {lo} AND i <= {hi} ON CONFLICT (person, system, kind, record_id) \
+     DO UPDATE SET version = excluded.version, body = excluded.body";
 const UPSERT_MARKS: &str = "INSERT INTO marks SELECT DISTINCT person, {hi} FROM src \
      WHERE i > {lo} AND i <= {hi} ON CONFLICT (person) DO UPDATE SET seq = excluded.seq";
 
-const STEPS: [Step; 5] = [
+const STEPS: [Step; 7] = [
     Step {
         name: "plain limit (one row a record, keyed)",
         schema: &[PLAIN],
@@ -82,6 +102,23 @@ const STEPS: [Step; 5] = [
         name: "+ dossier marks (one a person a batch)",
         schema: &[RAW, CURRENT, PERSON_INDEX, MARKS],
         batch: &[INSERT_RAW, UPSERT_CURRENT, UPSERT_MARKS],
+    },
+    Step {
+        name: "hub layout: bodies apart until projected",
+        schema: &[RAW, CURRENT_APART, PERSON_INDEX, MARKS, PENDING],
+        batch: &[INSERT_RAW, UPSERT_APART, UPSERT_MARKS, UPSERT_PENDING],
+    },
+    Step {
+        name: "+ an index of the persons' own records",
+        schema: &[
+            RAW,
+            CURRENT_APART,
+            PERSON_INDEX,
+            PERSONS_INDEX,
+            MARKS,
+            PENDING,
+        ],
+        batch: &[INSERT_RAW, UPSERT_APART, UPSERT_MARKS, UPSERT_PENDING],
     },
 ];
 
